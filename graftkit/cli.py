@@ -1,0 +1,132 @@
+"""Command line: thin typer commands over library functions (parse, build, run)."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from graftkit.errors import GraftkitError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Fine-tune pretrained transformers on your own labelled data: train → evaluate → predict.")
+out = Console()
+err = Console(stderr=True)
+
+
+def friendly(fn):
+    """Print GraftkitError as one readable message (exit 2) instead of a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except GraftkitError as e:
+            err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+    return wrapper
+
+
+@app.command()
+@friendly
+def train(
+    config: Path = typer.Argument(..., help="YAML config (see configs/)."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", "-s", help="Override a key, e.g. --set train.epochs=2 "
+                                             "(repeatable; values are YAML)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an unfinished run from its last checkpoint."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run folder of the same name first."),
+):
+    """Train a model from CONFIG and write a self-describing run folder (model, metrics, plots, card)."""
+    from graftkit.config import load_config
+    from graftkit.train.trainer import train as run_train
+
+    cfg = load_config(config, set_)
+    err.print(f"[bold]graftkit train[/] {cfg.name} → {cfg.run_dir}")
+    run = run_train(cfg, resume=resume, overwrite=overwrite, log=lambda m: err.print(m, highlight=False))
+    out.print(f"[green]done:[/] {run.path}")
+
+
+@app.command()
+@friendly
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="A finished run folder."),
+    data: Path = typer.Option(..., "--data", "-d", help="Labelled file (same columns as training unless overridden)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Report folder (default RUN_DIR/eval/<file stem>)."),
+    text_column: Optional[str] = typer.Option(None, help="Override the text column name."),
+    label_column: Optional[str] = typer.Option(None, help="Override the label column name."),
+    encoding: Optional[str] = typer.Option(None, help="Override the file encoding."),
+    backend: str = typer.Option("torch", help="Inference backend (torch; onnx after export)."),
+):
+    """Report metrics of a run on any labelled file; writes predictions, errors and plots."""
+    from graftkit.evaluate.evaluator import evaluate_file
+    from graftkit.progress import progress_bar
+
+    res = evaluate_file(run_dir, data, out_dir, backend=backend, progress_factory=progress_bar,
+                        text_column=text_column, label_column=label_column, encoding=encoding)
+    table = Table(title=f"{run_dir} on {data}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in res.items():
+        if isinstance(v, (int, float)):
+            table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    out.print(table)
+    if "per_class" in res:
+        pc = Table(title="per class")
+        for c in ("label", "precision", "recall", "f1-score", "support"):
+            pc.add_column(c, justify="right" if c != "label" else "left")
+        for lab, m in res["per_class"].items():
+            pc.add_row(lab, *(f"{m[k]:.3f}" for k in ("precision", "recall", "f1-score")), str(int(m["support"])))
+        out.print(pc)
+
+
+@app.command()
+@friendly
+def predict(
+    run_dir: Path = typer.Argument(..., help="A finished run folder."),
+    texts: Optional[List[str]] = typer.Argument(None, help="Texts to classify (or use --input)."),
+    input_: Optional[Path] = typer.Option(None, "--input", "-i", help="File of inputs: .txt (one per line), "
+                                          ".jsonl/.csv with the run's text column."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write JSON Lines here (default: stdout)."),
+    batch_size: int = typer.Option(64, help="Inference batch size."),
+    backend: str = typer.Option("torch", help="Inference backend (torch; onnx after export)."),
+):
+    """Predict labels for texts given on the command line or in a file."""
+    from graftkit.predict_file import predict_file
+    from graftkit.predictor import Predictor
+    from graftkit.progress import progress_bar
+
+    if not texts and not input_:
+        raise GraftkitError("give texts as arguments or a file with --input")
+    predictor = Predictor(run_dir, backend=backend)
+    if input_:
+        n = predict_file(predictor, input_, output, batch_size, progress_factory=progress_bar)
+        err.print(f"[green]{n} predictions[/] → {output or 'stdout'}")
+        return
+    lines = [json.dumps({"input": t, **p}, ensure_ascii=False) + "\n"
+             for t, p in zip(texts, predictor.predict(list(texts), batch_size))]
+    if output:
+        from graftkit.io import write_text
+
+        write_text(output, "".join(lines))
+    else:
+        sys.stdout.write("".join(lines))
+
+
+@app.command()
+@friendly
+def info(run_dir: Path = typer.Argument(..., help="A run folder.")):
+    """Show what a run folder holds: task, labels, base model, data, metrics, files."""
+    from graftkit.info import describe
+
+    out.print(describe(run_dir))
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()

@@ -1,0 +1,219 @@
+"""Typed run configuration: one pydantic model per concern, loaded from YAML.
+
+Unknown keys are rejected and every error names the dotted key, so a typo in a config
+file never silently falls back to a default.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from graftkit.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SplitConfig(_Strict):
+    """How to carve validation/test sets out of the train file when they are not given."""
+
+    validation: float = Field(0.1, ge=0.0, lt=1.0, description="fraction of rows for validation")
+    test: float = Field(0.1, ge=0.0, lt=1.0, description="fraction of rows for test")
+    seed: int = 42
+    stratify: bool = True
+
+    @model_validator(mode="after")
+    def _fits(self) -> "SplitConfig":
+        if self.validation + self.test >= 1.0:
+            raise ValueError("validation + test must leave some rows for training (sum < 1)")
+        return self
+
+
+class HubConfig(_Strict):
+    """A dataset on the Hugging Face hub (needs a network connection)."""
+
+    path: str
+    name: str | None = None
+    train_split: str = "train"
+    validation_split: str | None = None
+    test_split: str | None = None
+
+
+class DataConfig(_Strict):
+    """Where the labelled data is and which columns mean what."""
+
+    train: str | None = Field(None, description="train file or folder (csv, tsv, jsonl, parquet, save_to_disk dir)")
+    validation: str | None = None
+    test: str | None = None
+    hub: HubConfig | None = None
+    format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "hf_disk"] = "auto"
+    encoding: str = "utf-8"
+    text_column: str = "text"
+    text_pair_column: str | None = None
+    label_column: str = "label"
+    label_separator: str | None = Field(None, description="multi-label: separator inside the label field, e.g. '|'")
+    split: SplitConfig = SplitConfig()
+    drop_invalid: bool = Field(False, description="drop invalid rows (and report how many) instead of failing")
+    max_length: int = Field(128, ge=8, le=8192)
+
+    @model_validator(mode="after")
+    def _has_source(self) -> "DataConfig":
+        if not self.train and not self.hub:
+            raise ValueError("set data.train (a file or folder) or data.hub (a hub dataset)")
+        return self
+
+
+class ModelConfig(_Strict):
+    """The pretrained checkpoint to start from."""
+
+    name_or_path: str = Field("bundled:minilm", description="hub id, local folder, or bundled:minilm")
+    revision: str | None = None
+    dropout: float | None = Field(None, ge=0.0, lt=1.0, description="override hidden/attention dropout")
+
+
+class TaskConfig(_Strict):
+    """What the head predicts."""
+
+    type: str = "classification"
+    multi_label: bool = False
+    class_weights: Literal["balanced"] | dict[str, float] | None = None
+    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="multi-label decision threshold before tuning")
+    tune_thresholds: bool = Field(True, description="multi-label: tune one threshold per label on validation")
+
+
+class EarlyStoppingConfig(_Strict):
+    patience: int = Field(2, ge=1)
+    threshold: float = Field(0.0, ge=0.0)
+
+
+class TrainConfig(_Strict):
+    """Optimisation settings, mapped onto transformers.TrainingArguments."""
+
+    epochs: float = Field(3, gt=0)
+    max_steps: int = Field(-1, description="stop after this many steps (overrides epochs when > 0)")
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(5e-5, gt=0)
+    optimizer: Literal["adamw", "sgd", "adafactor"] = "adamw"
+    weight_decay: float = Field(0.01, ge=0)
+    warmup: float = Field(0.1, ge=0, description="< 1: fraction of total steps; >= 1: number of steps")
+    scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
+    grad_accum: int = Field(1, ge=1)
+    max_grad_norm: float = Field(1.0, ge=0)
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    seed: int = 42
+    metric: str = Field("auto", description="validation metric for best checkpoint / early stopping")
+    early_stopping: EarlyStoppingConfig | None = EarlyStoppingConfig()
+    eval_strategy: Literal["epoch", "steps"] = "epoch"
+    eval_steps: int = Field(200, ge=1)
+    save_total_limit: int = Field(2, ge=1)
+    group_by_length: bool = Field(True, description="batch similar lengths together (less padding, faster)")
+    logging_steps: int = Field(10, ge=1)
+    report_to: list[Literal["tensorboard", "mlflow"]] = ["tensorboard"]
+    num_workers: int = Field(0, ge=0)
+
+
+class EvalConfig(_Strict):
+    batch_size: int = Field(64, ge=1)
+    plots: bool = True
+    save_predictions: bool = True
+
+
+class RunConfig(_Strict):
+    """A whole run: everything `graftkit train` needs."""
+
+    name: str = Field("run", pattern=r"^[A-Za-z0-9._-]+$")
+    output_dir: str = "runs"
+    data: DataConfig
+    model: ModelConfig = ModelConfig()
+    task: TaskConfig = TaskConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+
+    @field_validator("output_dir")
+    @classmethod
+    def _not_empty(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("output_dir must not be empty")
+        return v
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.name
+
+
+def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for k in keys[:-1]:
+        child = node.get(k)
+        if child is None:
+            child = node[k] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {dotted}: '{k}' is a value, not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def parse_overrides(items: list[str] | None) -> list[tuple[str, Any]]:
+    """Turn ``["train.epochs=2", "data.train=x.csv"]`` into (key, YAML-parsed value) pairs."""
+    out = []
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set '{item}': expected KEY=VALUE, e.g. --set train.epochs=2")
+        key, raw = item.split("=", 1)
+        out.append((key.strip(), yaml.safe_load(raw) if raw.strip() else None))
+    return out
+
+
+def _explain(err: ValidationError, source: str) -> ConfigError:
+    lines = [f"{source}: invalid configuration"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key; check its spelling (see `graftkit train --help` and configs/)"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        else:
+            msg = e["msg"]
+        lines.append(f"  - {key}: {msg}" + (f" (got {e['input']!r})" if e["type"] not in ("missing", "extra_forbidden") else ""))
+    return ConfigError("\n".join(lines))
+
+
+def config_from_dict(tree: dict, source: str = "config", base_dir: Path | None = None) -> RunConfig:
+    """Validate a config tree; relative data paths are resolved against ``base_dir``."""
+    try:
+        cfg = RunConfig.model_validate(tree)
+    except ValidationError as err:
+        raise _explain(err, source) from None
+    if base_dir is not None:
+        for split in ("train", "validation", "test"):
+            p = getattr(cfg.data, split)
+            if p and not Path(p).is_absolute() and not Path(p).exists() and (base_dir / p).exists():
+                setattr(cfg.data, split, str(base_dir / p))
+    return cfg
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Load a YAML config file and apply ``--set key=value`` overrides."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections (data, model, task, train, eval)")
+    for key, value in parse_overrides(overrides):
+        _set_dotted(tree, key, value)
+    return config_from_dict(tree, str(path), base_dir=path.parent)
+
+
+def dump_config(cfg: RunConfig) -> str:
+    """The resolved config as YAML (what is saved in the run folder)."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

@@ -1,0 +1,112 @@
+"""Turn raw rows into validated examples and the train/validation/test splits of a run.
+
+An ``Example`` is the task-neutral record every task consumes: ``text``, optional
+``text_pair``, the raw ``label`` (a string, list of strings, or whatever the task's
+``parse_label`` accepts) and where it came from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from graftkit.config import DataConfig
+from graftkit.data.readers import Row, read_hub, read_rows
+from graftkit.data.splits import split_items
+from graftkit.errors import DataError
+
+
+@dataclass
+class Example:
+    text: str
+    label: Any = None
+    text_pair: str | None = None
+    path: str = ""
+    line: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Splits:
+    train: list[Example]
+    validation: list[Example]
+    test: list[Example]
+    dropped: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _text(row: Row, column: str, required: bool = True) -> str | None:
+    if column not in row.values:
+        raise DataError(row.path, f"missing column '{column}' (columns: {', '.join(map(str, row.values))}); "
+                        "set data.text_column / data.text_pair_column / data.label_column", line=row.line)
+    value = row.values[column]
+    if value is None or (isinstance(value, float) and value != value):
+        value = ""
+    value = str(value)
+    if required and not value.strip():
+        raise DataError(row.path, "empty text", line=row.line, field=column)
+    return value
+
+
+def rows_to_examples(rows: list[Row], cfg: DataConfig, parse_label: Callable[[Any, Row], Any] | None,
+                     with_labels: bool = True) -> tuple[list[Example], int]:
+    """Validate rows into Examples; with ``cfg.drop_invalid`` bad rows are counted, not fatal."""
+    out, dropped = [], 0
+    for row in rows:
+        try:
+            text = _text(row, cfg.text_column)
+            pair = _text(row, cfg.text_pair_column) if cfg.text_pair_column else None
+            label = None
+            if with_labels:
+                if cfg.label_column not in row.values:
+                    raise DataError(row.path, f"missing column '{cfg.label_column}' (columns: "
+                                    f"{', '.join(map(str, row.values))}); set data.label_column", line=row.line)
+                raw = row.values[cfg.label_column]
+                label = parse_label(raw, row) if parse_label else raw
+            out.append(Example(text=text, text_pair=pair, label=label, path=row.path, line=row.line))
+        except DataError:
+            if not cfg.drop_invalid:
+                raise
+            dropped += 1
+    if not out:
+        where = rows[0].path if rows else "input"
+        raise DataError(where, "no usable rows" + (f" ({dropped} invalid rows dropped)" if dropped else ""))
+    return out, dropped
+
+
+def read_examples(path: str, cfg: DataConfig, parse_label=None, with_labels: bool = True) -> tuple[list[Example], int]:
+    """Read one file/folder and validate its rows."""
+    return rows_to_examples(read_rows(path, cfg.format, cfg.encoding), cfg, parse_label, with_labels)
+
+
+def load_splits(cfg: DataConfig, parse_label=None, strat_key: Callable[[Example], Any] | None = None) -> Splits:
+    """Read train (and validation/test when given); split the train file for the missing parts."""
+    dropped: dict[str, int] = {}
+
+    def load(name: str, path: str | None) -> list[Example] | None:
+        if cfg.hub is not None:
+            split = getattr(cfg.hub, f"{name}_split")
+            if not split:
+                return None
+            ex, n = rows_to_examples(read_hub(cfg.hub.path, cfg.hub.name, split), cfg, parse_label)
+        elif path:
+            ex, n = read_examples(path, cfg, parse_label)
+        else:
+            return None
+        if n:
+            dropped[name] = n
+        return ex
+
+    train = load("train", cfg.train)
+    val, test = load("validation", cfg.validation), load("test", cfg.test)
+    notes = []
+    if val is None or test is None:
+        key = strat_key or (lambda e: str(e.label))
+        v_frac = cfg.split.validation if val is None else 0.0
+        t_frac = cfg.split.test if test is None else 0.0
+        train, v_part, t_part = split_items(train, [key(e) for e in train], v_frac, t_frac,
+                                            cfg.split.seed, cfg.split.stratify)
+        val = val if val is not None else v_part
+        test = test if test is not None else t_part
+        notes.append(f"split train file with seed {cfg.split.seed}: validation={v_frac}, test={t_frac}, "
+                     f"stratified={cfg.split.stratify}")
+    return Splits(train=train, validation=val, test=test, dropped=dropped, notes=notes)

@@ -1,0 +1,164 @@
+"""Readers for tabular labelled data: CSV, TSV, JSON Lines, Parquet and `datasets` folders.
+
+Every reader returns a list of ``Row``: the record as a dict plus the place it came from
+(file and 1-based line, or row index for binary formats), so later validation can say
+exactly where a bad value is.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from graftkit.errors import DataError
+from graftkit.registry import Registry
+
+
+@dataclass
+class Row:
+    """One record and where it came from (``line`` is a file line, or a row number for binary formats)."""
+
+    values: dict[str, Any]
+    path: str
+    line: int
+
+
+READERS: Registry = Registry("data format")
+
+
+def detect_format(path: str | Path) -> str:
+    """Guess a reader from the path: a folder is a `save_to_disk` dataset, else by suffix."""
+    p = Path(path)
+    if p.is_dir():
+        return "hf_disk"
+    suffix = p.suffix.lower()
+    table = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+             ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+    if suffix not in table:
+        raise DataError(str(p), f"cannot tell the format from the suffix '{suffix}'; set data.format "
+                        f"to one of: {', '.join(READERS.names())}")
+    return table[suffix]
+
+
+def read_text(path: str | Path, encoding: str) -> str:
+    """Decode a whole file strictly; a bad byte is reported with its line number."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(str(p), "file not found")
+    raw = p.read_bytes()
+    try:
+        text = raw.decode(encoding)
+    except LookupError:
+        raise DataError(str(p), f"unknown encoding '{encoding}' (data.encoding)") from None
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        bad = raw[err.start:err.end + 3]
+        raise DataError(str(p), f"bytes {bad!r} are not valid {encoding}; set data.encoding to the file's "
+                        f"encoding (e.g. latin-1, gbk) or re-save it as UTF-8", line=line) from None
+    return text.lstrip("\ufeff")
+
+
+def _read_delimited(path: str | Path, encoding: str, delimiter: str) -> list[Row]:
+    text = read_text(path, encoding)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise DataError(str(path), "file is empty; expected a header line with column names") from None
+    header = [h.strip() for h in header]
+    if len(set(header)) != len(header):
+        dup = sorted({h for h in header if header.count(h) > 1})
+        raise DataError(str(path), f"duplicate column names {dup} in the header", line=1)
+    rows: list[Row] = []
+    start = reader.line_num + 1
+    try:
+        for fields in reader:
+            if fields:  # skip blank lines
+                if len(fields) != len(header):
+                    raise DataError(str(path), f"has {len(fields)} fields but the header has {len(header)} "
+                                    f"({', '.join(header)}); quote fields that contain '{delimiter}'", line=start)
+                rows.append(Row(dict(zip(header, fields)), str(path), start))
+            start = reader.line_num + 1
+    except csv.Error as err:
+        raise DataError(str(path), f"malformed {('TSV' if delimiter == chr(9) else 'CSV')}: {err}", line=start) from None
+    return rows
+
+
+@READERS.register("csv")
+def read_csv(path: str | Path, encoding: str = "utf-8") -> list[Row]:
+    """Comma-separated file with a header line; quoted fields may span lines."""
+    return _read_delimited(path, encoding, ",")
+
+
+@READERS.register("tsv")
+def read_tsv(path: str | Path, encoding: str = "utf-8") -> list[Row]:
+    """Tab-separated file with a header line."""
+    return _read_delimited(path, encoding, "\t")
+
+
+@READERS.register("jsonl")
+def read_jsonl(path: str | Path, encoding: str = "utf-8") -> list[Row]:
+    """One JSON object per line (blank lines skipped)."""
+    rows = []
+    for n, line in enumerate(read_text(path, encoding).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(str(path), f"not valid JSON ({err.msg} at column {err.colno})", line=n) from None
+        if not isinstance(obj, dict):
+            raise DataError(str(path), f"expected a JSON object per line, got {type(obj).__name__}", line=n)
+        rows.append(Row(obj, str(path), n))
+    return rows
+
+
+@READERS.register("parquet")
+def read_parquet(path: str | Path, encoding: str = "utf-8") -> list[Row]:
+    """Apache Parquet file; 'line' in errors is the 1-based row number."""
+    import pyarrow.parquet as pq
+
+    if not Path(path).is_file():
+        raise DataError(str(path), "file not found")
+    try:
+        table = pq.read_table(path)
+    except Exception as err:  # pyarrow raises several unrelated types for a corrupt file
+        raise DataError(str(path), f"not a readable Parquet file: {err}") from None
+    return [Row(r, str(path), i) for i, r in enumerate(table.to_pylist(), start=1)]
+
+
+@READERS.register("hf_disk")
+def read_hf_disk(path: str | Path, encoding: str = "utf-8", split: str | None = None) -> list[Row]:
+    """A folder written by `datasets.Dataset.save_to_disk` (or a DatasetDict; pick ``split``)."""
+    import datasets
+
+    try:
+        ds = datasets.load_from_disk(str(path))
+    except FileNotFoundError as err:
+        raise DataError(str(path), f"not a datasets folder written by save_to_disk: {err}") from None
+    if isinstance(ds, datasets.DatasetDict):
+        split = split or "train"
+        if split not in ds:
+            raise DataError(str(path), f"DatasetDict has no split '{split}' (has {list(ds)})")
+        ds = ds[split]
+    return [Row(r, str(path), i) for i, r in enumerate(ds, start=1)]
+
+
+def read_hub(path: str, name: str | None, split: str) -> list[Row]:
+    """A dataset from the Hugging Face hub (needs network access)."""
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(path, name, split=split)
+    except Exception as err:  # network and hub errors come in many types
+        raise DataError(f"hub:{path}", f"could not load split '{split}': {err}") from None
+    return [Row(r, f"hub:{path}/{split}", i) for i, r in enumerate(ds, start=1)]
+
+
+def read_rows(path: str | Path, fmt: str = "auto", encoding: str = "utf-8") -> list[Row]:
+    """Read any supported file into rows, choosing the reader from ``fmt`` or the suffix."""
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    return READERS.get(fmt)(path, encoding=encoding)

@@ -1,0 +1,90 @@
+"""Evaluate a run folder on labelled examples and finish a freshly trained run."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from graftkit.config import RunConfig
+from graftkit.data.dataset import Example, Splits, read_examples
+from graftkit.evaluate.card import write_model_card
+from graftkit.evaluate.plots import training_curve_png
+from graftkit.io import read_json, write_jsonl
+from graftkit.modeling.run_folder import RunFolder
+from graftkit.predictor import Predictor
+
+Progress = Callable[[int], None]
+
+
+def evaluate_examples(predictor: Predictor, examples: list[Example], out_dir: Path | None, plots: bool = True,
+                      batch_size: int = 64, progress: Progress | None = None) -> dict:
+    """Predict ``examples``, compute the task's report, and write predictions + error files to ``out_dir``."""
+    task = predictor.task
+    t0 = time.perf_counter()
+    preds = predictor.predict([task.input_of(e) for e in examples], batch_size=batch_size, progress=progress)
+    seconds = time.perf_counter() - t0
+    result = task.report(examples, preds, out_dir, plots=plots)
+    result["predict_seconds"] = round(seconds, 3)
+    if out_dir is not None:
+        write_jsonl(out_dir / "predictions.jsonl",
+                    ({"file": e.path, "line": e.line, "input": task.input_of(e), "gold": e.label, "prediction": p}
+                     for e, p in zip(examples, preds)))
+    return result
+
+
+def evaluate_file(run_dir: str | Path, data: str | Path, out_dir: str | Path | None = None,
+                  backend: str = "torch", progress_factory=None, **data_overrides) -> dict:
+    """Evaluate a run on any labelled file; columns default to those the run was trained with.
+
+    Results go to ``out_dir`` (default ``RUN/eval/<file stem>``) and into the run's metrics.json.
+    """
+    predictor = Predictor(run_dir, backend=backend)
+    data_cfg = predictor.cfg.data.model_copy(update={k: v for k, v in data_overrides.items() if v is not None})
+    predictor.task.data_cfg = data_cfg
+    examples, dropped = read_examples(str(data), data_cfg, predictor.task.parse_label)
+    predictor.task.check(examples)
+    out = Path(out_dir) if out_dir else predictor.run.path / "eval" / Path(data).stem
+    if progress_factory:
+        with progress_factory(len(examples), f"evaluating {Path(data).name}") as advance:
+            result = evaluate_examples(predictor, examples, out, predictor.cfg.eval.plots,
+                                       predictor.cfg.eval.batch_size, advance)
+    else:
+        result = evaluate_examples(predictor, examples, out, predictor.cfg.eval.plots, predictor.cfg.eval.batch_size)
+    result["file"] = str(data)
+    result["dropped_rows"] = dropped
+    evals = predictor.run.read_metrics().get("evaluations", {})
+    evals[str(data)] = {k: v for k, v in result.items() if k != "per_class"}
+    predictor.run.update_metrics(evaluations=evals)
+    return result
+
+
+def finalize_run(run: RunFolder, cfg: RunConfig, splits: Splits, train_metrics: dict, metric: str,
+                 log: Callable[[str], None] = print) -> dict:
+    """After training: calibrate, evaluate validation and test, plots, metrics.json, model card, COMPLETE."""
+    predictor = Predictor(run.path)
+    task = predictor.task
+    if splits.validation:
+        val_inputs = [task.input_of(e) for e in splits.validation]
+        task.calibrate(splits.validation, predictor.predict(val_inputs, cfg.eval.batch_size))
+        run.write_task_state(task.name, task.state())
+    results: dict = {"train": train_metrics, "data": {
+        "train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test),
+        "dropped_rows": splits.dropped, "notes": splits.notes}}
+    for name, examples in (("validation", splits.validation), ("test", splits.test)):
+        if examples:
+            out = run.predictions / name if cfg.eval.save_predictions else None
+            results[name] = evaluate_examples(predictor, examples, out, cfg.eval.plots, cfg.eval.batch_size)
+            log(f"{name}: " + ", ".join(f"{k}={v:.4f}" for k, v in results[name].items()
+                                        if isinstance(v, float) and k != "predict_seconds"))
+    if cfg.eval.plots:
+        run.plots.mkdir(parents=True, exist_ok=True)
+        training_curve_png(read_json(run.history), metric, run.plots / "training_curve.png")
+        for name in ("test", "validation"):  # the headline confusion matrix is the test one
+            src = run.predictions / name / "confusion_matrix.png"
+            if src.is_file():
+                (run.plots / "confusion_matrix.png").write_bytes(src.read_bytes())
+                break
+    run.update_metrics(**results)
+    write_model_card(run, cfg, results, metric)
+    run.mark_complete()
+    return results

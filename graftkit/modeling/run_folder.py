@@ -1,0 +1,77 @@
+"""The self-describing run folder that every stage after training reads.
+
+Layout::
+
+    runs/<name>/
+      config.json, model.safetensors, tokenizer*  plain transformers folder (from_pretrained works)
+      labels.json        task type and fitted task state (labels, thresholds, ...)
+      config.yaml        resolved graftkit config
+      metrics.json       validation/test metrics;  history.json  Trainer log history
+      plots/             confusion_matrix.png, training_curve.png
+      predictions/       test_predictions.jsonl, misclassified.csv
+      README.md          model card
+      checkpoints/       Trainer checkpoints (resume);  logs/  TensorBoard
+      COMPLETE           written last: the run finished
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from graftkit.errors import RunFolderError
+from graftkit.io import read_json, write_json, write_text
+
+
+@dataclass
+class RunFolder:
+    path: Path
+
+    def __post_init__(self):
+        self.path = Path(self.path)
+
+    # well-known places
+    labels = property(lambda self: self.path / "labels.json")
+    config = property(lambda self: self.path / "config.yaml")
+    metrics = property(lambda self: self.path / "metrics.json")
+    history = property(lambda self: self.path / "history.json")
+    plots = property(lambda self: self.path / "plots")
+    predictions = property(lambda self: self.path / "predictions")
+    checkpoints = property(lambda self: self.path / "checkpoints")
+    logs = property(lambda self: self.path / "logs")
+    card = property(lambda self: self.path / "README.md")
+    complete_marker = property(lambda self: self.path / "COMPLETE")
+
+    @property
+    def is_complete(self) -> bool:
+        return self.complete_marker.is_file()
+
+    def require_model(self) -> "RunFolder":
+        """Raise a readable error unless this folder holds a loadable model."""
+        if not self.path.is_dir():
+            raise RunFolderError(f"run folder not found: {self.path}")
+        missing = [n for n in ("config.json", "labels.json") if not (self.path / n).is_file()]
+        if not any(self.path.glob("*.safetensors")) and not (self.path / "adapter_config.json").is_file():
+            missing.append("model.safetensors")
+        if missing:
+            hint = " (training has not finished; `graftkit train CONFIG --resume` continues it)" \
+                if self.checkpoints.is_dir() else ""
+            raise RunFolderError(f"{self.path} is not a finished run folder: missing {', '.join(missing)}{hint}")
+        return self
+
+    def task_state(self) -> dict:
+        return read_json(self.labels)
+
+    def write_task_state(self, task_type: str, state: dict) -> None:
+        write_json(self.labels, {"task": task_type, **state})
+
+    def read_metrics(self) -> dict:
+        return read_json(self.metrics) if self.metrics.is_file() else {}
+
+    def update_metrics(self, **sections) -> dict:
+        data = self.read_metrics()
+        data.update(sections)
+        write_json(self.metrics, data)
+        return data
+
+    def mark_complete(self) -> None:
+        write_text(self.complete_marker, "ok\n")

@@ -1,0 +1,51 @@
+"""Logits → labels and scores."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    z = x - x.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def decode(logits: np.ndarray, labels: list[str], multi_label: bool, thresholds: list[float]) -> list[dict]:
+    """Single-label: argmax label + its probability + all scores. Multi-label: labels over threshold."""
+    out = []
+    if multi_label:
+        probs = sigmoid(logits)
+        for p in probs:
+            chosen = [labels[i] for i in range(len(labels)) if p[i] >= thresholds[i]]
+            out.append({"labels": chosen, "scores": {lab: float(s) for lab, s in zip(labels, p)}})
+        return out
+    probs = softmax(logits)
+    for p in probs:
+        i = int(p.argmax())
+        out.append({"label": labels[i], "score": float(p[i]),
+                    "scores": {lab: float(s) for lab, s in zip(labels, p)}})
+    return out
+
+
+def tune_thresholds(scores: np.ndarray, gold: np.ndarray, default: float) -> list[float]:
+    """Per label, the threshold in a fixed grid that maximises F1 on validation (ties → closest to default)."""
+    grid = np.round(np.arange(0.05, 0.96, 0.05), 2)
+    best = []
+    for j in range(scores.shape[1]):
+        y = gold[:, j].astype(bool)
+        if not y.any():
+            best.append(default)
+            continue
+        f1s = []
+        for t in grid:
+            pred = scores[:, j] >= t
+            tp = (pred & y).sum()
+            f1s.append(2 * tp / max(pred.sum() + y.sum(), 1))
+        f1s = np.array(f1s)
+        cands = grid[f1s == f1s.max()]
+        best.append(float(cands[np.argmin(np.abs(cands - default))]))
+    return best
