@@ -54,7 +54,7 @@ class DataConfig(_Strict):
     encoding: str = "utf-8"
     text_column: str = "text"
     text_pair_column: str | None = None
-    label_column: str = "label"
+    label_column: str | list[str] = Field("label", description="label column; regression: one or more target columns")
     label_separator: str | None = Field(None, description="multi-label: separator inside the label field, e.g. '|'")
     split: SplitConfig = SplitConfig()
     drop_invalid: bool = Field(False, description="drop invalid rows (and report how many) instead of failing")
@@ -83,6 +83,9 @@ class TaskConfig(_Strict):
     class_weights: Literal["balanced"] | dict[str, float] | None = None
     threshold: float = Field(0.5, gt=0.0, lt=1.0, description="multi-label decision threshold before tuning")
     tune_thresholds: bool = Field(True, description="multi-label: tune one threshold per label on validation")
+    loss: Literal["mse", "huber"] = Field("mse", description="regression: loss on the (standardised) targets")
+    huber_delta: float = Field(1.0, gt=0, description="regression: Huber loss delta")
+    standardize: bool = Field(True, description="regression: train on z-scored targets (mean/std kept in labels.json)")
 
 
 class EarlyStoppingConfig(_Strict):

@@ -57,10 +57,14 @@ def rows_to_examples(rows: list[Row], cfg: DataConfig, parse_label: Callable[[An
             pair = _text(row, cfg.text_pair_column) if cfg.text_pair_column else None
             label = None
             if with_labels:
-                if cfg.label_column not in row.values:
-                    raise DataError(row.path, f"missing column '{cfg.label_column}' (columns: "
-                                    f"{', '.join(map(str, row.values))}); set data.label_column", line=row.line)
-                raw = row.values[cfg.label_column]
+                cols = cfg.label_column if isinstance(cfg.label_column, list) else [cfg.label_column]
+                for col in cols:
+                    if col not in row.values:
+                        raise DataError(row.path, f"missing column '{col}' (columns: "
+                                        f"{', '.join(map(str, row.values))}); set data.label_column", line=row.line)
+                # several label columns (regression targets) arrive as a column -> value mapping
+                raw = {c: row.values[c] for c in cols} if isinstance(cfg.label_column, list) \
+                    else row.values[cfg.label_column]
                 label = parse_label(raw, row) if parse_label else raw
             out.append(Example(text=text, text_pair=pair, label=label, path=row.path, line=row.line))
         except DataError:
