@@ -93,6 +93,82 @@ class EarlyStoppingConfig(_Strict):
     threshold: float = Field(0.0, ge=0.0)
 
 
+class DistributedConfig(_Strict):
+    """Multi-process training (`graftkit train --nproc N`, torchrun, accelerate launch); unused in one process."""
+
+    strategy: Literal["ddp", "fsdp", "zero2", "zero3"] = Field(
+        "ddp", description="ddp: a full model copy per process; fsdp / zero2 / zero3 (DeepSpeed): shard it")
+    backend: Literal["auto", "gloo", "nccl"] = Field("auto", description="auto: nccl on GPU, gloo on CPU")
+    fsdp_config: dict[str, Any] = Field(default_factory=dict, description="extra TrainingArguments.fsdp_config keys")
+    deepspeed_config: str | None = Field(None, description="DeepSpeed JSON to use instead of the generated ZeRO one")
+
+
+class PeftSettings(_Strict):
+    """Parameter-efficient fine-tuning through the `peft` library; the task head stays trainable."""
+
+    method: Literal["lora", "adalora", "ia3", "prefix_tuning", "prompt_tuning", "bottleneck"] = "lora"
+    r: int = Field(8, ge=1, description="lora/adalora rank (adalora: final average rank)")
+    alpha: float = Field(16, gt=0, description="lora/adalora scaling numerator")
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    target_modules: list[str] | str | None = Field(None, description="module names or a regex; default per architecture")
+    num_virtual_tokens: int = Field(20, ge=1, description="prefix/prompt tuning: number of virtual tokens")
+    options: dict[str, Any] = Field({}, description="extra keyword arguments for the peft config class")
+
+
+class FreezeConfig(_Strict):
+    """Parts of the backbone kept fixed during training."""
+
+    embeddings: bool = False
+    layers: int = Field(0, ge=0, description="freeze the first N transformer layers")
+
+
+class AdversarialConfig(_Strict):
+    """Adversarial training on the word embeddings (FGM: one step; PGD: `steps` projected steps)."""
+
+    method: Literal["fgm", "pgd"] = "fgm"
+    epsilon: float = Field(1.0, gt=0)
+    alpha: float = Field(0.3, gt=0, description="pgd: step size")
+    steps: int = Field(3, ge=1, description="pgd: number of attack steps")
+
+
+class AugmentConfig(_Strict):
+    """Offline EDA-style augmentation of the training split (never validation/test)."""
+
+    copies: int = Field(1, ge=1, description="augmented variants per training example")
+    ops: list[Literal["swap", "delete", "insert", "synonym"]] = ["swap", "delete", "insert", "synonym"]
+    rate: float = Field(0.1, gt=0, le=0.5, description="fraction of words (characters for Chinese) changed")
+    neighbours: int = Field(5, ge=1, description="synonyms: nearest embedding neighbours to pick from")
+    seed: int = 13
+
+
+class SearchParam(_Strict):
+    """One hyper-parameter of the search space; keys are dotted config keys, e.g. train.learning_rate."""
+
+    type: Literal["float", "int", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> "SearchParam":
+        if self.type == "categorical" and not self.choices:
+            raise ValueError("categorical parameters need a non-empty 'choices' list")
+        if self.type != "categorical" and (self.low is None or self.high is None or self.low > self.high):
+            raise ValueError("float/int parameters need 'low' <= 'high'")
+        return self
+
+
+class TuneConfig(_Strict):
+    """Optuna hyper-parameter search (`graftkit tune`)."""
+
+    trials: int = Field(20, ge=1)
+    space: dict[str, SearchParam] = {}
+    metric: str = Field("auto", description="validation metric to optimise (default: the task's)")
+    pruner: Literal["median", "none"] = "median"
+    seed: int = 42
+
+
 class TrainConfig(_Strict):
     """Optimisation settings, mapped onto transformers.TrainingArguments."""
 
@@ -118,6 +194,12 @@ class TrainConfig(_Strict):
     logging_steps: int = Field(10, ge=1)
     report_to: list[Literal["tensorboard", "mlflow"]] = ["tensorboard"]
     num_workers: int = Field(0, ge=0)
+    freeze: FreezeConfig = FreezeConfig()
+    layer_lr_decay: float = Field(1.0, gt=0, le=1, description="lr of layer l = lr * decay**(layers - l); 1 = off")
+    head_learning_rate: float | None = Field(None, gt=0, description="separate learning rate for the task head")
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    adversarial: AdversarialConfig | None = None
+    distributed: DistributedConfig = DistributedConfig()
 
 
 class EvalConfig(_Strict):
@@ -136,6 +218,9 @@ class RunConfig(_Strict):
     task: TaskConfig = TaskConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+    peft: PeftSettings | None = None
+    augment: AugmentConfig | None = None
+    tune: TuneConfig | None = None
 
     @field_validator("output_dir")
     @classmethod
