@@ -50,7 +50,8 @@ class DataConfig(_Strict):
     validation: str | None = None
     test: str | None = None
     hub: HubConfig | None = None
-    format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "hf_disk"] = "auto"
+    format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "hf_disk",
+                    "conll", "char_conll", "spans_jsonl", "cluener"] = "auto"
     encoding: str = "utf-8"
     text_column: str = "text"
     text_pair_column: str | None = None
@@ -59,6 +60,11 @@ class DataConfig(_Strict):
     split: SplitConfig = SplitConfig()
     drop_invalid: bool = Field(False, description="drop invalid rows (and report how many) instead of failing")
     max_length: int = Field(128, ge=8, le=8192)
+    # NER files (task.type: ner)
+    tag_column: int = Field(-1, description="ner, CoNLL: column of the tag (token is column 0; -1 = last)")
+    scheme: Literal["auto", "IOB1", "IOB2", "BIO", "BIOES", "BMES"] = Field("auto", description="ner: tag scheme of the files")
+    strip_segment_digit: bool = Field(False, description="ner, char-per-line files: drop the digits after each char (Weibo NER)")
+    repair_tags: bool = Field(False, description="ner: repair invalid tags/spans (each repair is logged) instead of failing")
 
     @model_validator(mode="after")
     def _has_source(self) -> "DataConfig":
@@ -86,6 +92,10 @@ class TaskConfig(_Strict):
     loss: Literal["mse", "huber"] = Field("mse", description="regression: loss on the (standardised) targets")
     huber_delta: float = Field(1.0, gt=0, description="regression: Huber loss delta")
     standardize: bool = Field(True, description="regression: train on z-scored targets (mean/std kept in labels.json)")
+    crf: bool = Field(False, description="ner: CRF layer (pytorch-crf) over the linear head")
+    tag_scheme: Literal["IOB2", "BIOES"] = Field("IOB2", description="ner: tag scheme the model predicts")
+    label_all_pieces: bool = Field(False, description="ner: label every subword piece, not only the first")
+    window_overlap: int = Field(32, ge=0, description="ner: tokens shared by consecutive windows of a long sentence")
 
 
 class EarlyStoppingConfig(_Strict):
