@@ -77,12 +77,20 @@ def rows_to_examples(rows: list[Row], cfg: DataConfig, parse_label: Callable[[An
     return out, dropped
 
 
-def read_examples(path: str, cfg: DataConfig, parse_label=None, with_labels: bool = True) -> tuple[list[Example], int]:
-    """Read one file/folder and validate its rows."""
+def read_examples(path: str, cfg: DataConfig, parse_label=None, with_labels: bool = True,
+                  reader: Callable[..., tuple[list[Example], int]] | None = None) -> tuple[list[Example], int]:
+    """Read one file/folder and validate its rows.
+
+    ``reader(path, cfg, with_labels)`` replaces the row readers for tasks whose files are not
+    one-row-per-label tables (a task's optional ``read`` method, e.g. NER's CoNLL reader).
+    """
+    if reader is not None:
+        return reader(path, cfg, with_labels)
     return rows_to_examples(read_rows(path, cfg.format, cfg.encoding), cfg, parse_label, with_labels)
 
 
-def load_splits(cfg: DataConfig, parse_label=None, strat_key: Callable[[Example], Any] | None = None) -> Splits:
+def load_splits(cfg: DataConfig, parse_label=None, strat_key: Callable[[Example], Any] | None = None,
+                reader: Callable[..., tuple[list[Example], int]] | None = None) -> Splits:
     """Read train (and validation/test when given); split the train file for the missing parts."""
     dropped: dict[str, int] = {}
 
@@ -93,7 +101,7 @@ def load_splits(cfg: DataConfig, parse_label=None, strat_key: Callable[[Example]
                 return None
             ex, n = rows_to_examples(read_hub(cfg.hub.path, cfg.hub.name, split), cfg, parse_label)
         elif path:
-            ex, n = read_examples(path, cfg, parse_label)
+            ex, n = read_examples(path, cfg, parse_label, reader=reader)
         else:
             return None
         if n:
