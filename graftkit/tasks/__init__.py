@@ -12,6 +12,12 @@ def _register_builtin() -> None:
     from graftkit.tasks.classification import ClassificationTask
 
     TASKS.register("classification")(ClassificationTask)
+    from graftkit.tasks.ner import NerTask
+
+    TASKS.register("ner")(NerTask)
+    from graftkit.tasks.regression import RegressionTask
+
+    TASKS.register("regression")(RegressionTask)
 
 
 _register_builtin()
