@@ -30,6 +30,8 @@ def load_task(run: RunFolder, cfg: RunConfig | None = None) -> Task:
     state = run.task_state()
     task = build_task(cfg.task.model_copy(update={"type": state.get("task", cfg.task.type)}), cfg.data)
     task.load_state(state)
+    if hasattr(task, "bind_run"):  # optional hook: state kept in the run folder's weights (e.g. CRF transitions)
+        task.bind_run(run.path)
     return task
 
 
@@ -42,7 +44,9 @@ class TorchBackend:
 
         self.torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.model = task.model_class.from_pretrained(str(run_dir)).to(self.device).eval()
+        from graftkit.modeling.run_model import load_run_model  # full, adapter or ensemble run
+
+        self.model = load_run_model(run_dir, task).to(self.device).eval()
         import inspect
 
         self.accepts = set(inspect.signature(self.model.forward).parameters)
@@ -109,3 +113,6 @@ class Predictor:
 
 def _length(x: Any) -> int:
     return sum(len(s) for s in x) if isinstance(x, (tuple, list)) else len(x)
+
+
+from graftkit.export import backend as _onnx_backend  # noqa: E402,F401  registers the "onnx" backend

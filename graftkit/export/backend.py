@@ -1,0 +1,49 @@
+"""The "onnx" inference backend: onnxruntime over the graph ``graftkit export`` wrote into a run folder."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from graftkit.export.onnx import ExportError, onnx_path
+from graftkit.predictor import BACKENDS
+from graftkit.tasks.base import Task
+
+
+@BACKENDS.register("onnx")
+class OnnxBackend:
+    """Features → logits with onnxruntime on CPU.
+
+    Args:
+        run_dir: the run folder.
+        task: its task (unused: the graph already returns logits).
+        precision: "fp32" or "int8" (the quantized graph).
+        path: an explicit .onnx file instead of the run folder's (used by the parity check).
+        threads: intra-op threads (0 = onnxruntime's default, all cores).
+    """
+
+    def __init__(self, run_dir: Path, task: Task, precision: str = "fp32", path: str | Path | None = None,
+                 threads: int = 0):
+        import onnxruntime as ort
+
+        file = Path(path) if path else onnx_path(run_dir, precision)
+        if not file.is_file():
+            flag = " --quantize int8" if precision == "int8" else ""
+            raise ExportError(f"{file} not found; run `graftkit export {run_dir} --format onnx{flag}` first")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(str(file), opts, providers=["CPUExecutionProvider"])
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.file = file
+
+    def __call__(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        feed = {}
+        for name in self.inputs:
+            if name in features:
+                feed[name] = np.asarray(features[name], dtype=np.int64)
+            elif name == "token_type_ids":  # tokenizers that omit segment ids mean "all segment 0"
+                feed[name] = np.zeros_like(np.asarray(features["input_ids"], dtype=np.int64))
+            else:
+                raise ExportError(f"{self.file}: the graph needs input '{name}' the task did not produce")
+        return self.session.run(["logits"], feed)[0]

@@ -1,0 +1,103 @@
+"""Export a run folder's model to ONNX with dynamic batch and sequence axes (torch's dynamo exporter)."""
+from __future__ import annotations
+
+import inspect
+import logging
+import warnings
+from pathlib import Path
+
+from graftkit.errors import GraftkitError
+from graftkit.modeling.run_folder import RunFolder
+
+ONNX_DIR = "onnx"
+SUPPORTED_INPUTS = {"input_ids", "attention_mask", "token_type_ids"}
+FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+
+
+class ExportError(GraftkitError):
+    """The model could not be exported, or the exported graph disagrees with torch."""
+
+
+def onnx_path(run_dir: str | Path, precision: str = "fp32") -> Path:
+    """Where ``graftkit export`` puts the graph of ``precision`` (fp32 or int8) inside a run folder."""
+    if precision not in FILES:
+        raise ExportError(f"unknown ONNX precision '{precision}' (choose {', '.join(FILES)})")
+    return Path(run_dir) / ONNX_DIR / FILES[precision]
+
+
+def input_names(model, tokenizer) -> list[str]:
+    """Tokenizer outputs the model's forward accepts, in the tokenizer's order (the graph's input order)."""
+    accepts = set(inspect.signature(model.forward).parameters)
+    names = [n for n in tokenizer.model_input_names if n in accepts]
+    if "input_ids" not in names:
+        raise ExportError(f"{type(model).__name__}: forward() takes no input_ids; cannot export")
+    return names
+
+
+def export_onnx(run_dir: str | Path, out_file: str | Path, opset: int = 18) -> list[str]:
+    """Write the run's model as an ONNX graph to ``out_file``; returns the graph's input names.
+
+    Uses ``torch.onnx.export(dynamo=True)`` with symbolic batch and sequence dimensions; the
+    graph returns the model's logits only.
+    """
+    import torch
+    from transformers import AutoTokenizer
+
+    from graftkit.predictor import load_task
+
+    run = RunFolder(run_dir).require_model()
+    task = load_task(run)
+    tokenizer = AutoTokenizer.from_pretrained(str(run.path))
+    model = task.model_class.from_pretrained(str(run.path)).eval()
+    names = input_names(model, tokenizer)
+    unsupported = set(names) - SUPPORTED_INPUTS
+    if unsupported:
+        raise ExportError(f"{run.path}: cannot export a model that needs inputs {sorted(unsupported)}")
+    sample = tokenizer(["graftkit export sample", "a second, longer sample sentence for the exporter"],
+                       padding=True, return_tensors="pt")
+
+    class LogitsOnly(torch.nn.Module):
+        """Tokenizer features → logits only (the graph's single output)."""
+
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+            kw = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+            out = self.inner(**{k: v for k, v in kw.items() if k in names})
+            return out.logits if hasattr(out, "logits") else out[0]
+
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    out_file = Path(out_file)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    quiet = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "onnxscript")]
+    levels = [q.level for q in quiet]
+    try:
+        for q in quiet:
+            q.setLevel(logging.ERROR)
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(LogitsOnly(model), (), str(out_file), kwargs={n: sample[n] for n in names},
+                              output_names=["logits"], opset_version=opset,
+                              dynamic_shapes={n: {0: batch, 1: seq} for n in names},
+                              dynamo=True, external_data=False, verbose=False)
+    except Exception as err:  # the exporter raises many internal types; name the model in one message
+        raise ExportError(f"{run.path}: ONNX export of {type(model).__name__} failed: {err}") from err
+    finally:
+        for q, lv in zip(quiet, levels):
+            q.setLevel(lv)
+    return names
+
+
+def quantize_int8(fp32_file: str | Path, out_file: str | Path) -> None:
+    """onnxruntime dynamic quantization: int8 weights, activations quantized on the fly per batch."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # ort advises pre-processing via the root logger; the graph is already clean
+    try:
+        quantize_dynamic(str(fp32_file), str(out_file), weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
