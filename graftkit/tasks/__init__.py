@@ -18,6 +18,9 @@ def _register_builtin() -> None:
     from graftkit.tasks.regression import RegressionTask
 
     TASKS.register("regression")(RegressionTask)
+    from graftkit.tasks.embedding import EmbeddingTask
+
+    TASKS.register("embedding")(EmbeddingTask)
 
 
 _register_builtin()

@@ -1,0 +1,64 @@
+"""Sentence embeddings (bi-encoder) for retrieval: (query, positive) pairs or same-label rows.
+
+Unlike the other tasks this one is trained by sentence-transformers' own trainer with an
+in-batch-negatives loss, so it supplies ``train_run``, the single hook ``graftkit.train.trainer.train``
+dispatches on. Its run folder is a sentence-transformers model folder plus graftkit's files.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from graftkit.data.dataset import Example, rows_to_examples
+from graftkit.data.readers import Row, read_rows
+from graftkit.errors import DataError, GraftkitError
+from graftkit.tasks.base import TaskBase
+from graftkit.tasks.classification.preprocess import parse_label as parse_class_label
+
+
+class EmbeddingTask(TaskBase):
+    """Learns a text embedding in which a query lies close to its positives."""
+
+    name = "embedding"
+    model_class = None  # a SentenceTransformer, loaded by graftkit.tasks.embedding.head.load_model
+    default_metric = "mrr@10"
+
+    def __init__(self, task_cfg=None, data_cfg=None):
+        super().__init__(task_cfg, data_cfg)
+        self.label_mode = not (data_cfg and data_cfg.text_pair_column)
+
+    @staticmethod
+    def train_run(cfg, **kwargs):
+        """Train with sentence-transformers (see ``graftkit.tasks.embedding.train.train_embedding``)."""
+        from graftkit.tasks.embedding.train import train_embedding
+
+        return train_embedding(cfg, **kwargs)
+
+    # -- data
+    def read(self, path: str, cfg, with_labels: bool = True) -> tuple[list[Example], int]:
+        """Rows → examples; labels are read only in label mode (a pairs file needs no label column)."""
+        return rows_to_examples(read_rows(path, cfg.format, cfg.encoding), cfg, self.parse_label,
+                                with_labels=self.label_mode)
+
+    def parse_label(self, raw: Any, row: Row) -> str:
+        return parse_class_label(raw, row, str(self.data_cfg.label_column), None)
+
+    def strat_key(self, example: Example):
+        return example.label if self.label_mode else "all"
+
+    def fit(self, train: list[Example]) -> None:
+        if len(train) < 2:
+            raise DataError(train[0].path, "an embedding model needs at least two training rows (in-batch negatives)")
+
+    # -- inference: retrieval goes through graftkit.retrieval (index/search), not the logits Predictor
+    def model_kwargs(self) -> dict:
+        return {}
+
+    def encode(self, inputs, tokenizer, max_length):
+        raise GraftkitError("an embedding run has no labels to predict; build an index with `graftkit index` "
+                            "and query it with `graftkit search`")
+
+    def state(self) -> dict:
+        return {"mode": "labels" if self.label_mode else "pairs", "similarity": "cosine"}
+
+    def load_state(self, state: dict) -> None:
+        self.label_mode = state.get("mode") == "labels"

@@ -1,0 +1,91 @@
+"""Fine-tune a sentence embedder with sentence-transformers' trainer and write a graftkit run folder."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from graftkit.config import RunConfig
+from graftkit.data.dataset import Splits, load_splits
+from graftkit.io import publish_dir, write_json
+from graftkit.modeling.run_folder import RunFolder
+from graftkit.tasks.embedding import EmbeddingTask, head, metrics, preprocess
+
+
+def _st_arguments(cfg: RunConfig, run: RunFolder):
+    """graftkit's TrainingArguments mapping, carried over to SentenceTransformerTrainingArguments."""
+    from sentence_transformers import SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+    from transformers import TrainingArguments
+
+    from graftkit.train.trainer import training_arguments
+
+    base = training_arguments(cfg, run.checkpoints, "loss", has_eval=False)
+    kwargs = {f.name: getattr(base, f.name) for f in dataclasses.fields(TrainingArguments) if f.init}
+    kwargs["train_sampling_strategy"] = "random"  # the batch sampler below decides batches
+    # no duplicate texts in a batch: a duplicate would be a "negative" identical to the positive
+    return SentenceTransformerTrainingArguments(**kwargs, batch_sampler=BatchSamplers.NO_DUPLICATES)
+
+
+def evaluate_splits(model, task: EmbeddingTask, splits: Splits, batch_size: int) -> dict:
+    """Retrieval metrics for validation and test queries against the training corpus (see preprocess)."""
+    out = {}
+    for name, queries in (("validation", splits.validation), ("test", splits.test)):
+        if queries:
+            data = preprocess.retrieval_set(queries, splits.train, task.label_mode)
+            out[name] = metrics.retrieval_scores(model, data, name, batch_size)
+    return out
+
+
+def train_embedding(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
+                    extra_callbacks: list | None = None, log: Callable[[str], None] = print) -> RunFolder:
+    """Train a bi-encoder with MultipleNegativesRankingLoss, evaluate retrieval, write a complete run folder.
+
+    Raises:
+        Interrupted: a signal stopped training; the last checkpoint is on disk for ``resume``.
+    """
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer
+
+    from graftkit.evaluate.plots import training_curve_png
+    from graftkit.tasks.embedding.card import write_card
+    from graftkit.train.callbacks import GracefulStop
+    from graftkit.train.trainer import Interrupted, _prepare_run_dir
+
+    task = EmbeddingTask(cfg.task, cfg.data)
+    splits = load_splits(cfg.data, task.parse_label, task.strat_key, reader=task.read)
+    task.fit(splits.train)
+    run, checkpoint = _prepare_run_dir(cfg, resume, overwrite)
+    for note in splits.notes:
+        log(note)
+    anchors, positives, skipped = preprocess.training_pairs(splits.train, task.label_mode, cfg.train.seed)
+    if skipped:
+        log(f"{skipped} training rows have a label no other row shares; they cannot form a pair and are skipped")
+    log(f"examples: train pairs={len(anchors)} validation={len(splits.validation)} test={len(splits.test)}")
+    model = head.load_model(cfg.model, cfg.data.max_length)
+    stop = GracefulStop()
+    trainer = SentenceTransformerTrainer(
+        model=model, args=_st_arguments(cfg, run), loss=head.make_loss(model),
+        train_dataset=Dataset.from_dict({"anchor": anchors, "positive": positives}),
+        callbacks=[stop, *(extra_callbacks or [])])
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    if stop.requested:
+        raise Interrupted(f"training interrupted at step {trainer.state.global_step}; a checkpoint is in "
+                          f"{run.checkpoints}. Continue with: graftkit train CONFIG --resume")
+    staging = run.path / ".staging-model"
+    model.save(str(staging))
+    publish_dir(staging, run.path)
+    run.write_task_state(task.name, task.state())
+    write_json(run.history, trainer.state.log_history)
+    results = {"train": dict(result.metrics), "data": {
+        "train": len(splits.train), "train_pairs": len(anchors), "validation": len(splits.validation),
+        "test": len(splits.test), "dropped_rows": splits.dropped, "notes": splits.notes}}
+    results.update(evaluate_splits(model, task, splits, cfg.eval.batch_size))
+    for name in ("validation", "test"):
+        if name in results:
+            log(f"{name}: " + ", ".join(f"{k}={v:.4f}" for k, v in results[name].items() if isinstance(v, float)))
+    if cfg.eval.plots:
+        training_curve_png(trainer.state.log_history, "loss", run.plots / "training_curve.png")
+    run.update_metrics(**results)
+    write_card(run, cfg, results, task)
+    run.mark_complete()
+    return run
