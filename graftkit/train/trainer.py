@@ -174,6 +174,11 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
     Raises:
         Interrupted: a signal stopped training; the last checkpoint is on disk for ``resume``.
     """
+    from graftkit.tasks import TASKS
+
+    own_trainer = getattr(TASKS.get(cfg.task.type), "train_run", None)
+    if own_trainer is not None:  # a task trained by its own library's trainer (embedding: sentence-transformers)
+        return own_trainer(cfg, resume=resume, overwrite=overwrite, extra_callbacks=extra_callbacks, log=log)
     from graftkit.evaluate.evaluator import finalize_run
 
     task, splits = prepare(cfg)
