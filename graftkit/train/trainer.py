@@ -15,10 +15,12 @@ from graftkit.data.dataset import Splits, load_splits
 from graftkit.errors import ConfigError, GraftkitError
 from graftkit.io import publish_dir, write_json, write_text
 from graftkit.modeling.load import load_pretrained
+from graftkit.modeling.peft import save_base_config
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.tasks import build_task
 from graftkit.tasks.base import Task
 from graftkit.train.callbacks import GracefulStop
+from graftkit.train.extras import setup as setup_extras
 
 LOWER_IS_BETTER = {"loss", "rmse", "mae", "mse"}
 OPTIMIZERS = {"adamw": "adamw_torch", "sgd": "sgd", "adafactor": "adafactor"}
@@ -27,9 +29,17 @@ OPTIMIZERS = {"adamw": "adamw_torch", "sgd": "sgd", "adafactor": "adafactor"}
 class GraftTrainer(Trainer):
     """Trainer whose loss may come from the task (class weights, CRF, ...)."""
 
-    def __init__(self, *args, loss_fn: Callable | None = None, **kwargs):
+    def __init__(self, *args, loss_fn: Callable | None = None, adversary=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.loss_fn = loss_fn
+        self.adversary = adversary  # graftkit.train.adversarial.EmbeddingAttack (train.adversarial)
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if self.adversary is not None:  # extra perturbed passes add their gradients to this step's
+            self.adversary.attack(self.accelerator.unwrap_model(model),
+                                  lambda: super(GraftTrainer, self).training_step(model, inputs, num_items_in_batch))
+        return loss
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.loss_fn is None:
@@ -73,6 +83,7 @@ def training_arguments(cfg: RunConfig, output_dir: Path, metric: str, has_eval: 
         warmup_steps=t.warmup if t.warmup < 1 else int(t.warmup),
         gradient_accumulation_steps=t.grad_accum,
         max_grad_norm=t.max_grad_norm,
+        label_smoothing_factor=t.label_smoothing,
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         eval_strategy=strategy,
@@ -130,10 +141,11 @@ def _check_same_run(saved_yaml: str | None, cfg: RunConfig, run: RunFolder) -> N
 
 
 def build_trainer(cfg: RunConfig, task: Task, splits: Splits, run: RunFolder,
-                  extra_callbacks: list | None = None) -> tuple[GraftTrainer, object]:
+                  extra_callbacks: list | None = None, log: Callable[[str], None] = print) -> tuple[GraftTrainer, object]:
     """Model, datasets, arguments and callbacks assembled into a Trainer."""
     tokenizer, model = load_pretrained(cfg.model, task)
-    train_ds = task.build_dataset(splits.train, tokenizer, cfg.data.max_length)
+    extras = setup_extras(cfg, task, model, tokenizer, splits.train, run, log)  # augment, freeze, peft, ...
+    train_ds = task.build_dataset(extras.train, tokenizer, cfg.data.max_length)
     eval_ds = task.build_dataset(splits.validation, tokenizer, cfg.data.max_length) if splits.validation else None
     metric = selection_metric(cfg, task)
     args = training_arguments(cfg, run.checkpoints, metric, eval_ds is not None)
@@ -146,10 +158,11 @@ def build_trainer(cfg: RunConfig, task: Task, splits: Splits, run: RunFolder,
         callbacks.append(EarlyStoppingCallback(cfg.train.early_stopping.patience,
                                                cfg.train.early_stopping.threshold))
     trainer = GraftTrainer(
-        model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+        model=extras.model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
         data_collator=task.collator(tokenizer), processing_class=tokenizer,
         compute_metrics=task.compute_metrics if eval_ds is not None else None,
-        callbacks=callbacks + list(extra_callbacks or []), loss_fn=task.loss_fn(splits.train))
+        callbacks=callbacks + extras.callbacks + list(extra_callbacks or []), loss_fn=task.loss_fn(splits.train),
+        optimizer_cls_and_kwargs=extras.optimizer(cfg, args), adversary=extras.adversary)
     return trainer, tokenizer
 
 
@@ -188,7 +201,7 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
     for name, n in splits.dropped.items():
         log(f"data.drop_invalid: dropped {n} invalid rows from {name}")
     log(f"examples: train={len(splits.train)} validation={len(splits.validation)} test={len(splits.test)}")
-    trainer, tokenizer = build_trainer(cfg, task, splits, run, extra_callbacks)
+    trainer, tokenizer = build_trainer(cfg, task, splits, run, extra_callbacks, log)
     if checkpoint:
         log(f"resuming from {checkpoint}")
     result = trainer.train(resume_from_checkpoint=checkpoint)
@@ -199,6 +212,7 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
     staging = run.path / ".staging-model"
     trainer.save_model(str(staging))
     tokenizer.save_pretrained(str(staging))
+    save_base_config(trainer.model, staging)  # adapter runs: config.json of the base model + labels
     (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; the run folder holds safetensors + JSON only
     publish_dir(staging, run.path)
     run.write_task_state(task.name, task.state())

@@ -1,0 +1,205 @@
+"""Parameter-efficient fine-tuning through the `peft` library, and loading/merging adapter runs.
+
+The task head (every top-level module outside the backbone) stays fully trainable via
+``modules_to_save``; target modules default to peft's own per-architecture table and can be
+overridden with ``peft.target_modules``. Unsupported combinations fail with a ConfigError
+before training starts (a one-token dry forward pass catches what peft itself does not check).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import torch
+
+from graftkit.config import PeftSettings
+from graftkit.errors import ConfigError, RunFolderError
+
+MERGEABLE = {"lora", "adalora", "ia3"}
+PROMPT_METHODS = {"prefix_tuning", "prompt_tuning"}
+
+
+def head_module_names(model: torch.nn.Module) -> list[str]:
+    """Top-level modules with parameters outside the pretrained backbone (classifier, CRF, ...)."""
+    backbone = getattr(model, "base_model_prefix", "")
+    return [name for name, module in model.named_children()
+            if name != backbone and any(True for _ in module.parameters())]
+
+
+def _task_type(model: torch.nn.Module) -> str | None:
+    name = type(model).__name__
+    if name.endswith("ForSequenceClassification"):
+        return "SEQ_CLS"
+    if name.endswith("ForTokenClassification"):
+        return "TOKEN_CLS"
+    return None
+
+
+def peft_config(settings: PeftSettings, model: torch.nn.Module, total_steps: int):
+    """The peft config object for ``settings`` on ``model`` (raises ConfigError for unsupported input)."""
+    import peft
+
+    if settings.method == "bottleneck":
+        raise ConfigError("peft.method: bottleneck adapters come from the `adapters` package, which requires "
+                          "transformers 4.57 and does not import with the transformers 5 graftkit uses; "
+                          "choose lora, adalora, ia3, prefix_tuning or prompt_tuning")
+    task_type = _task_type(model)
+    head = head_module_names(model)
+    common = {"task_type": task_type, "modules_to_save": head or None}
+    if settings.method in PROMPT_METHODS and task_type is None:
+        raise ConfigError(f"peft.method {settings.method}: peft supports prompt methods only for sequence or "
+                          f"token classification models, not {type(model).__name__}; use lora, adalora or ia3")
+    if settings.method in PROMPT_METHODS and settings.target_modules is not None:
+        raise ConfigError(f"peft.target_modules: {settings.method} adds virtual tokens and has no target modules")
+    targets = {"target_modules": settings.target_modules} if settings.target_modules is not None else {}
+    if settings.method == "lora":
+        cls, kw = peft.LoraConfig, dict(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
+                                        **targets)
+    elif settings.method == "adalora":
+        # AdaLoRA prunes ranks on a schedule over the whole run: warm up 10 %, final 20 % fixed
+        cls, kw = peft.AdaLoraConfig, dict(init_r=max(settings.r + 4, int(settings.r * 1.5)), target_r=settings.r,
+                                           lora_alpha=settings.alpha, lora_dropout=settings.dropout,
+                                           total_step=total_steps, tinit=int(0.1 * total_steps),
+                                           tfinal=int(0.2 * total_steps), deltaT=max(1, total_steps // 20), **targets)
+    elif settings.method == "ia3":
+        cls, kw = peft.IA3Config, dict(targets)
+        if "target_modules" in kw and "feedforward_modules" not in settings.options:
+            kw["feedforward_modules"] = []  # user-chosen targets: scale their inputs only if told so
+    elif settings.method == "prefix_tuning":
+        cls, kw = peft.PrefixTuningConfig, dict(num_virtual_tokens=settings.num_virtual_tokens)
+    else:
+        cls, kw = peft.PromptTuningConfig, dict(num_virtual_tokens=settings.num_virtual_tokens)
+    try:
+        return cls(**common, **kw, **settings.options)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"peft ({settings.method}): invalid settings: {err}") from None
+
+
+def wrap_model(model: torch.nn.Module, settings: PeftSettings, total_steps: int, dummy_ids: list[int]):
+    """Wrap ``model`` with the configured peft method; verify it runs on a short dummy input."""
+    import peft
+
+    config = peft_config(settings, model, total_steps)
+    try:
+        wrapped = peft.get_peft_model(model, config)
+    except ValueError as err:
+        msg = str(err)
+        if "not found" in msg or "target" in msg.lower():
+            raise ConfigError(f"peft.target_modules: {msg}. Module names in this model look like: "
+                              f"{', '.join(_linear_names(model)[:12])}") from None
+        raise ConfigError(f"peft.method {settings.method}: not supported for {type(model).__name__}: {msg}") from None
+    was_training = wrapped.training
+    wrapped.eval()
+    try:
+        with torch.no_grad():
+            ids = torch.tensor([dummy_ids])
+            wrapped(input_ids=ids, attention_mask=torch.ones_like(ids))
+    except Exception as err:  # noqa: BLE001 - any failure here means the combination does not work
+        raise ConfigError(f"peft.method {settings.method}: peft cannot run it on {type(model).__name__} "
+                          f"({type(err).__name__}: {err}); choose another peft.method") from None
+    wrapped.train(was_training)
+    return wrapped
+
+
+def _linear_names(model: torch.nn.Module) -> list[str]:
+    return sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
+
+
+def parameter_counts(model: torch.nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameters; for peft models the frozen base is counted once."""
+    if hasattr(model, "get_nb_trainable_parameters"):
+        return model.get_nb_trainable_parameters()
+    total = sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model.parameters() if p.requires_grad), total
+
+
+def is_peft_model(model) -> bool:
+    return hasattr(model, "peft_config") and hasattr(model, "get_base_model")
+
+
+def save_base_config(model, out_dir: str | Path) -> None:
+    """Adapter folders lack config.json; store the base model's (with the task's labels) next to it."""
+    if is_peft_model(model):
+        model.get_base_model().config.save_pretrained(str(out_dir))
+
+
+def _base_path(run_dir: Path) -> str:
+    """The base checkpoint of an adapter run: the run's own config wins over the absolute path peft stored."""
+    import yaml
+
+    from graftkit.modeling.load import resolve_model_path
+
+    cfg_file = run_dir / "config.yaml"
+    if cfg_file.is_file():
+        name = (yaml.safe_load(cfg_file.read_text(encoding="utf-8")).get("model") or {}).get("name_or_path")
+        if name:
+            return resolve_model_path(name)
+    return json.loads((run_dir / "adapter_config.json").read_text(encoding="utf-8"))["base_model_name_or_path"]
+
+
+def load_adapter_model(run_dir: str | Path, model_class, merge: bool = True):
+    """Base model + the run's adapter; mergeable methods are merged for plain-speed inference."""
+    from peft import PeftModel
+    from transformers import AutoConfig
+
+    run_dir = Path(run_dir)
+    base_path = _base_path(run_dir)
+    if not Path(base_path).exists() and base_path.startswith(("/", ".")):
+        raise RunFolderError(f"{run_dir}: the base model of this adapter run is gone ({base_path}); "
+                             "reinstall it, or write a full model earlier with `graftkit merge`")
+    config = AutoConfig.from_pretrained(str(run_dir))
+    tlog = logging.getLogger("transformers.modeling_utils")
+    level = tlog.level
+    tlog.setLevel(logging.ERROR)  # the head is 'missing' from the base checkpoint; the adapter holds it
+    try:
+        base = model_class.from_pretrained(base_path, config=config)
+    finally:
+        tlog.setLevel(level)
+    model = PeftModel.from_pretrained(base, str(run_dir))
+    method = model.peft_config["default"].peft_type.value.lower()
+    return model.merge_and_unload() if merge and method in MERGEABLE else model
+
+
+def merge_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Write the adapter run as a full transformers model folder (and a servable run folder).
+
+    Args:
+        run_dir: a finished run trained with ``peft``.
+        out_dir: where to write (default ``RUN_DIR/merged``).
+
+    Returns:
+        The folder written; ``AutoModelFor*.from_pretrained`` loads it without peft.
+    """
+    from transformers import AutoTokenizer
+
+    from graftkit.io import atomic_path
+    from graftkit.modeling.run_folder import RunFolder
+    from graftkit.predictor import load_task
+
+    run = RunFolder(run_dir).require_model()
+    if not (run.path / "adapter_config.json").is_file():
+        raise RunFolderError(f"{run.path} holds a full model already (no adapter_config.json); nothing to merge")
+    method = json.loads((run.path / "adapter_config.json").read_text(encoding="utf-8"))["peft_type"].lower()
+    if method not in MERGEABLE:
+        raise RunFolderError(f"{run.path}: {method} adds virtual tokens and cannot be merged into the weights; "
+                             f"only {', '.join(sorted(MERGEABLE))} adapters can")
+    task = load_task(run)
+    model = load_adapter_model(run.path, task.model_class, merge=True)
+    out = Path(out_dir) if out_dir else run.path / "merged"
+    with atomic_path(out) as tmp:
+        model.save_pretrained(str(tmp))
+        AutoTokenizer.from_pretrained(str(run.path)).save_pretrained(str(tmp))
+        for name in ("labels.json", "config.yaml"):
+            (tmp / name).write_bytes((run.path / name).read_bytes())
+        (tmp / "COMPLETE").write_text("ok\n", encoding="utf-8")
+    return out
+
+
+def adalora_total_steps(n_examples: int, batch_size: int, grad_accum: int, epochs: float, max_steps: int) -> int:
+    """Optimizer steps of the whole run (AdaLoRA's rank budget schedule needs it up front)."""
+    if max_steps > 0:
+        return max_steps
+    per_epoch = max(1, math.ceil(math.ceil(n_examples / batch_size) / grad_accum))
+    return max(1, math.ceil(per_epoch * epochs))

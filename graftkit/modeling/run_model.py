@@ -1,0 +1,20 @@
+"""Load the torch model of any run folder: a full model, a peft adapter run, or an ensemble."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+
+def load_run_model(run_dir: str | Path, task) -> torch.nn.Module:
+    """The inference model of ``run_dir`` for ``task`` (its ``model_class`` builds the architecture)."""
+    run_dir = Path(run_dir)
+    if (run_dir / "ensemble.json").is_file():
+        from graftkit.ensemble import EnsembleModel
+
+        return EnsembleModel.from_run(run_dir, task)
+    if (run_dir / "adapter_config.json").is_file():
+        from graftkit.modeling.peft import load_adapter_model
+
+        return load_adapter_model(run_dir, task.model_class)
+    return task.model_class.from_pretrained(str(run_dir))
