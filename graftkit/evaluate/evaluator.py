@@ -41,7 +41,8 @@ def evaluate_file(run_dir: str | Path, data: str | Path, out_dir: str | Path | N
     predictor = Predictor(run_dir, backend=backend)
     data_cfg = predictor.cfg.data.model_copy(update={k: v for k, v in data_overrides.items() if v is not None})
     predictor.task.data_cfg = data_cfg
-    examples, dropped = read_examples(str(data), data_cfg, predictor.task.parse_label)
+    examples, dropped = read_examples(str(data), data_cfg, predictor.task.parse_label,
+                                      reader=getattr(predictor.task, "read", None))
     predictor.task.check(examples)
     out = Path(out_dir) if out_dir else predictor.run.path / "eval" / Path(data).stem
     if progress_factory:

@@ -169,7 +169,7 @@ def build_trainer(cfg: RunConfig, task: Task, splits: Splits, run: RunFolder,
 def prepare(cfg: RunConfig) -> tuple[Task, Splits]:
     """Read and validate the data and fit the task's label state (no model yet)."""
     task = build_task(cfg.task, cfg.data)
-    splits = load_splits(cfg.data, task.parse_label, task.strat_key)
+    splits = load_splits(cfg.data, task.parse_label, task.strat_key, reader=getattr(task, "read", None))
     task.fit(splits.train)
     task.check(splits.validation)
     task.check(splits.test)

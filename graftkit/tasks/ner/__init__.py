@@ -1,0 +1,158 @@
+"""Named-entity recognition: token classification from CoNLL/JSON files to character-offset entity spans."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from transformers import DataCollatorForTokenClassification
+
+from graftkit.data.dataset import Example
+from graftkit.data.readers import Row
+from graftkit.errors import DataError, RunFolderError
+from graftkit.tasks.base import TaskBase
+from graftkit.tasks.ner import head, metrics, postprocess, preprocess
+from graftkit.tasks.ner.readers import _check_spans, read_ner
+from graftkit.tasks.ner.schemes import label_list
+
+
+class NerTask(TaskBase):
+    """Entities as character spans; the model tags words (first subword piece) in ``task.tag_scheme``."""
+
+    name = "ner"
+    model_class = head.TokenClassifier
+    default_metric = "f1"
+
+    def __init__(self, task_cfg=None, data_cfg=None):
+        super().__init__(task_cfg, data_cfg)
+        self.scheme = self.task_cfg.tag_scheme
+        self.crf = self.task_cfg.crf
+        self.all_pieces = self.task_cfg.label_all_pieces
+        self.types: list[str] = []
+        self.labels: list[str] = []
+        self.source_schemes: dict[str, str] = {}
+        self.transitions: tuple[np.ndarray, ...] | None = None
+        self._decoder: postprocess.Decoder | None = None
+
+    # -- data
+    def read(self, path: str, data_cfg, with_labels: bool = True) -> tuple[list[Example], int]:
+        """Read an NER file (the hook ``graftkit.data.dataset`` calls instead of its row readers)."""
+        examples, scheme = read_ner(path, data_cfg, with_labels)
+        self.source_schemes[str(path)] = scheme
+        return examples, 0
+
+    def parse_label(self, raw: Any, row: Row) -> Any:
+        """A list of ``{start, end, label}`` objects for ``row.values['text']``."""
+        if not isinstance(raw, list):
+            raise DataError(row.path, "entities must be a list of {start, end, label}", line=row.line, field="entities")
+        spans = [(e.get("start"), e.get("end"), e.get("label")) for e in raw if isinstance(e, dict)]
+        return [list(s) for s in _check_spans(spans, str(row.values.get("text", "")), row.path, row.line, None)]
+
+    def strat_key(self, example: Example):
+        return min((s[2] for s in example.label), default="O")
+
+    def fit(self, train: list[Example]) -> None:
+        self.types = sorted({s[2] for e in train for s in e.label})
+        if not self.types:
+            raise DataError(train[0].path, "the training data holds no entities; check data.tag_column and "
+                            "data.format")
+        self.labels = label_list(self.types, self.scheme)
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {t: i for i, t in enumerate(self.labels)}
+
+    def check(self, examples: list[Example]) -> None:
+        known = set(self.types)
+        for e in examples:
+            for s in e.label:
+                if s[2] not in known:
+                    raise DataError(e.path, f"entity type {s[2]!r} does not occur in the training data (known: "
+                                    f"{', '.join(self.types)})", line=e.line)
+
+    # -- model and training
+    def model_kwargs(self) -> dict:
+        return {"num_labels": len(self.labels), "id2label": dict(enumerate(self.labels)), "label2id": self.label2id,
+                "use_crf": self.crf, "tag_scheme": self.scheme}
+
+    def build_dataset(self, examples: list[Example], tokenizer, max_length: int):
+        import datasets
+
+        cols = preprocess.build_features([self.input_of(e) for e in examples], [e.label for e in examples],
+                                         tokenizer, max_length, self.task_cfg.window_overlap, self.all_pieces,
+                                         self.scheme, self.label2id)
+        return datasets.Dataset.from_dict(cols)
+
+    def collator(self, tokenizer):
+        return DataCollatorForTokenClassification(tokenizer)
+
+    def compute_metrics(self, eval_pred) -> dict[str, float]:
+        preds, gold = eval_pred.predictions, eval_pred.label_ids
+        emissions, tags = (preds[0], preds[1]) if isinstance(preds, tuple) else (preds, None)
+        masks = [row != -100 for row in gold]
+        if tags is None:
+            paths = self.decoder([emissions[i][m] for i, m in enumerate(masks)])
+        else:
+            paths = [tags[i][m].tolist() for i, m in enumerate(masks)]
+        gold_tags = [[self.labels[t] for t in gold[i][m]] for i, m in enumerate(masks)]
+        pred_tags = [[self.labels[t] for t in p] for p in paths]
+        return metrics.scores(gold_tags, pred_tags, self.scheme)
+
+    # -- inference
+    def input_of(self, example: Example) -> Any:
+        return example.text, example.extra["words"]
+
+    @property
+    def decoder(self) -> postprocess.Decoder:
+        if self._decoder is None:
+            if self.crf and self.transitions is None:
+                raise RunFolderError("CRF transitions are not loaded; create the task through Predictor(run_dir)")
+            self._decoder = postprocess.Decoder(self.labels, self.scheme, self.transitions)
+        return self._decoder
+
+    def encode(self, inputs: Sequence[Any], tokenizer, max_length: int):
+        items = [preprocess.as_words(x) for x in inputs]
+        word_lists = [[t[s:e] for s, e in w] for t, w in items]
+        enc, windows = preprocess.tokenize_windows(word_lists, tokenizer, max_length, self.task_cfg.window_overlap,
+                                                   self.all_pieces)
+        keep = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
+        features = tokenizer.pad(keep, padding=True, return_tensors="np")
+        return dict(features), (items, windows)
+
+    def decode(self, logits: np.ndarray, context: Any) -> list[dict]:
+        items, windows = context
+        stitched = postprocess.stitch(logits, windows, len(items))
+        paths = self.decoder([scores for _, scores in stitched])
+        return [{"entities": postprocess.to_entities(text, words, keys, scores, path, self.labels, self.scheme)}
+                for (text, words), (keys, scores), path in zip(items, stitched, paths)]
+
+    # -- reporting and state
+    def report(self, examples, predictions, out_dir: Path | None, plots: bool = True) -> dict:
+        return metrics.report(examples, predictions, self.types, self.scheme, out_dir, plots)
+
+    def state(self) -> dict:
+        return {"labels": self.labels, "types": self.types, "scheme": self.scheme, "crf": self.crf,
+                "label_all_pieces": self.all_pieces, "source_schemes": self.source_schemes}
+
+    def load_state(self, state: dict) -> None:
+        self.labels, self.types = list(state["labels"]), list(state["types"])
+        self.scheme, self.crf = state["scheme"], bool(state["crf"])
+        self.all_pieces = bool(state.get("label_all_pieces", False))
+        self.source_schemes = dict(state.get("source_schemes", {}))
+        self._decoder = None
+
+    def bind_run(self, run_dir: Path) -> None:
+        """Read the trained CRF transitions from the run folder's safetensors (decoding needs them)."""
+        if not self.crf:
+            return
+        from safetensors import safe_open
+
+        files = sorted(Path(run_dir).glob("*.safetensors"))
+        for f in files:
+            with safe_open(str(f), framework="np") as st:
+                if "crf.transitions" in st.keys():
+                    self.transitions = tuple(st.get_tensor(f"crf.{k}") for k in
+                                             ("start_transitions", "end_transitions", "transitions"))
+                    self._decoder = None
+                    return
+        raise RunFolderError(f"{run_dir}: task.crf is set but no safetensors file holds crf.transitions")

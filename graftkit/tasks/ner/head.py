@@ -1,0 +1,114 @@
+"""Token classification heads: transformers' linear head, optionally topped with a CRF (pytorch-crf).
+
+The CRF variant subclasses the architecture's own ``*ForTokenClassification`` class, so it saves
+and loads as a plain transformers folder (``model.safetensors`` with ``crf.*`` tensors, and
+``use_crf`` in ``config.json``). Transitions the tag scheme forbids (``O → I-X``, ...) are pinned
+to a large negative score before every use, so Viterbi decoding never emits an invalid sequence.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torchcrf import CRF
+from transformers import AutoConfig, AutoModelForTokenClassification
+from transformers.modeling_outputs import ModelOutput
+from transformers.models.auto.modeling_auto import MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING
+
+from graftkit.tasks.ner.schemes import allowed_transitions
+
+FORBIDDEN = -10000.0
+
+
+@dataclass
+class CrfOutput(ModelOutput):
+    """``logits`` are the CRF's emission scores; ``tags`` the Viterbi path (-100 off units), in eval only."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    tags: torch.Tensor | None = None
+
+
+def compact(emissions: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gather the labelled positions (labels != -100) of each row to the left.
+
+    Returns (emissions, tags, mask, index) of shape (batch, units[, tags]); ``index`` maps back.
+    """
+    keep = labels != -100
+    lengths = keep.sum(1)
+    width = max(int(lengths.max()), 1)
+    order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)[:, :width]
+    em = emissions.gather(1, order.unsqueeze(-1).expand(-1, -1, emissions.size(-1)))
+    tags = labels.gather(1, order).clamp(min=0)
+    mask = torch.arange(width, device=labels.device)[None, :] < lengths[:, None]
+    return em, tags, mask, order
+
+
+class CrfMixin:
+    """Adds ``self.crf`` on top of a ``*ForTokenClassification`` model; loss is the CRF's NLL."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.crf = CRF(config.num_labels, batch_first=True)
+        self._allowed: tuple[torch.Tensor, ...] | None = None
+
+    def _init_weights(self, module):
+        if isinstance(module, CRF):  # pytorch-crf's own initialisation
+            module.reset_parameters()
+        else:
+            super()._init_weights(module)
+
+    def constrain(self) -> None:
+        """Pin forbidden transitions to FORBIDDEN (their gradient is ~0, so they stay there)."""
+        if self._allowed is None:  # built on first use: from_pretrained may create modules on the meta device
+            labels = [self.config.id2label[i] for i in range(self.config.num_labels)]
+            masks = allowed_transitions(labels, getattr(self.config, "tag_scheme", "IOB2"))
+            self._allowed = tuple(torch.tensor(m, device=self.crf.transitions.device) for m in masks)
+        start, end, trans = self._allowed
+        with torch.no_grad():
+            self.crf.start_transitions.masked_fill_(~start, FORBIDDEN)
+            self.crf.end_transitions.masked_fill_(~end, FORBIDDEN)
+            self.crf.transitions.masked_fill_(~trans, FORBIDDEN)
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        emissions = super().forward(input_ids=input_ids, attention_mask=attention_mask, **kwargs).logits
+        if labels is None:
+            return CrfOutput(logits=emissions)
+        self.constrain()
+        em, gold, mask, order = compact(emissions.float(), labels)
+        rows = mask[:, 0]  # a window may hold no unit (only continuation pieces); it adds no loss
+        loss = -self.crf(em[rows], gold[rows], mask[rows], reduction="token_mean") if rows.any() \
+            else emissions.sum() * 0.0
+        tags = None
+        if not self.training:
+            tags = torch.full_like(labels, -100)
+            if rows.any():
+                paths = self.crf.decode(em[rows], mask[rows])
+                for r, path in zip(rows.nonzero().flatten().tolist(), paths):
+                    tags[r, order[r, :len(path)]] = torch.tensor(path, device=tags.device)
+        return CrfOutput(loss=loss, logits=emissions, tags=tags)
+
+
+_CRF_CLASSES: dict[type, type] = {}
+
+
+def crf_class(base: type) -> type:
+    """``BertForTokenClassification`` → ``BertForTokenClassificationWithCrf`` (cached)."""
+    if base not in _CRF_CLASSES:
+        _CRF_CLASSES[base] = type(f"{base.__name__}WithCrf", (CrfMixin, base), {"__module__": __name__})
+    return _CRF_CLASSES[base]
+
+
+class TokenClassifier:
+    """The NER task's ``model_class``: AutoModelForTokenClassification, plus a CRF when ``config.use_crf``."""
+
+    @classmethod
+    def from_pretrained(cls, path, config=None, **kwargs):
+        if config is None:
+            config = AutoConfig.from_pretrained(path, **{k: v for k, v in kwargs.items() if k == "revision"})
+        if not getattr(config, "use_crf", False):
+            return AutoModelForTokenClassification.from_pretrained(path, config=config, **kwargs)
+        base = MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING[type(config)]
+        return crf_class(base).from_pretrained(path, config=config, **kwargs)
