@@ -128,5 +128,12 @@ def info(run_dir: Path = typer.Argument(..., help="A run folder.")):
     out.print(describe(run_dir))
 
 
+from graftkit.cli_peft import ensemble_cmd, merge_cmd, tune_cmd  # noqa: E402
+
+app.command("merge")(friendly(merge_cmd))
+app.command("ensemble")(friendly(ensemble_cmd))
+app.command("tune")(friendly(tune_cmd))
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()

@@ -50,7 +50,8 @@ class RunFolder:
         if not self.path.is_dir():
             raise RunFolderError(f"run folder not found: {self.path}")
         missing = [n for n in ("config.json", "labels.json") if not (self.path / n).is_file()]
-        if not any(self.path.glob("*.safetensors")) and not (self.path / "adapter_config.json").is_file():
+        if not any(self.path.glob("*.safetensors")) and not any((self.path / n).is_file()
+                                                               for n in ("adapter_config.json", "ensemble.json")):
             missing.append("model.safetensors")
         if missing:
             hint = " (training has not finished; `graftkit train CONFIG --resume` continues it)" \
