@@ -135,5 +135,13 @@ app.command("ensemble")(friendly(ensemble_cmd))
 app.command("tune")(friendly(tune_cmd))
 
 
+from graftkit.export.cli import export_cmd, prune_cmd  # noqa: E402
+from graftkit.serve.cli import serve_cmd  # noqa: E402
+
+app.command("export")(friendly(export_cmd))
+app.command("prune")(friendly(prune_cmd))
+app.command("serve")(friendly(serve_cmd))
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()

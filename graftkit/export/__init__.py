@@ -1,5 +1,16 @@
-"""Deployment artifacts from a run folder: ONNX export, int8 quantization, parity check, pruning."""
-from graftkit.export.onnx import ExportError, export_onnx
-from graftkit.export.parity import export_run
+"""Deployment artifacts from a run folder: ONNX export, int8 quantization, parity check, pruning.
 
-__all__ = ["ExportError", "export_onnx", "export_run"]
+Names load lazily so ``graftkit --help`` does not import torch.
+"""
+from importlib import import_module
+
+_WHERE = {"ExportError": "graftkit.export.onnx", "export_onnx": "graftkit.export.onnx",
+          "export_run": "graftkit.export.parity", "prune_run": "graftkit.export.prune"}
+
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'graftkit.export' has no attribute {name!r}")

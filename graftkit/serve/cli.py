@@ -1,0 +1,64 @@
+"""`graftkit serve`: run the HTTP service with uvicorn (one app per worker process, built by a factory)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from graftkit.serve.security import hash_key
+from graftkit.serve.settings import ServeConfig, load_settings
+
+
+def serve_cmd(
+    run_dir: Path = typer.Argument(..., help="A finished run folder (exported first for --backend onnx)."),
+    backend: str = typer.Option("torch", help="torch, or onnx (after `graftkit export`)."),
+    precision: str = typer.Option("fp32", help="ONNX graph: fp32 or int8 (needs `export --quantize int8`)."),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    port: int = typer.Option(8000, help="TCP port."),
+    workers: int = typer.Option(1, help="Worker processes (each loads the model once)."),
+    threads: int = typer.Option(0, help="Inference threads per worker (0 = cores / workers)."),
+    api_keys_file: Optional[Path] = typer.Option(None, help="API keys, one per line (plain or sha256:<hex>); "
+                                                 "or set GRAFTKIT_API_KEYS."),
+    allow_anonymous: bool = typer.Option(False, "--allow-anonymous", help="No API key needed (local use only)."),
+    max_batch_size: int = typer.Option(32, help="Most texts per model call (micro-batching)."),
+    max_wait_ms: float = typer.Option(5.0, help="Longest wait for a batch to fill, in milliseconds."),
+    mask_pii_input: bool = typer.Option(False, "--mask-pii-input", help="Mask personal data before the model."),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+):
+    """Serve RUN_DIR over HTTP: POST /v1/predict, playground at /, docs at /docs, metrics at /metrics.
+
+    Other settings (limits, rate limit) come from GRAFTKIT_SERVE_<NAME> environment variables.
+    """
+    import uvicorn
+
+    from graftkit.modeling.run_folder import RunFolder
+
+    RunFolder(run_dir).require_model()
+    if threads == 0:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+    settings = load_settings(run_dir=str(run_dir), backend=backend, precision=precision, host=host, port=port,
+                             workers=workers, threads=threads, api_keys_file=api_keys_file,
+                             allow_anonymous=allow_anonymous or None, max_batch_size=max_batch_size,
+                             max_wait_ms=max_wait_ms, mask_pii_input=mask_pii_input or None, log_level=log_level)
+    from graftkit.serve.app import create_app
+
+    create_app(run_dir, settings)  # fail fast (keys, run folder) before forking workers
+    export_to_env(settings)
+    uvicorn.run("graftkit.serve.app:app_from_env", factory=True, host=settings.host, port=settings.port,
+                workers=settings.workers, log_level=settings.log_level, access_log=False,
+                timeout_graceful_shutdown=int(settings.graceful_timeout_s))
+
+
+def export_to_env(settings: ServeConfig) -> None:
+    """Hand the resolved settings to worker processes as GRAFTKIT_SERVE_* variables."""
+    for name, value in settings.model_dump(mode="json").items():
+        key = f"GRAFTKIT_SERVE_{name.upper()}"
+        if name == "api_keys":  # workers get digests, never plain keys
+            value = [k if k.startswith("sha256:") else hash_key(k) for k in value]
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)

@@ -1,0 +1,54 @@
+"""Service settings: one pydantic model, read from the environment (GRAFTKIT_SERVE_*) or the CLI at startup."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from graftkit.errors import ConfigError
+
+
+class ServeConfig(BaseSettings):
+    """Everything `graftkit serve` can tune. Environment variables are GRAFTKIT_SERVE_<FIELD>."""
+
+    model_config = SettingsConfigDict(env_prefix="GRAFTKIT_SERVE_", extra="forbid", validate_assignment=True)
+
+    run_dir: str | None = Field(None, description="run folder to serve (the CLI argument sets it)")
+    backend: Literal["torch", "onnx"] = "torch"
+    precision: Literal["fp32", "int8"] = Field("fp32", description="ONNX graph to load (onnx backend)")
+    threads: int = Field(0, ge=0, description="inference threads per process (0 = library default)")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, description="uvicorn worker processes, each with its own model")
+    # micro-batching
+    max_batch_size: int = Field(32, ge=1, description="most texts run through the model at once")
+    max_wait_ms: float = Field(5.0, ge=0, description="how long the first text of a batch waits for company")
+    # security
+    api_keys: list[str] = Field(default_factory=list, description="plain keys (prefer api_keys_file)")
+    api_keys_file: Path | None = Field(None, description="file with one key per line, plain or 'sha256:<hex>'")
+    allow_anonymous: bool = Field(False, description="serve without API keys (local experiments only)")
+    rate_limit_per_minute: int = Field(600, ge=1, description="requests per minute per key")
+    rate_limit_burst: int = Field(60, ge=1, description="requests a key may send at once")
+    # request limits
+    max_texts: int = Field(64, ge=1, description="texts per request")
+    max_chars: int = Field(5000, ge=1, description="characters per text")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="request body size")
+    # privacy and logs
+    mask_pii_input: bool = Field(False, description="mask e-mails, phones, card/account/ID numbers before the model")
+    log_inputs: bool = Field(False, description="log request texts (always PII-masked)")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    graceful_timeout_s: float = Field(30.0, ge=0, description="how long shutdown waits for in-flight requests")
+
+
+def load_settings(**overrides) -> ServeConfig:
+    """Settings from the environment with CLI ``overrides`` on top; errors name the field."""
+    from pydantic import ValidationError
+
+    try:
+        return ServeConfig(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as err:
+        lines = [f"  - {'.'.join(map(str, e['loc'])) or '(settings)'}: {e['msg']}" for e in err.errors()]
+        raise ConfigError("invalid serve settings (CLI options or GRAFTKIT_SERVE_* variables):\n"
+                          + "\n".join(lines)) from None
