@@ -18,6 +18,9 @@ def iter_inputs(path: Path, text_column: str, pair_column: str | None, encoding:
         raise DataError(str(path), "file not found")
     with open(path, encoding=encoding, newline="") as fh:
         if suffix in (".txt", ""):
+            if pair_column:
+                raise DataError(str(path), f"this run takes text pairs; give a .jsonl/.csv/.tsv file with columns "
+                                f"'{text_column}' and '{pair_column}'")
             for line in fh:
                 if line.strip():
                     yield line.rstrip("\r\n")
@@ -30,9 +33,35 @@ def iter_inputs(path: Path, text_column: str, pair_column: str | None, encoding:
         else:
             raise DataError(str(path), f"unsupported input suffix '{suffix}' (use .txt, .jsonl, .csv or .tsv)")
         for n, row in rows:
-            if text_column not in row:
-                raise DataError(str(path), f"missing column '{text_column}'", line=n)
+            for col in (c for c in (text_column, pair_column) if c):
+                if col not in row:
+                    raise DataError(str(path), f"missing column '{col}'", line=n)
+            if pair_column:
+                for col in (text_column, pair_column):  # a pair with one side empty is not a pair
+                    if row[col] is None or not str(row[col]).strip():
+                        raise DataError(str(path), "empty text in a text pair", line=n, field=col)
             yield (row[text_column], row[pair_column]) if pair_column else row[text_column]
+
+
+def pair_inputs(texts: list[str], pairs: list[str] | None, pair_column: str | None) -> list[Any]:
+    """Command-line inputs: plain texts, or (text, pair) tuples for a run trained on text pairs.
+
+    Raises:
+        GraftkitError: pairs given to a single-text run, missing for a pair run, or counts differ.
+    """
+    from graftkit.errors import GraftkitError
+
+    if not pair_column:
+        if pairs:
+            raise GraftkitError("--pair: this run was trained on single texts (no data.text_pair_column)")
+        return list(texts)
+    if not pairs or len(pairs) != len(texts):
+        raise GraftkitError(f"this run takes text pairs ('{pair_column}'): give one --pair per text "
+                            f"(got {len(texts)} texts and {len(pairs or [])} --pair)")
+    empty = [i + 1 for i, (a, b) in enumerate(zip(texts, pairs)) if not a.strip() or not b.strip()]
+    if empty:
+        raise GraftkitError(f"pair {empty[0]} has an empty side; both texts of a pair are needed")
+    return list(zip(texts, pairs))
 
 
 def _done_lines(output: Path) -> int:

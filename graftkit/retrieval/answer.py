@@ -1,0 +1,49 @@
+"""Customer-service answering: intent + confidence from a classifier, best FAQ entries from an index.
+
+Below the confidence threshold the answer is "out of scope" with no FAQ entries, so the assistant
+says it does not know instead of guessing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DONT_KNOW = "Sorry, I am not sure I understood. Could you rephrase, or shall I connect you to a person?"
+
+
+@dataclass
+class Answerer:
+    """Answer questions with an intent run and an FAQ index.
+
+    Args:
+        intent: ``Predictor`` over a single-label classification run (the intents).
+        index: ``graftkit.retrieval.Index`` over the FAQ.
+        threshold: minimum intent probability to answer; below it the question is out of scope.
+        k: number of FAQ entries returned.
+        reranker: optional ``CrossEncoderReranker`` applied to the retrieved entries.
+    """
+
+    intent: object
+    index: object
+    threshold: float = 0.5
+    k: int = 3
+    reranker: object | None = None
+    candidates: int = field(default=20, repr=False)
+
+    def __call__(self, question: str) -> dict:
+        pred = self.intent.predict([question])[0]
+        if "label" not in pred:
+            raise ValueError("the intent run must be single-label classification")
+        out = {"question": question, "intent": pred["label"], "confidence": pred["score"],
+               "threshold": self.threshold}
+        if pred["score"] < self.threshold:
+            return {**out, "intent": None, "closest_intent": pred["label"], "out_of_scope": True,
+                    "message": DONT_KNOW, "answers": []}
+        hits = self.index.search([question], max(self.k, self.candidates))[0]
+        if self.reranker is not None:
+            hits = self.reranker.rerank(question, hits)
+        # FAQ entries tagged with the predicted intent come first (stable: retrieval order within each group)
+        if any("intent" in h for h in hits):
+            hits = sorted(hits, key=lambda h: h.get("intent") != pred["label"])
+        answers = [{**h, "rank": r + 1} for r, h in enumerate(hits[:self.k])]
+        return {**out, "out_of_scope": False, "message": answers[0].get("answer", answers[0]["text"]),
+                "answers": answers}
