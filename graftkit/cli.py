@@ -91,6 +91,8 @@ def evaluate(
 def predict(
     run_dir: Path = typer.Argument(..., help="A finished run folder."),
     texts: Optional[List[str]] = typer.Argument(None, help="Texts to classify (or use --input)."),
+    pair: Optional[List[str]] = typer.Option(None, "--pair", "-p", help="Pair runs: the second text of each "
+                                             "pair, one --pair per text, in order."),
     input_: Optional[Path] = typer.Option(None, "--input", "-i", help="File of inputs: .txt (one per line), "
                                           ".jsonl/.csv with the run's text column."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write JSON Lines here (default: stdout)."),
