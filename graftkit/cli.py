@@ -111,8 +111,11 @@ def predict(
         n = predict_file(predictor, input_, output, batch_size, progress_factory=progress_bar)
         err.print(f"[green]{n} predictions[/] → {output or 'stdout'}")
         return
+    from graftkit.predict_file import pair_inputs
+
+    inputs = pair_inputs(list(texts), pair, predictor.cfg.data.text_pair_column)
     lines = [json.dumps({"input": t, **p}, ensure_ascii=False) + "\n"
-             for t, p in zip(texts, predictor.predict(list(texts), batch_size))]
+             for t, p in zip(inputs, predictor.predict(inputs, batch_size))]
     if output:
         from graftkit.io import write_text
 
