@@ -147,6 +147,12 @@ app.command("export")(friendly(export_cmd))
 app.command("prune")(friendly(prune_cmd))
 app.command("serve")(friendly(serve_cmd))
 
+from graftkit.retrieval.commands import answer_cmd, index_cmd, search_cmd  # noqa: E402
+
+app.command("index")(friendly(index_cmd))
+app.command("search")(friendly(search_cmd))
+app.command("answer")(friendly(answer_cmd))
+
 
 def main() -> None:  # pragma: no cover - console entry
     app()
