@@ -6,26 +6,15 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_config, write_csv
+from deploy_helpers import classifier_run, ner_run
 from graftkit.export import ExportError, export_run
 from graftkit.predictor import Predictor
-
-ROWS = [["the movie was wonderful and moving", "pos"], ["a dull and boring film", "neg"],
-        ["great acting and a lovely story", "pos"], ["terrible plot and awful dialogue", "neg"],
-        ["i loved every minute", "pos"], ["i hated every minute", "neg"],
-        ["brilliant and fun", "pos"], ["bad and tedious", "neg"]]
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, tiny_model_dir):
-    """A tiny classifier trained once per module (overfit so labels are stable)."""
-    from graftkit.train.trainer import train
-
-    tmp = tmp_path_factory.mktemp("export")
-    data = write_csv(tmp / "train.csv", ROWS * 4)
-    cfg = run_config(tmp, tiny_model_dir, data, train={"epochs": 10, "learning_rate": 3e-3},
-                     data={"test": str(write_csv(tmp / "test.csv", ROWS))})
-    return train(cfg, log=lambda m: None).path
+    """A tiny classifier, trained once per session."""
+    return classifier_run(tmp_path_factory.getbasetemp() / "deploy", tiny_model_dir)
 
 
 def test_export_parity_fp32_and_int8(trained_run):
@@ -69,3 +58,31 @@ def test_onnx_backend_needs_export(trained_run, tmp_path):
     shutil.rmtree(run / "onnx", ignore_errors=True)
     with pytest.raises(ExportError, match="graftkit export"):
         Predictor(run, "onnx")
+
+
+def test_export_parity_ner(tmp_path_factory, tiny_model_dir):
+    run = ner_run(tmp_path_factory.getbasetemp() / "deploy", tiny_model_dir)
+    report = export_run(run, quantize="int8", int8_tolerance=1.0, log=lambda m: None)
+    b = report["backends"]
+    assert report["metric"] == "f1" and b["onnx_fp32"]["logits_max_abs_diff"] <= 1e-3
+    assert b["onnx_fp32"]["metrics"]["f1"] == b["torch"]["metrics"]["f1"]
+    text = "Peter visited Siemens in Munich"
+    ents = lambda p: [(e["start"], e["end"], e["label"]) for e in p["entities"]]  # noqa: E731
+    assert ents(Predictor(run, "onnx").predict([text])[0]) == ents(Predictor(run).predict([text])[0])
+
+
+def test_prune_ffn_with_recovery(trained_run, tmp_path):
+    from transformers import AutoConfig
+
+    from graftkit.export.prune import prune_run
+
+    out = tmp_path / "pruned"
+    report = prune_run(trained_run, out, amount=0.5, recovery_steps=2, log=lambda m: None)
+    assert report["ffn_width"] == {"before": 64, "after": 32}
+    assert AutoConfig.from_pretrained(out).intermediate_size == 32
+    assert report["after"]["parameters"] < report["before"]["parameters"]
+    assert report["after"]["weights_mb"] < report["before"]["weights_mb"]
+    assert set(report["before"]["metrics"]) == {"macro_f1", "accuracy"}
+    assert (out / "COMPLETE").is_file() and (out.with_name("pruned-init") / "model.safetensors").is_file()
+    assert json.loads((out / "compression.json").read_text())["recovery_steps"] == 2
+    assert Predictor(out).predict(["i loved it"])[0]["label"] in {"pos", "neg"}

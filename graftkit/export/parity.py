@@ -32,11 +32,12 @@ def load_test_examples(run_dir: str | Path) -> list[Example]:
     run = RunFolder(run_dir)
     cfg = load_run_config(run)
     task = load_task(run, cfg)
+    reader = getattr(task, "read", None)  # tasks with their own file formats (NER) read them
     try:
-        return load_splits(cfg.data, task.parse_label, task.strat_key).test
+        return load_splits(cfg.data, task.parse_label, task.strat_key, reader=reader).test
     except (OSError, ValueError, DataError) as err:  # data moved away: use what training evaluated
         saved = run.predictions / "test" / "predictions.jsonl"
-        if not saved.is_file():
+        if reader is not None or not saved.is_file():
             raise ExportError(f"{run.config}: cannot read the test data ({err}) and {saved} is missing") from None
     out = []
     for line in saved.read_text(encoding="utf-8").splitlines():
