@@ -42,15 +42,27 @@ def train(
                                              "(repeatable; values are YAML)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an unfinished run from its last checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run folder of the same name first."),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="Data-parallel processes on this machine (torchrun; "
+                              "gloo on CPU, nccl on GPU). train.batch_size is per process."),
 ):
     """Train a model from CONFIG and write a self-describing run folder (model, metrics, plots, card)."""
     from graftkit.config import load_config
     from graftkit.train.trainer import train as run_train
 
     cfg = load_config(config, set_)
-    err.print(f"[bold]graftkit train[/] {cfg.name} → {cfg.run_dir}")
+    if nproc > 1:
+        from graftkit.train.distributed import launch_train
+
+        err.print(f"[bold]graftkit train[/] {cfg.name} → {cfg.run_dir} in {nproc} processes")
+        return launch_train(config, set_, nproc, resume=resume, overwrite=overwrite)  # rank 0 reports "done"
+    from graftkit.train.distributed import is_main_process
+
+    main = is_main_process()  # under torchrun only rank 0 talks
+    if main:
+        err.print(f"[bold]graftkit train[/] {cfg.name} → {cfg.run_dir}")
     run = run_train(cfg, resume=resume, overwrite=overwrite, log=lambda m: err.print(m, highlight=False))
-    out.print(f"[green]done:[/] {run.path}")
+    if main:
+        out.print(f"[green]done:[/] {run.path}")
 
 
 @app.command()
@@ -133,13 +145,6 @@ def info(run_dir: Path = typer.Argument(..., help="A run folder.")):
     out.print(describe(run_dir))
 
 
-from graftkit.cli_peft import ensemble_cmd, merge_cmd, tune_cmd  # noqa: E402
-
-app.command("merge")(friendly(merge_cmd))
-app.command("ensemble")(friendly(ensemble_cmd))
-app.command("tune")(friendly(tune_cmd))
-
-
 from graftkit.export.cli import export_cmd, prune_cmd  # noqa: E402
 from graftkit.serve.cli import serve_cmd  # noqa: E402
 
@@ -152,6 +157,12 @@ from graftkit.retrieval.commands import answer_cmd, index_cmd, search_cmd  # noq
 app.command("index")(friendly(index_cmd))
 app.command("search")(friendly(search_cmd))
 app.command("answer")(friendly(answer_cmd))
+
+from graftkit.cli_peft import ensemble_cmd, merge_cmd, tune_cmd  # noqa: E402
+
+app.command("merge")(friendly(merge_cmd))
+app.command("ensemble")(friendly(ensemble_cmd))
+app.command("tune")(friendly(tune_cmd))
 
 
 def main() -> None:  # pragma: no cover - console entry

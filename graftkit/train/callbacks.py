@@ -28,6 +28,10 @@ class GracefulStop(TrainerCallback):
                 pass
 
     def on_step_end(self, args, state, control, **kw):
+        if args.world_size > 1:  # all ranks stop at the same step, or DDP waits forever for the one that stopped
+            from graftkit.train.distributed import any_rank
+
+            self.requested = any_rank(self.requested, args.device)
         if self.requested:
             control.should_save = True
             control.should_training_stop = True

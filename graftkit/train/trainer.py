@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
 from transformers.integrations import TensorBoardCallback
-from transformers.trainer_utils import get_last_checkpoint
 
 from graftkit.config import RunConfig, dump_config
 from graftkit.data.dataset import Splits, load_splits
@@ -21,6 +20,8 @@ from graftkit.tasks import build_task
 from graftkit.tasks.base import Task
 from graftkit.train.callbacks import GracefulStop
 from graftkit.train.extras import setup as setup_extras
+from graftkit.train.distributed import (is_main_process, last_complete_checkpoint, run_on_main,
+                                       strategy_arguments)
 
 LOWER_IS_BETTER = {"loss", "rmse", "mae", "mse"}
 OPTIMIZERS = {"adamw": "adamw_torch", "sgd": "sgd", "adafactor": "adafactor"}
@@ -101,6 +102,7 @@ def training_arguments(cfg: RunConfig, output_dir: Path, metric: str, has_eval: 
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         dataloader_num_workers=t.num_workers,
         use_cpu=not torch.cuda.is_available(),
+        **strategy_arguments(t.distributed),
     )
 
 
@@ -121,7 +123,7 @@ def _prepare_run_dir(cfg: RunConfig, resume: bool, overwrite: bool) -> tuple[Run
             raise GraftkitError(f"{run.path} already finished; nothing to resume (use --overwrite to retrain)")
         saved = run.config.read_text(encoding="utf-8") if run.config.is_file() else None
         _check_same_run(saved, cfg, run)
-        checkpoint = get_last_checkpoint(str(run.checkpoints)) if run.checkpoints.is_dir() else None
+        checkpoint = last_complete_checkpoint(run.checkpoints)  # skips one a kill cut short
     run.path.mkdir(parents=True, exist_ok=True)
     write_text(run.config, dump_config(cfg))
     return run, checkpoint
@@ -143,6 +145,7 @@ def _check_same_run(saved_yaml: str | None, cfg: RunConfig, run: RunFolder) -> N
 def build_trainer(cfg: RunConfig, task: Task, splits: Splits, run: RunFolder,
                   extra_callbacks: list | None = None, log: Callable[[str], None] = print) -> tuple[GraftTrainer, object]:
     """Model, datasets, arguments and callbacks assembled into a Trainer."""
+    set_seed(cfg.train.seed)  # the new head's initial weights follow the seed (the same on every rank)
     tokenizer, model = load_pretrained(cfg.model, task)
     extras = setup_extras(cfg, task, model, tokenizer, splits.train, run, log)  # augment, freeze, peft, ...
     train_ds = task.build_dataset(extras.train, tokenizer, cfg.data.max_length)
@@ -150,7 +153,7 @@ def build_trainer(cfg: RunConfig, task: Task, splits: Splits, run: RunFolder,
     metric = selection_metric(cfg, task)
     args = training_arguments(cfg, run.checkpoints, metric, eval_ds is not None)
     callbacks = [GracefulStop()]
-    if "tensorboard" in cfg.train.report_to:
+    if "tensorboard" in cfg.train.report_to and is_main_process():  # one writer of logs/
         from torch.utils.tensorboard import SummaryWriter
 
         callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(run.logs))))
@@ -194,8 +197,10 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
         return own_trainer(cfg, resume=resume, overwrite=overwrite, extra_callbacks=extra_callbacks, log=log)
     from graftkit.evaluate.evaluator import finalize_run
 
+    log = log if is_main_process() else (lambda m: None)
     task, splits = prepare(cfg)
-    run, checkpoint = _prepare_run_dir(cfg, resume, overwrite)
+    # under torchrun every rank trains, but only the main process creates and writes the run folder
+    run, checkpoint = run_on_main(lambda: _prepare_run_dir(cfg, resume, overwrite))
     for note in splits.notes:
         log(note)
     for name, n in splits.dropped.items():
@@ -210,7 +215,9 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
         raise Interrupted(f"training interrupted at step {trainer.state.global_step}; a checkpoint is in "
                           f"{run.checkpoints}. Continue with: graftkit train CONFIG --resume")
     staging = run.path / ".staging-model"
-    trainer.save_model(str(staging))
+    trainer.save_model(str(staging))  # on every rank: FSDP / ZeRO-3 gather the full weights collectively
+    if not trainer.is_world_process_zero():
+        return run
     tokenizer.save_pretrained(str(staging))
     save_base_config(trainer.model, staging)  # adapter runs: config.json of the base model + labels
     (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; the run folder holds safetensors + JSON only
