@@ -54,11 +54,11 @@ def ner_run(base: Path, model_dir: str) -> Path:
         return tmp / "runs" / "t"
     tmp.mkdir(parents=True, exist_ok=True)
     train_file = tmp / "train.conll"
-    train_file.write_text((CONLL + "\n") * 6, encoding="utf-8")
+    train_file.write_text((CONLL + "\n") * 4, encoding="utf-8")
     test_file = tmp / "test.conll"
     test_file.write_text(CONLL, encoding="utf-8")
     cfg = run_config(tmp, model_dir, train_file, task={"type": "ner"},
                      data={"format": "conll", "tag_column": -1, "test": str(test_file),
                            "validation": str(test_file)},
-                     train={"epochs": 15, "learning_rate": 3e-3})
+                     train={"epochs": 5, "learning_rate": 3e-3})
     return train(cfg, log=lambda m: None).path
