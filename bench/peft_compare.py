@@ -1,0 +1,187 @@
+"""Financial PhraseBank (AllAgree): full fine-tuning vs LoRA / AdaLoRA / IA3, + FGM, + augmentation, ensemble.
+
+Launch (from the repo root, under the shared benchmark lock):
+    flock /tmp/graftkit-bench.lock python bench/peft_compare.py > bench/out/peft_compare.log 2>&1
+
+Data: ../shared/data/financial_phrasebank/Sentences_AllAgree.txt (``sentence@label``, latin-1), split
+80/20 stratified with seed 42; the test 20 % is the evaluation set of every row. Training sets are
+stratified subsets of the 80 % split (sizes in TRAIN_SIZES; sized so the whole script fits in ~30
+minutes on 2 shared CPU cores). Writes bench/out/peft_compare.json and a markdown table to stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "financial_phrasebank" / "Sentences_AllAgree.txt"
+WORK = Path("/tmp/graftkit-bench-peft")
+OUT = REPO / "bench" / "out"
+
+LOW_ROWS = ("full", "lora", "full+fgm", "full+augment")
+PEFT_LR = {"lora": 1e-3, "adalora": 2e-3, "ia3": 5e-3}
+
+
+def read_phrasebank(path: Path) -> tuple[list[str], list[str]]:
+    texts, labels = [], []
+    for line in path.read_text(encoding="latin-1").splitlines():
+        if line.strip():
+            text, label = line.rsplit("@", 1)
+            texts.append(text.strip())
+            labels.append(label.strip())
+    return texts, labels
+
+
+def write_split(path: Path, rows: list[tuple[str, str]]) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "label"])
+        w.writerows(rows)
+    return str(path)
+
+
+def make_splits(train_sizes: dict[str, float]) -> dict[str, str]:
+    from sklearn.model_selection import train_test_split
+
+    texts, labels = read_phrasebank(DATA)
+    rows = list(zip(texts, labels))
+    train, test = train_test_split(rows, test_size=0.2, random_state=42, stratify=labels)
+    files = {"test": write_split(WORK / "test.csv", test), "n_train_split": len(train), "n_test": len(test)}
+    for name, frac in train_sizes.items():
+        sub = train if frac >= 1 else train_test_split(train, train_size=frac, random_state=42,
+                                                       stratify=[r[1] for r in train])[0]
+        files[name] = write_split(WORK / f"train-{name}.csv", sub)
+        files[f"n_{name}"] = len(sub)
+    return files
+
+
+def config_tree(name: str, train_file: str, test_file: str, epochs: float, max_length: int, **extra) -> dict:
+    tree = {
+        "name": name, "output_dir": str(WORK / "runs"),
+        "data": {"train": train_file, "test": test_file, "max_length": max_length,
+                 "split": {"validation": 0.0, "test": 0.0}},
+        "model": {"name_or_path": "bundled:minilm"},
+        "train": {"epochs": epochs, "batch_size": 16, "learning_rate": 1e-4, "report_to": [],
+                  "early_stopping": None, "logging_steps": 5, "seed": 42, "save_total_limit": 1},
+        "eval": {"plots": False, "batch_size": 64},
+    }
+    for section, values in extra.items():
+        if isinstance(values, dict) and isinstance(tree.get(section), dict):
+            tree[section].update(values)
+        else:
+            tree[section] = values
+    return tree
+
+
+def variants() -> list[tuple[str, dict]]:
+    """(row name, config sections) of every single-run row."""
+    rows = [("full", {})]
+    for m in ("lora", "adalora", "ia3"):
+        rows.append((m, {"peft": {"method": m, "r": 8, "alpha": 16}, "train": {"learning_rate": PEFT_LR[m]}}))
+    rows.append(("full+fgm", {"train": {"adversarial": {"method": "fgm", "epsilon": 1.0}}}))
+    rows.append(("full+augment", {"augment": {"copies": 1, "rate": 0.1}}))
+    return rows
+
+
+def run_one(tree: dict) -> dict:
+    """Train one config; returns test accuracy / macro-F1, trainable params, train seconds, peak RSS."""
+    import torch
+
+    from graftkit.config import config_from_dict
+    from graftkit.train.trainer import train
+
+    cfg = config_from_dict(tree)
+    shutil.rmtree(cfg.run_dir, ignore_errors=True)
+    torch.manual_seed(tree["train"]["seed"])
+    t0 = time.perf_counter()
+    run = train(cfg, overwrite=True, log=lambda m: None)
+    seconds = time.perf_counter() - t0
+    metrics = json.loads(run.metrics.read_text())
+    setup = json.loads((run.path / "training_setup.json").read_text())
+    return {"run": str(run.path), "accuracy": metrics["test"]["accuracy"], "macro_f1": metrics["test"]["macro_f1"],
+            "trainable": setup["trainable_parameters"], "total": setup["total_parameters"],
+            "train_runtime_s": round(metrics["train"]["train_runtime"], 1), "wall_s": round(seconds, 1),
+            "generated": setup.get("augment", {}).get("generated", 0)}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--main-frac", type=float, default=0.2, help="fraction of the 80%% split for the main column")
+    ap.add_argument("--low-frac", type=float, default=0.1, help="fraction of the 80%% split for the low-data column")
+    ap.add_argument("--epochs", type=float, default=1)
+    ap.add_argument("--low-epochs", type=float, default=2)
+    ap.add_argument("--max-length", type=int, default=40)
+    ap.add_argument("--only", nargs="*", help="row names to run (default all)")
+    args = ap.parse_args()
+    if not DATA.is_file():
+        sys.exit(f"dataset not found: {DATA}")
+    sys.path.insert(0, str(REPO))
+    files = make_splits({"main": args.main_frac, "low": args.low_frac})
+    print(f"split: train(80%)={files['n_train_split']} test(20%)={files['n_test']} "
+          f"main train={files['n_main']} low-data train={files['n_low']}", flush=True)
+    results: dict = {"files": files, "args": vars(args), "rows": {}}
+    t_start = time.perf_counter()
+
+    def single(row: str, col: str, epochs: float, extra: dict) -> None:
+        tree = config_tree(f"{row.replace('+', '_')}-{col}", files[col], files["test"], epochs,
+                           args.max_length, **json.loads(json.dumps(extra)))
+        res = run_one(tree)
+        res["peak_rss_mb"] = round(peak_rss_mb(), 0)  # process high-water mark so far (see BENCHMARKS.md)
+        results["rows"].setdefault(row, {})[col] = res
+        print(f"{row:14s} {col:5s} acc={res['accuracy']:.4f} f1={res['macro_f1']:.4f} "
+              f"trainable={res['trainable']:,} train={res['train_runtime_s']}s", flush=True)
+        save()
+
+    def save() -> None:
+        OUT.mkdir(parents=True, exist_ok=True)
+        results["elapsed_s"] = round(time.perf_counter() - t_start, 1)
+        (OUT / "peft_compare.json").write_text(json.dumps(results, indent=2))
+
+    wanted = lambda row: not args.only or row in args.only  # noqa: E731
+    for row, extra in variants():  # main column first: every row
+        if wanted(row):
+            single(row, "main", args.epochs, extra)
+    if wanted("ensemble"):
+        from graftkit.ensemble import build_ensemble
+
+        members = [results["rows"]["full"]["main"]["run"]] if "full" in results["rows"] else []
+        for seed in (1, 2, 3)[:3 - len(members)]:
+            tree = config_tree(f"full-seed{seed}-main", files["main"], files["test"], args.epochs, args.max_length,
+                               train={"seed": seed})
+            res = run_one(tree)
+            results["rows"].setdefault("ensemble-members", {})[f"seed{seed}"] = res
+            members.append(res["run"])
+            save()
+        t0 = time.perf_counter()
+        ens = build_ensemble(members, WORK / "runs" / "ensemble-main", overwrite=True, log=lambda m: None)
+        results["rows"]["ensemble(3)"] = {"main": {
+            "accuracy": ens["test"]["accuracy"], "macro_f1": ens["test"]["macro_f1"],
+            "members": {k: {"accuracy": v.get("accuracy"), "macro_f1": v.get("macro_f1")} for k, v in ens["members"].items()},
+            "eval_s": round(time.perf_counter() - t0, 1), "peak_rss_mb": round(peak_rss_mb(), 0)}}
+        print(f"ensemble(3) main acc={ens['test']['accuracy']:.4f} f1={ens['test']['macro_f1']:.4f}", flush=True)
+        save()
+    for row, extra in variants():  # low-data column: the rows where regularisation should matter
+        if row in LOW_ROWS and wanted(row):
+            single(row, "low", args.low_epochs, extra)
+    results["total_s"] = round(time.perf_counter() - t_start, 1)
+    (OUT / "peft_compare.json").write_text(json.dumps(results, indent=2))
+    print(f"total {results['total_s']}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
