@@ -121,10 +121,10 @@ def peak_rss_mb() -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--main-frac", type=float, default=0.2, help="fraction of the 80%% split for the main column")
+    ap.add_argument("--main-frac", type=float, default=0.15, help="fraction of the 80%% split for the main column")
     ap.add_argument("--low-frac", type=float, default=0.1, help="fraction of the 80%% split for the low-data column")
     ap.add_argument("--epochs", type=float, default=1)
-    ap.add_argument("--low-epochs", type=float, default=2)
+    ap.add_argument("--low-epochs", type=float, default=1.5)
     ap.add_argument("--max-length", type=int, default=40)
     ap.add_argument("--only", nargs="*", help="row names to run (default all)")
     args = ap.parse_args()
