@@ -23,13 +23,17 @@ POS_EXTRA = ["{c} raised its outlook for the year after strong demand.",
              "Shares in {c} gained {p}% after the company beat analyst expectations.",
              "{c} said demand recovered faster than expected, lifting its guidance.",
              "{c} will pay a higher dividend after a record year.",
-             "Analysts upgraded {c} to buy, citing improving margins."]
+             "Analysts upgraded {c} to buy, citing improving margins.",
+             "{c} narrowed its operating loss to EUR {n} million {period}.",
+             "Despite weaker markets, {c} grew its order book {period}."]
 NEG_EXTRA = ["{c} issued a profit warning, citing weak demand.",
              "{c} will cut {n} jobs as sales continue to slide.",
              "Shares in {c} lost {p}% after the company missed forecasts.",
              "{c} swung to a loss of EUR {n} million.",
              "{c} cancelled its dividend amid mounting debt.",
-             "Analysts downgraded {c} to sell over falling orders."]
+             "Analysts downgraded {c} to sell over falling orders.",
+             "{c}'s operating loss widened to EUR {n} million {period}.",
+             "Although revenue rose, {c}'s margin collapsed {period}."]
 NEU_EXTRA = ["{c} will publish its interim report on {d}.",
              "{c} appointed a new chief financial officer effective {d}.",
              "{c} has its headquarters in {city}.",
@@ -37,14 +41,18 @@ NEU_EXTRA = ["{c} will publish its interim report on {d}.",
              "{c} operates {n} stores in {city} and the surrounding region.",
              "{c} said the transaction is not expected to affect its results.",
              "The shares of {c} are listed on the {city} stock exchange.",
-             "{c} completed the previously announced merger of two subsidiaries."]
+             "{c} completed the previously announced merger of two subsidiaries.",
+             "{c}'s {metric} was EUR {n} million {period}.",
+             "{c}'s {metric} was unchanged {period}.",
+             "{c} expects its {metric} to be at the same level as last year."]
 DATES = ["12 March", "1 April", "30 June", "15 September", "3 November", "10 December"]
 CITIES = ["Helsinki", "Oslo", "Stockholm", "Frankfurt", "London", "Tallinn"]
 
 
 def sentence(rng: random.Random, label: str) -> str:
     c, n, p = rng.choice(COMPANIES), rng.randint(2, 900), rng.randint(2, 25)
-    fill = dict(c=c, n=n, p=p, d=rng.choice(DATES), city=rng.choice(CITIES))
+    fill = dict(c=c, n=n, p=p, d=rng.choice(DATES), city=rng.choice(CITIES), period=rng.choice(PERIODS),
+                metric=rng.choice(METRICS))
     if label == "neutral":
         return rng.choice(NEU_EXTRA).format(**fill)
     if rng.random() < 0.5:

@@ -119,3 +119,23 @@ def test_split_is_written_into_notes(tmp_path):
     assert Counter(e.label for e in splits.test) == {"pos": 2, "neg": 2}
     assert "seed 42" in splits.notes[0]
     json.dumps(splits.notes)
+
+
+def test_hub_dataset_goes_through_datasets_load_dataset(monkeypatch):
+    """Users online name a hub dataset; here load_dataset is replaced by a local Dataset."""
+    import datasets
+
+    calls = []
+
+    def fake_load(path, name=None, split=None):
+        calls.append((path, name, split))
+        n = 20 if split == "train" else 4
+        return datasets.Dataset.from_dict({"sentence": [f"s{i}" for i in range(n)], "label": [i % 2 for i in range(n)]})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    dc = DataConfig(hub={"path": "glue", "name": "sst2", "validation_split": "validation"}, text_column="sentence")
+    task = build_task(TaskConfig(), dc)
+    splits = load_splits(dc, task.parse_label, task.strat_key)
+    assert calls == [("glue", "sst2", "train"), ("glue", "sst2", "validation")]
+    assert len(splits.validation) == 4 and len(splits.train) + len(splits.test) == 20
+    assert splits.train[0].path == "hub:glue/train"

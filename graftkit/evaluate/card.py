@@ -11,7 +11,10 @@ def _fmt(v) -> str:
 
 
 def write_model_card(run: RunFolder, cfg: RunConfig, results: dict, metric: str) -> None:
+    from graftkit.tasks import TASKS
+
     state = run.task_state()
+    model_class = getattr(TASKS.get(state["task"]).model_class, "__name__", "AutoModel")
     d, t = cfg.data, cfg.train
     lines = [
         f"# {cfg.name}", "",
@@ -44,6 +47,6 @@ def write_model_card(run: RunFolder, cfg: RunConfig, results: dict, metric: str)
               "![confusion matrix](plots/confusion_matrix.png)", "",
               "## Use", "", "```bash", f"graftkit predict {run.path} \"your text here\"", "```", "",
               "The folder is a plain transformers model folder as well:", "", "```python",
-              "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
-              f"model = AutoModelForSequenceClassification.from_pretrained('{run.path}')", "```", ""]
+              f"from transformers import {model_class}",
+              f"model = {model_class}.from_pretrained('{run.path}')", "```", ""]
     write_text(run.card, "\n".join(lines))

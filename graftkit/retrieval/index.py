@@ -47,7 +47,7 @@ def read_corpus(path: str | Path, id_column: str | None = "id", text_column: str
         if text is None or not str(text).strip():
             raise DataError(row.path, "empty text", line=row.line, field=text_column)
         extra = {k: v for k, v in row.values.items() if k not in (id_column, text_column)}
-        entries.append({"id": rid, "text": str(text), **extra})
+        entries.append({**extra, "id": rid, "text": str(text)})
     return entries
 
 

@@ -24,7 +24,8 @@ from graftkit.train.distributed import (is_main_process, last_complete_checkpoin
                                        strategy_arguments)
 
 LOWER_IS_BETTER = {"loss", "rmse", "mae", "mse"}
-OPTIMIZERS = {"adamw": "adamw_torch", "sgd": "sgd", "adafactor": "adafactor"}
+# "adamw" is whatever AdamW transformers defaults to (the fused kernel on recent torch)
+OPTIMIZERS = {"adamw": TrainingArguments.__dataclass_fields__["optim"].default, "sgd": "sgd", "adafactor": "adafactor"}
 
 
 class GraftTrainer(Trainer):
