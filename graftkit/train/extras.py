@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+import torch
 from transformers import TrainerCallback, TrainingArguments
 
 from graftkit.config import RunConfig
@@ -58,6 +59,12 @@ def _check_label_smoothing(cfg: RunConfig, task: Task, model, train: list[Exampl
     kind = getattr(model.config, "problem_type", None)
     if kind in ("regression", "multi_label_classification"):
         raise ConfigError(f"train.label_smoothing applies to single-label class targets, not {kind}; set it to 0")
+    odd = [n for n, m in model.named_modules() if n.split(".")[0] in head_module_names(model)
+           and not list(m.children()) and any(True for _ in m.parameters(recurse=False))
+           and not isinstance(m, (torch.nn.Linear, torch.nn.LayerNorm))]
+    if odd:  # e.g. a CRF: its loss is not a cross-entropy over the logits
+        raise ConfigError(f"train.label_smoothing: the {task.name} head has {', '.join(odd)}, whose loss is not a "
+                          "cross-entropy over logits; set train.label_smoothing to 0")
     if task.loss_fn(train) is not None:
         raise ConfigError(f"train.label_smoothing: the {task.name} task computes its own loss here (e.g. "
                           "task.class_weights); label smoothing needs the model's cross-entropy, drop one of them")
@@ -68,7 +75,8 @@ def setup(cfg: RunConfig, task: Task, model, tokenizer, train: list[Example], ru
     """Apply augmentation, freezing and PEFT; validate label smoothing and adversarial settings."""
     info: dict = {}
     if cfg.augment:
-        if not getattr(task, "text_augmentation", True):
+        token_level = any(c.__name__.endswith("ForTokenClassification") for c in type(model).__mro__)
+        if token_level or not getattr(task, "text_augmentation", True):
             raise ConfigError(f"augment: the {task.name} task's labels are tied to token positions; "
                               "word-level augmentation would corrupt them; remove the augment section")
         from graftkit.data.augment import augment_examples
