@@ -60,6 +60,8 @@ def test_conll_bad_input(tmp_path):
     path = write(tmp_path, "bad.conll", "EU NNP B-ORG\nrejects VBZ\n")
     with pytest.raises(DataError, match=r"bad.conll, line 2: token 'rejects': 2 columns, but line 1 has 3"):
         read_ner(path, cfg())
+    with pytest.raises(DataError, match=r"line 1: data.tag_column=-3 does not name a tag column"):
+        read_ner(path, cfg(tag_column=-3))
     path = write(tmp_path, "i.conll", "the O\nUnion I-ORG\n")
     with pytest.raises(DataError, match=r"i.conll, line 2: token 'Union': 'I-ORG' continues no ORG entity .*IOB2"):
         read_ner(path, cfg(scheme="IOB2"))

@@ -14,7 +14,8 @@ def write_model_card(run: RunFolder, cfg: RunConfig, results: dict, metric: str)
     from graftkit.tasks import TASKS
 
     state = run.task_state()
-    model_class = getattr(TASKS.get(state["task"]).model_class, "__name__", "AutoModel")
+    cls = TASKS.get(state["task"]).model_class
+    model_class = getattr(getattr(cls, "transformers_class", cls), "__name__", "AutoModel")
     d, t = cfg.data, cfg.train
     lines = [
         f"# {cfg.name}", "",

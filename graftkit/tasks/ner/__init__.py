@@ -46,7 +46,8 @@ class NerTask(TaskBase):
         if not isinstance(raw, list):
             raise DataError(row.path, "entities must be a list of {start, end, label}", line=row.line, field="entities")
         spans = [(e.get("start"), e.get("end"), e.get("label")) for e in raw if isinstance(e, dict)]
-        return [list(s) for s in _check_spans(spans, str(row.values.get("text", "")), row.path, row.line, None)]
+        text = str(row.values.get(self.data_cfg.text_column if self.data_cfg else "text", ""))
+        return [list(s) for s in _check_spans(spans, text, row.path, row.line, None)]
 
     def strat_key(self, example: Example):
         return min((s[2] for s in example.label), default="O")

@@ -104,6 +104,9 @@ def crf_class(base: type) -> type:
 class TokenClassifier:
     """The NER task's ``model_class``: AutoModelForTokenClassification, plus a CRF when ``config.use_crf``."""
 
+    #: what plain transformers loads the folder with (a CRF run then yields the emissions only)
+    transformers_class = AutoModelForTokenClassification
+
     @classmethod
     def from_pretrained(cls, path, config=None, **kwargs):
         if config is None:

@@ -100,7 +100,7 @@ def _read_columns(path: str, cfg: DataConfig, chars: bool, repairs: list[str] | 
             if ncols < 2:
                 raise DataError(path, f"token {fields[0]!r}: expected a token and a tag separated by a tab or "
                                 "spaces, found one column", line=n)
-            if not -ncols <= cfg.tag_column < ncols or cfg.tag_column == 0:
+            if not (0 < cfg.tag_column < ncols or -ncols < cfg.tag_column < 0):
                 raise DataError(path, f"data.tag_column={cfg.tag_column} does not name a tag column of this "
                                 f"{ncols}-column file (use 1..{ncols - 1} or -1 for the last)", line=n)
         if len(fields) != ncols:
