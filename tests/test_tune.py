@@ -52,3 +52,19 @@ def test_bad_search_space_fails_before_training(tmp_path, tiny_model_dir):
     with pytest.raises(ConfigError, match="batch_size"):
         tune(_cfg(tmp_path, tiny_model_dir, space={"train.batch_size": {"type": "int", "low": 0, "high": 8}}))
     assert not (tmp_path / "runs" / "search-tune" / "trials").exists()
+
+
+def test_cli_commands_report_bad_input(tmp_path, tiny_model_dir):
+    from typer.testing import CliRunner
+
+    from graftkit.cli import app
+
+    cfg = _cfg(tmp_path, tiny_model_dir, space={})
+    path = tmp_path / "tune.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    res = CliRunner().invoke(app, ["tune", str(path), "--trials", "3"])
+    assert res.exit_code == 2 and "tune.space is empty" in res.output
+    res = CliRunner().invoke(app, ["merge", str(tmp_path / "nope")])
+    assert res.exit_code == 2 and "not found" in res.output
+    res = CliRunner().invoke(app, ["ensemble", str(tmp_path / "a"), "--out", str(tmp_path / "e")])
+    assert res.exit_code == 2 and "at least two" in res.output
