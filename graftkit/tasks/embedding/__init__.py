@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from transformers import AutoModel
+
 from graftkit.data.dataset import Example, rows_to_examples
 from graftkit.data.readers import Row, read_rows
 from graftkit.errors import DataError, GraftkitError
@@ -19,7 +21,8 @@ class EmbeddingTask(TaskBase):
     """Learns a text embedding in which a query lies close to its positives."""
 
     name = "embedding"
-    model_class = None  # a SentenceTransformer, loaded by graftkit.tasks.embedding.head.load_model
+    #: the run folder's root is a plain transformers encoder; sentence-transformers adds pooling on top
+    model_class = AutoModel
     default_metric = "mrr@10"
 
     def __init__(self, task_cfg=None, data_cfg=None):
