@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -39,9 +40,9 @@ def test_ensemble_of_two_runs(tmp_path, tiny_model_dir):
 
     with pytest.raises(GraftkitError, match="already exists"):
         build_ensemble(runs, out)
-    other = write_csv(tmp_path / "other.csv", [["x y", "a"], ["y z", "b"], ["z w", "c"]] * 4)
-    cfg = run_config(tmp_path, tiny_model_dir, other, name="other", train={"max_steps": 1},
-                     data={"split": {"validation": 0.0, "test": 0.0}})
-    other_run = train(cfg, log=lambda m: None).path
+    other_run = tmp_path / "other"
+    shutil.copytree(runs[0], other_run)
+    state = json.loads((other_run / "labels.json").read_text())
+    (other_run / "labels.json").write_text(json.dumps({**state, "labels": ["pos", "neg"]}))
     with pytest.raises(GraftkitError, match="same labels"):
         build_ensemble([runs[0], other_run], tmp_path / "bad")

@@ -21,7 +21,7 @@ def _cfg(tmp_path, tiny_model_dir, space=SPACE):
     train_file = write_csv(tmp_path / "train.csv", ROWS * 4)
     return run_config(tmp_path, tiny_model_dir, train_file, name="search", tune={"trials": 3, "space": space},
                       data={"validation": str(train_file), "test": str(train_file)},
-                      train={"epochs": 2, "save_total_limit": 1})
+                      train={"epochs": 1, "save_total_limit": 1})
 
 
 def test_search_completes_and_resumes(tmp_path, tiny_model_dir):
