@@ -82,8 +82,9 @@ def free_port() -> int:
 
 
 def start_server(arm: str, run_dir: Path, port: int, threads: int) -> subprocess.Popen:
+    # the load generator shares these cores: OpenMP threads that spin after each op would starve it
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "OMP_NUM_THREADS": str(threads)}
+           "OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE"}
     if arm == "naive":
         env["NAIVE_MODEL_DIR"] = str(run_dir)
         cmd = [sys.executable, "-m", "uvicorn", "bench.naive_app:app", "--host", "127.0.0.1", "--port", str(port),
@@ -199,7 +200,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/graftkit-serve-bench"))
     ap.add_argument("--run-dir", type=Path, help="use this finished run instead of training one")
     ap.add_argument("--epochs", type=float, default=2)
-    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     ap.add_argument("--arms", nargs="+", default=["naive", "torch", "onnx-fp32", "onnx-int8"])
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
