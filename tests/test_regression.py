@@ -21,7 +21,8 @@ def test_overfit_save_reload_two_targets(tmp_path, tiny_model_dir):
     path = write_csv(tmp_path / "scores.csv", ROWS * 4, header=("text", "rating", "clicked"))
     cfg = run_config(tmp_path, tiny_model_dir, path, task={"type": "regression", "loss": "huber"},
                      data={"label_column": ["rating", "clicked"], "validation": str(path), "test": str(path)},
-                     train={"epochs": 40, "learning_rate": 5e-3, "eval_strategy": "steps", "eval_steps": 1000})
+                     train={"epochs": 40, "batch_size": 24, "learning_rate": 5e-3, "eval_strategy": "steps",
+                            "eval_steps": 1000})  # one step per epoch, no per-epoch eval/save: fast
     run = train(cfg, log=lambda m: None)
     state = json.loads(run.labels.read_text())
     assert state["task"] == "regression" and state["targets"] == ["rating", "clicked"]
