@@ -32,7 +32,9 @@ class Answerer:
     def __call__(self, question: str) -> dict:
         pred = self.intent.predict([question])[0]
         if "label" not in pred:
-            raise ValueError("the intent run must be single-label classification")
+            from graftkit.errors import GraftkitError
+
+            raise GraftkitError("the intent run must be a single-label classification run")
         out = {"question": question, "intent": pred["label"], "confidence": pred["score"],
                "threshold": self.threshold}
         if pred["score"] < self.threshold:
