@@ -92,8 +92,11 @@ def tune(cfg: RunConfig, trials: int | None = None, log: Callable[[str], None] =
     Returns:
         {"best_value", "best_params", "best_config", "results", "study"}.
     """
+    import warnings
+
     import optuna
-    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
 
     from graftkit.tasks import build_task
     from graftkit.train.trainer import selection_metric, train
@@ -107,8 +110,10 @@ def tune(cfg: RunConfig, trials: int | None = None, log: Callable[[str], None] =
     out = Path(cfg.output_dir) / f"{cfg.name}-tune"
     out.mkdir(parents=True, exist_ok=True)
     # a trial whose process died stops its heartbeat; the next run marks it failed and retries it once
-    storage = RDBStorage(f"sqlite:///{out / 'study.db'}", heartbeat_interval=60, grace_period=180,
-                         failed_trial_callback=RetryFailedTrialCallback(max_retry=1))
+    with warnings.catch_warnings():  # the heartbeat API is marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = RDBStorage(f"sqlite:///{out / 'study.db'}", heartbeat_interval=60, grace_period=180,
+                             failed_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2) if tc.pruner == "median" else optuna.pruners.NopPruner()
     study = optuna.create_study(study_name=cfg.name, storage=storage, load_if_exists=True,
                                 direction="maximize" if greater else "minimize",
