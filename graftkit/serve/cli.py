@@ -27,6 +27,13 @@ def serve_cmd(
     max_wait_ms: float = typer.Option(5.0, help="Longest wait for a batch to fill, in milliseconds."),
     mask_pii_input: bool = typer.Option(False, "--mask-pii-input", help="Mask personal data before the model."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    ray: bool = typer.Option(False, "--ray", help="Deploy on Ray Serve instead of uvicorn workers "
+                             "(needs the 'ray' extra of graftkit); more settings: GRAFTKIT_RAY_<NAME>."),
+    replicas: Optional[int] = typer.Option(None, min=1, help="--ray: fixed number of replicas."),
+    min_replicas: Optional[int] = typer.Option(None, min=0, help="--ray: autoscaling lower bound."),
+    max_replicas: Optional[int] = typer.Option(None, min=1, help="--ray: autoscaling upper bound."),
+    ray_address: Optional[str] = typer.Option(None, help="--ray: join this cluster ('auto', ray://HOST:PORT) "
+                                              "instead of starting Ray here."),
 ):
     """Serve RUN_DIR over HTTP: POST /v1/predict, playground at /, docs at /docs, metrics at /metrics.
 
@@ -37,7 +44,7 @@ def serve_cmd(
     from graftkit.modeling.run_folder import RunFolder
 
     RunFolder(run_dir).require_model()
-    if threads == 0:
+    if threads == 0 and not ray:  # --ray sizes threads to the CPUs each replica reserves
         threads = max(1, (os.cpu_count() or 1) // workers)
     settings = load_settings(run_dir=str(run_dir), backend=backend, precision=precision, host=host, port=port,
                              workers=workers, threads=threads, api_keys_file=api_keys_file,
@@ -46,6 +53,12 @@ def serve_cmd(
     from graftkit.serve.app import create_app
 
     create_app(run_dir, settings)  # fail fast (keys, run folder) before forking workers
+    if ray:
+        from graftkit.serve.ray_deploy import load_ray_settings, serve_forever
+
+        ray_cfg = load_ray_settings(replicas=replicas, min_replicas=min_replicas, max_replicas=max_replicas,
+                                    address=ray_address)
+        return serve_forever(str(run_dir), settings, ray_cfg)
     export_to_env(settings)
     uvicorn.run("graftkit.serve.app:app_from_env", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, log_level=settings.log_level, access_log=False,
