@@ -5,8 +5,10 @@ Launch (from the repo root, under the shared benchmark lock):
 
 Data: ../shared/data/financial_phrasebank/Sentences_AllAgree.txt (``sentence@label``, latin-1), split
 80/20 stratified with seed 42; the test 20 % is the evaluation set of every row. Training sets are
-stratified subsets of the 80 % split (sizes in TRAIN_SIZES; sized so the whole script fits in ~30
-minutes on 2 shared CPU cores). Writes bench/out/peft_compare.json and a markdown table to stdout.
+stratified subsets of the 80 % split (--main-frac, --low-frac; sized so the whole script fits in ~30
+minutes on 2 shared CPU cores, and no new run starts after --budget-min minutes). The 3-run
+ensemble combines the three full fine-tuning runs of the main column (plain, +FGM, +augmentation).
+Writes bench/out/peft_compare.json (updated after every run) and one line per run to stdout.
 """
 from __future__ import annotations
 
@@ -124,9 +126,10 @@ def main() -> None:
     ap.add_argument("--main-frac", type=float, default=0.15, help="fraction of the 80%% split for the main column")
     ap.add_argument("--low-frac", type=float, default=0.1, help="fraction of the 80%% split for the low-data column")
     ap.add_argument("--epochs", type=float, default=1)
-    ap.add_argument("--low-epochs", type=float, default=1.5)
+    ap.add_argument("--low-epochs", type=float, default=1)
     ap.add_argument("--max-length", type=int, default=40)
     ap.add_argument("--only", nargs="*", help="row names to run (default all)")
+    ap.add_argument("--budget-min", type=float, default=25, help="start no new run after this many minutes")
     args = ap.parse_args()
     if not DATA.is_file():
         sys.exit(f"dataset not found: {DATA}")
@@ -134,10 +137,20 @@ def main() -> None:
     files = make_splits({"main": args.main_frac, "low": args.low_frac})
     print(f"split: train(80%)={files['n_train_split']} test(20%)={files['n_test']} "
           f"main train={files['n_main']} low-data train={files['n_low']}", flush=True)
-    results: dict = {"files": files, "args": vars(args), "rows": {}}
+    results: dict = {"files": files, "args": vars(args), "rows": {}, "skipped": []}
     t_start = time.perf_counter()
 
+    def within_budget(row: str, col: str) -> bool:
+        if time.perf_counter() - t_start < args.budget_min * 60:
+            return True
+        results["skipped"].append(f"{row}/{col}")
+        print(f"{row:14s} {col:5s} skipped: time budget of {args.budget_min} min used", flush=True)
+        save()
+        return False
+
     def single(row: str, col: str, epochs: float, extra: dict) -> None:
+        if not within_budget(row, col):
+            return
         tree = config_tree(f"{row.replace('+', '_')}-{col}", files[col], files["test"], epochs,
                            args.max_length, **json.loads(json.dumps(extra)))
         res = run_one(tree)
@@ -156,25 +169,21 @@ def main() -> None:
     for row, extra in variants():  # main column first: every row
         if wanted(row):
             single(row, "main", args.epochs, extra)
-    if wanted("ensemble"):
+    if wanted("ensemble") and within_budget("ensemble(3)", "main"):
         from graftkit.ensemble import build_ensemble
 
-        members = [results["rows"]["full"]["main"]["run"]] if "full" in results["rows"] else []
-        for seed in (1, 2, 3)[:3 - len(members)]:
-            tree = config_tree(f"full-seed{seed}-main", files["main"], files["test"], args.epochs, args.max_length,
-                               train={"seed": seed})
-            res = run_one(tree)
-            results["rows"].setdefault("ensemble-members", {})[f"seed{seed}"] = res
-            members.append(res["run"])
+        # three full fine-tuning runs already trained above (plain, +FGM, +augmentation)
+        members = [results["rows"][r]["main"]["run"] for r in ("full", "full+fgm", "full+augment")
+                   if r in results["rows"] and "run" in results["rows"][r].get("main", {})]
+        if len(members) >= 2:
+            t0 = time.perf_counter()
+            ens = build_ensemble(members, WORK / "runs" / "ensemble-main", overwrite=True, log=lambda m: None)
+            results["rows"]["ensemble(3)"] = {"main": {
+                "accuracy": ens["test"]["accuracy"], "macro_f1": ens["test"]["macro_f1"], "members": members,
+                "eval_s": round(time.perf_counter() - t0, 1), "peak_rss_mb": round(peak_rss_mb(), 0)}}
+            print(f"ensemble({len(members)}) main acc={ens['test']['accuracy']:.4f} f1={ens['test']['macro_f1']:.4f}",
+                  flush=True)
             save()
-        t0 = time.perf_counter()
-        ens = build_ensemble(members, WORK / "runs" / "ensemble-main", overwrite=True, log=lambda m: None)
-        results["rows"]["ensemble(3)"] = {"main": {
-            "accuracy": ens["test"]["accuracy"], "macro_f1": ens["test"]["macro_f1"],
-            "members": {k: {"accuracy": v.get("accuracy"), "macro_f1": v.get("macro_f1")} for k, v in ens["members"].items()},
-            "eval_s": round(time.perf_counter() - t0, 1), "peak_rss_mb": round(peak_rss_mb(), 0)}}
-        print(f"ensemble(3) main acc={ens['test']['accuracy']:.4f} f1={ens['test']['macro_f1']:.4f}", flush=True)
-        save()
     for row, extra in variants():  # low-data column: the rows where regularisation should matter
         if row in LOW_ROWS and wanted(row):
             single(row, "low", args.low_epochs, extra)
