@@ -224,3 +224,17 @@ def test_serve_onnx_int8_and_ner(run, tmp_path_factory, tiny_model_dir):
         assert isinstance(preds[0]["entities"], list) and preds[1]["entities"] == []
         for e in preds[0]["entities"]:
             assert "Peter visited Siemens in Munich"[e["start"]:e["end"]] == e["text"]
+
+
+def test_cli_errors_are_friendly(run, monkeypatch):
+    from typer.testing import CliRunner
+
+    from graftkit.cli import app
+
+    monkeypatch.delenv("GRAFTKIT_API_KEYS", raising=False)
+    res = CliRunner().invoke(app, ["serve", str(run)])
+    assert res.exit_code == 2 and "no API keys configured" in res.output
+    res = CliRunner().invoke(app, ["export", str(run), "--format", "tflite"])
+    assert res.exit_code == 2 and "unsupported 'tflite'" in res.output
+    res = CliRunner().invoke(app, ["serve", str(run), "--backend", "tensorrt", "--allow-anonymous"])
+    assert res.exit_code == 2 and "backend" in res.output
