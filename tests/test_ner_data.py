@@ -267,3 +267,18 @@ def test_crf_model_pins_forbidden_transitions(tiny_model_dir):
     assert model.crf.transitions[0, 2] < -1000 and model.crf.start_transitions[2] < -1000
     assert torch.isfinite(out.loss) and out.tags[0, 0] == -100
     assert is_valid(out.tags[0, 1:4].tolist(), labels, "IOB2")
+
+
+def test_unseen_entity_type_is_reported(caplog):
+    from graftkit.config import TaskConfig
+    from graftkit.data.dataset import Example
+    from graftkit.tasks.ner import NerTask
+
+    task = NerTask(TaskConfig(type="ner"))
+    task.fit([Example("Bob ran", [[0, 3, "PER"]], extra={"words": [(0, 3), (4, 7)]})])
+    assert task.labels == ["O", "B-PER", "I-PER"]
+    with caplog.at_level(logging.WARNING, logger="graftkit.ner"):
+        task.check([Example("in Oslo", [[3, 7, "LOC"]], path="test.jsonl", line=3, extra={"words": [(0, 2), (3, 7)]})])
+    assert "test.jsonl, line 3: entity type 'LOC' does not occur in the training data" in caplog.text
+    with pytest.raises(DataError, match="holds no entities"):
+        task.fit([Example("nothing here", [], path="x.conll", extra={"words": [(0, 7), (8, 12)]})])

@@ -12,7 +12,7 @@ from graftkit.data.readers import Row
 from graftkit.errors import DataError, RunFolderError
 from graftkit.tasks.base import TaskBase
 from graftkit.tasks.ner import head, metrics, postprocess, preprocess
-from graftkit.tasks.ner.readers import _check_spans, read_ner
+from graftkit.tasks.ner.readers import _check_spans, log, read_ner
 from graftkit.tasks.ner.schemes import label_list
 
 
@@ -64,12 +64,15 @@ class NerTask(TaskBase):
         return {t: i for i, t in enumerate(self.labels)}
 
     def check(self, examples: list[Example]) -> None:
+        """Warn (once per type) about entity types the training data never showed: the model cannot
+        predict them, so their entities count as missed (a rare type may be absent from a small train set)."""
         known = set(self.types)
         for e in examples:
             for s in e.label:
                 if s[2] not in known:
-                    raise DataError(e.path, f"entity type {s[2]!r} does not occur in the training data (known: "
-                                    f"{', '.join(self.types)})", line=e.line)
+                    known.add(s[2])
+                    log.warning("%s, line %d: entity type %r does not occur in the training data (known: %s); "
+                                "its entities count as missed", e.path, e.line, s[2], ", ".join(self.types))
 
     # -- model and training
     def model_kwargs(self) -> dict:
