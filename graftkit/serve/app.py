@@ -171,7 +171,8 @@ def create_app(run_dir, settings: Optional[ServeConfig] = None) -> FastAPI:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
         return JSONResponse(status_code=exc.status_code, headers=exc.headers,
-                            content={"error": str(exc.detail), "request_id": getattr(request.state, "request_id", None)})
+                            content={"error": str(exc.detail),
+                                     "request_id": getattr(request.state, "request_id", None)})
 
     @app.post("/v1/predict", response_model=schemas.PredictResponse, responses=ERROR_RESPONSES,
               summary="Predict a batch of texts")
@@ -184,7 +185,8 @@ def create_app(run_dir, settings: Optional[ServeConfig] = None) -> FastAPI:
         pair_task = bool(predictor.cfg.data.text_pair_column)
         if pair_task != (pairs is not None):
             need = "give text_pairs (one per text)" if pair_task else "do not send text_pairs"
-            raise HTTPException(422, f"this model was trained on {'text pairs' if pair_task else 'single texts'}; {need}")
+            kind = "text pairs" if pair_task else "single texts"
+            raise HTTPException(422, f"this model was trained on {kind}; {need}")
         for i, t in enumerate(texts + list(pairs or [])):
             if not _encodable(t):
                 raise HTTPException(422, f"text {i % len(texts)} is not valid Unicode (lone surrogate)")
