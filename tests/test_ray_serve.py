@@ -33,6 +33,8 @@ def test_two_replicas_answer_like_the_local_predictor(tmp_path, tiny_model_dir):
     texts = [r[0] for r in ROWS]
     expected = Predictor(run).predict(texts)
     base = f"http://127.0.0.1:{port}"
+    # the builder Ray's own `serve run`/`serve deploy` config files use (configs/serve-ray.yaml)
+    assert isinstance(ray_deploy.app_builder({"run_dir": str(run), "max_wait_ms": 1}), serve.Application)
     ray_deploy.start(str(run), settings, ray_cfg, log_to_driver=False)
     try:
         status = serve.status().applications[ray_deploy.APP_NAME].deployments[ray_deploy.DEPLOYMENT]

@@ -106,13 +106,16 @@ def _deployment():
     return GraftkitService
 
 
-def build_app(run_dir: str, settings: ServeConfig, ray_cfg: RayServeConfig):
-    """The Ray Serve application (not yet running) for ``run_dir``."""
+def build_app(run_dir: str, settings: ServeConfig, ray_cfg: RayServeConfig, scaling: bool = True):
+    """The Ray Serve application (not yet running) for ``run_dir``; with ``scaling=False`` replica
+    count and resources are left to Ray's config file."""
     from graftkit.modeling.run_folder import RunFolder
 
-    RunFolder(run_dir).require_model()
-    settings = replica_settings(settings, ray_cfg)
-    return _deployment().options(**ray_cfg.deployment_options()).bind(str(run_dir), settings)
+    run_dir = str(RunFolder(run_dir).require_model().path.resolve())  # replicas may run elsewhere
+    deployment = _deployment()
+    if scaling:
+        deployment = deployment.options(**ray_cfg.deployment_options())
+    return deployment.bind(run_dir, replica_settings(settings, ray_cfg))
 
 
 def app_builder(args: dict[str, Any]):
@@ -121,7 +124,7 @@ def app_builder(args: dict[str, Any]):
     args = dict(args)
     if "run_dir" not in args:
         raise ConfigError("Ray Serve args: 'run_dir' (the run folder to serve) is required")
-    return build_app(args["run_dir"], load_settings(**args), load_ray_settings())
+    return build_app(args["run_dir"], load_settings(**args), load_ray_settings(), scaling=False)
 
 
 def start(run_dir: str, settings: ServeConfig, ray_cfg: RayServeConfig, log_to_driver: bool = True) -> None:
