@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "financial_phrasebank" / "Sentences_AllAgree.txt"
 WORK = Path("/tmp/graftkit-bench-peft")
 OUT = REPO / "bench" / "out"
+MODEL = "bundled:minilm"
 
 LOW_ROWS = ("full", "lora", "full+fgm", "full+augment")
 PEFT_LR = {"lora": 1e-3, "adalora": 2e-3, "ia3": 5e-3}
@@ -73,7 +74,7 @@ def config_tree(name: str, train_file: str, test_file: str, epochs: float, max_l
         "name": name, "output_dir": str(WORK / "runs"),
         "data": {"train": train_file, "test": test_file, "max_length": max_length,
                  "split": {"validation": 0.0, "test": 0.0}},
-        "model": {"name_or_path": "bundled:minilm"},
+        "model": {"name_or_path": MODEL},
         "train": {"epochs": epochs, "batch_size": 16, "learning_rate": 1e-4, "report_to": [],
                   "early_stopping": None, "logging_steps": 5, "seed": 42, "save_total_limit": 1},
         "eval": {"plots": False, "batch_size": 64},
@@ -114,14 +115,21 @@ def run_one(tree: dict) -> dict:
     return {"run": str(run.path), "accuracy": metrics["test"]["accuracy"], "macro_f1": metrics["test"]["macro_f1"],
             "trainable": setup["trainable_parameters"], "total": setup["total_parameters"],
             "train_runtime_s": round(metrics["train"]["train_runtime"], 1), "wall_s": round(seconds, 1),
-            "generated": setup.get("augment", {}).get("generated", 0)}
+            "generated": setup.get("augment", {}).get("generated", 0),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def run_isolated(tree: dict) -> dict:
+    """``run_one`` in a fresh process, so peak memory (ru_maxrss) belongs to this run alone."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(run_one, tree).result()
 
 
 def main() -> None:
+    global WORK, MODEL
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--main-frac", type=float, default=0.15, help="fraction of the 80%% split for the main column")
     ap.add_argument("--low-frac", type=float, default=0.1, help="fraction of the 80%% split for the low-data column")
@@ -129,15 +137,20 @@ def main() -> None:
     ap.add_argument("--low-epochs", type=float, default=1)
     ap.add_argument("--max-length", type=int, default=40)
     ap.add_argument("--only", nargs="*", help="row names to run (default all)")
+    ap.add_argument("--model", default="bundled:minilm")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/graftkit-bench-peft"), help="scratch folder for splits and runs")
+    ap.add_argument("--json", type=Path, default=OUT / "peft_compare.json", help="results file")
     ap.add_argument("--budget-min", type=float, default=25, help="start no new run after this many minutes")
     args = ap.parse_args()
+    # the helpers read these module-level settings
+    WORK, MODEL = args.work, args.model
     if not DATA.is_file():
         sys.exit(f"dataset not found: {DATA}")
     sys.path.insert(0, str(REPO))
     files = make_splits({"main": args.main_frac, "low": args.low_frac})
     print(f"split: train(80%)={files['n_train_split']} test(20%)={files['n_test']} "
           f"main train={files['n_main']} low-data train={files['n_low']}", flush=True)
-    results: dict = {"files": files, "args": vars(args), "rows": {}, "skipped": []}
+    results: dict = {"files": files, "args": {k: v if isinstance(v, (int, float, list, type(None))) else str(v) for k, v in vars(args).items()}, "rows": {}, "skipped": []}
     t_start = time.perf_counter()
 
     def within_budget(row: str, col: str) -> bool:
@@ -153,8 +166,7 @@ def main() -> None:
             return
         tree = config_tree(f"{row.replace('+', '_')}-{col}", files[col], files["test"], epochs,
                            args.max_length, **json.loads(json.dumps(extra)))
-        res = run_one(tree)
-        res["peak_rss_mb"] = round(peak_rss_mb(), 0)  # process high-water mark so far (see BENCHMARKS.md)
+        res = run_isolated(tree)
         results["rows"].setdefault(row, {})[col] = res
         print(f"{row:14s} {col:5s} acc={res['accuracy']:.4f} f1={res['macro_f1']:.4f} "
               f"trainable={res['trainable']:,} train={res['train_runtime_s']}s", flush=True)
@@ -163,7 +175,7 @@ def main() -> None:
     def save() -> None:
         OUT.mkdir(parents=True, exist_ok=True)
         results["elapsed_s"] = round(time.perf_counter() - t_start, 1)
-        (OUT / "peft_compare.json").write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps(results, indent=2))
 
     wanted = lambda row: not args.only or row in args.only  # noqa: E731
     for row, extra in variants():  # main column first: every row
@@ -180,7 +192,7 @@ def main() -> None:
             ens = build_ensemble(members, WORK / "runs" / "ensemble-main", overwrite=True, log=lambda m: None)
             results["rows"]["ensemble(3)"] = {"main": {
                 "accuracy": ens["test"]["accuracy"], "macro_f1": ens["test"]["macro_f1"], "members": members,
-                "eval_s": round(time.perf_counter() - t0, 1), "peak_rss_mb": round(peak_rss_mb(), 0)}}
+                "eval_s": round(time.perf_counter() - t0, 1)}}
             print(f"ensemble({len(members)}) main acc={ens['test']['accuracy']:.4f} f1={ens['test']['macro_f1']:.4f}",
                   flush=True)
             save()
@@ -188,7 +200,7 @@ def main() -> None:
         if row in LOW_ROWS and wanted(row):
             single(row, "low", args.low_epochs, extra)
     results["total_s"] = round(time.perf_counter() - t_start, 1)
-    (OUT / "peft_compare.json").write_text(json.dumps(results, indent=2))
+    args.json.write_text(json.dumps(results, indent=2))
     print(f"total {results['total_s']}s", flush=True)
 
 
