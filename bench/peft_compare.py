@@ -140,7 +140,7 @@ def main() -> None:
     ap.add_argument("--model", default="bundled:minilm")
     ap.add_argument("--work", type=Path, default=Path("/tmp/graftkit-bench-peft"), help="scratch folder for splits and runs")
     ap.add_argument("--json", type=Path, default=OUT / "peft_compare.json", help="results file")
-    ap.add_argument("--budget-min", type=float, default=25, help="start no new run after this many minutes")
+    ap.add_argument("--budget-min", type=float, default=20, help="start no new run after this many minutes")
     args = ap.parse_args()
     # the helpers read these module-level settings
     WORK, MODEL = args.work, args.model

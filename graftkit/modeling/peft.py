@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 from pathlib import Path
 
 import torch
@@ -188,6 +189,8 @@ def merge_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     task = load_task(run)
     model = load_adapter_model(run.path, task.model_class, merge=True)
     out = Path(out_dir) if out_dir else run.path / "merged"
+    if out.exists():  # merging again replaces the earlier result
+        shutil.rmtree(out)
     with atomic_path(out) as tmp:
         model.save_pretrained(str(tmp))
         AutoTokenizer.from_pretrained(str(run.path)).save_pretrained(str(tmp))
