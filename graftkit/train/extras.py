@@ -16,6 +16,7 @@ from graftkit.config import RunConfig
 from graftkit.data.dataset import Example
 from graftkit.errors import ConfigError
 from graftkit.io import write_json
+from graftkit.train.distributed import is_main_process
 from graftkit.modeling.peft import adalora_total_steps, head_module_names, parameter_counts, wrap_model
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.tasks.base import Task
@@ -102,5 +103,6 @@ def setup(cfg: RunConfig, task: Task, model, tokenizer, train: list[Example], ru
     trainable, total_params = parameter_counts(model)
     info.update(trainable_parameters=trainable, total_parameters=total_params)
     log(f"trainable parameters: {trainable:,} of {total_params:,} ({100 * trainable / max(total_params, 1):.2f}%)")
-    write_json(run.path / "training_setup.json", info)
+    if is_main_process():  # under torchrun only rank 0 writes the run folder
+        write_json(run.path / "training_setup.json", info)
     return Extras(model=model, train=train, head_names=head_names, callbacks=callbacks, adversary=adversary)
