@@ -4,9 +4,9 @@
 ``torch.distributed.run`` (what ``torchrun`` and ``accelerate launch --multi_gpu`` do). Inside each
 process ``transformers.Trainer`` sets up DDP / FSDP / DeepSpeed through accelerate (gloo on CPU,
 nccl on GPU), shards the data with a distributed sampler and gathers evaluation outputs. This
-module adds only what the run folder needs on top: one writer (the main process), a barrier-backed
-hand-over of the run folder to every rank, a checkpoint finder that skips half-written
-checkpoints, and the mapping of ``train.distributed`` onto TrainingArguments.
+module adds only what the run folder needs on top: one writer (the main process) whose result or
+error is broadcast to every rank, a stop flag shared by all ranks, a checkpoint finder that skips
+half-written checkpoints, and the mapping of ``train.distributed`` onto TrainingArguments.
 """
 from __future__ import annotations
 
