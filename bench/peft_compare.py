@@ -140,6 +140,7 @@ def main() -> None:
     ap.add_argument("--model", default="bundled:minilm")
     ap.add_argument("--work", type=Path, default=Path("/tmp/graftkit-bench-peft"), help="scratch folder for splits and runs")
     ap.add_argument("--json", type=Path, default=OUT / "peft_compare.json", help="results file")
+    ap.add_argument("--stop-at", default=None, help="UTC HH:MM after which no new run starts")
     ap.add_argument("--budget-min", type=float, default=20, help="start no new run after this many minutes")
     args = ap.parse_args()
     # the helpers read these module-level settings
@@ -154,7 +155,8 @@ def main() -> None:
     t_start = time.perf_counter()
 
     def within_budget(row: str, col: str) -> bool:
-        if time.perf_counter() - t_start < args.budget_min * 60:
+        late = args.stop_at and time.strftime("%H:%M", time.gmtime()) >= args.stop_at
+        if time.perf_counter() - t_start < args.budget_min * 60 and not late:
             return True
         results["skipped"].append(f"{row}/{col}")
         print(f"{row:14s} {col:5s} skipped: time budget of {args.budget_min} min used", flush=True)
