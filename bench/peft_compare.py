@@ -138,7 +138,7 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=40)
     ap.add_argument("--only", nargs="*", help="row names to run (default all)")
     ap.add_argument("--model", default="bundled:minilm")
-    ap.add_argument("--work", type=Path, default=Path("/tmp/graftkit-bench-peft"), help="scratch folder for splits and runs")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/graftkit-bench-peft"), help="scratch folder")
     ap.add_argument("--json", type=Path, default=OUT / "peft_compare.json", help="results file")
     ap.add_argument("--stop-at", default=None, help="UTC HH:MM after which no new run starts")
     ap.add_argument("--budget-min", type=float, default=20, help="start no new run after this many minutes")
@@ -151,7 +151,8 @@ def main() -> None:
     files = make_splits({"main": args.main_frac, "low": args.low_frac})
     print(f"split: train(80%)={files['n_train_split']} test(20%)={files['n_test']} "
           f"main train={files['n_main']} low-data train={files['n_low']}", flush=True)
-    results: dict = {"files": files, "args": {k: v if isinstance(v, (int, float, list, type(None))) else str(v) for k, v in vars(args).items()}, "rows": {}, "skipped": []}
+    settings = {k: v if isinstance(v, (int, float, list, type(None))) else str(v) for k, v in vars(args).items()}
+    results: dict = {"files": files, "args": settings, "rows": {}, "skipped": []}
     t_start = time.perf_counter()
 
     def within_budget(row: str, col: str) -> bool:

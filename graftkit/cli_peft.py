@@ -50,7 +50,8 @@ def ensemble_cmd(
 
 def tune_cmd(
     config: Path = typer.Argument(..., help="YAML config with a tune: section (search space)."),
-    trials: Optional[int] = typer.Option(None, "--trials", "-n", help="Total finished trials wanted (default tune.trials)."),
+    trials: Optional[int] = typer.Option(None, "--trials", "-n",
+                                         help="Total finished trials wanted (default tune.trials)."),
     set_: Optional[List[str]] = typer.Option(None, "--set", "-s", help="Override a key, e.g. --set train.epochs=2."),
 ):
     """Hyper-parameter search with Optuna (TPE + median pruning); rerun to resume the study."""

@@ -135,7 +135,8 @@ def tune(cfg: RunConfig, trials: int | None = None, log: Callable[[str], None] =
         log(f"tune: trial {trial.number} {trial.params}")
         train(trial_cfg, overwrite=True, extra_callbacks=[cb], log=lambda m: None)
         if cb.best is None:
-            raise GraftkitError(f"trial {trial.number} never evaluated; use eval_strategy epoch/steps with validation data")
+            raise GraftkitError(f"trial {trial.number} never evaluated; tune needs validation data and "
+                                "train.eval_strategy epoch or steps")
         log(f"tune: trial {trial.number} {metric}={cb.best:.4f}")
         return cb.best
 

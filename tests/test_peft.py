@@ -111,9 +111,8 @@ def test_lora_run_saves_adapter_loads_and_merges(tmp_path, tiny_model_dir):
 
 
 def test_freeze_and_param_group_learning_rates(tmp_path, tiny_model_dir):
-    from graftkit.data.dataset import load_splits  # noqa: F401 - build through the real path
-    from graftkit.train.trainer import build_trainer, prepare
     from graftkit.modeling.run_folder import RunFolder
+    from graftkit.train.trainer import build_trainer, prepare
 
     train_file = write_csv(tmp_path / "train.csv", ROWS * 4)
     cfg = run_config(tmp_path, tiny_model_dir, train_file,
