@@ -6,7 +6,7 @@ max_length 64) for a fixed number of optimizer steps at the same global batch (3
 (global samples / train_runtime, startup and final evaluation excluded); wall is the whole command.
 
 Serving: the 1-process run from above served by ``graftkit serve --workers N`` (and, with
-``--ray``, by ``graftkit serve --ray --replicas N``); load from the deployment benchmark's load
+``--ray``, by ``graftkit serve --ray --replicas 2``); load from the deployment benchmark's load
 generator (``bench/serve_load.py: load``: closed loop, one sentence per request, asyncio httpx
 client in this process, sharing the same 2 cores).
 
@@ -101,7 +101,7 @@ def main() -> None:
     ap.add_argument("--global-batch", type=int, default=32)
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
-    ap.add_argument("--ray", action="store_true", help="also measure Ray Serve with 1 and 2 replicas")
+    ap.add_argument("--ray", action="store_true", help="also measure Ray Serve with 2 replicas")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     res: dict = {"command": " ".join(sys.argv), "cpu": os.cpu_count(), "train": [], "serve": []}
@@ -112,7 +112,7 @@ def main() -> None:
     with open(REPO / "examples" / "financial_news.csv", newline="", encoding="utf-8") as fh:
         sentences = [row["text"] for row in csv.DictReader(fh)]
     run_dir = args.work / "runs" / "train-1p"
-    for mode, n in [("workers", 1), ("workers", 2)] + ([("ray", 1), ("ray", 2)] if args.ray else []):
+    for mode, n in [("workers", 1), ("workers", 2)] + ([("ray", 2)] if args.ray else []):
         res["serve"] += serve_arm(run_dir, mode, n, sentences, args.requests, args.concurrency)
     (REPO / "bench" / "out" / "scale.json").write_text(json.dumps(res, indent=2))
     print("\n| processes x threads | per-process batch | steps | samples/s | train_runtime s | wall s |\n"
