@@ -200,7 +200,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/graftkit-serve-bench"))
     ap.add_argument("--run-dir", type=Path, help="use this finished run instead of training one")
     ap.add_argument("--epochs", type=float, default=2)
-    ap.add_argument("--requests", type=int, default=1000)
+    ap.add_argument("--requests", type=int, default=600)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     ap.add_argument("--arms", nargs="+", default=["naive", "torch", "onnx-fp32", "onnx-int8"])
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -217,6 +217,7 @@ def main() -> None:
     random.Random(args.seed).shuffle(sentences)
     results = {"run_dir": str(run_dir), "parity": parity, "load": {}, "cpu": os.cpu_count(),
                "command": " ".join(sys.argv)}
+    out = REPO / "bench" / "out" / "serve_load.json"
     for arm in args.arms:
         port = free_port()
         proc = start_server(arm, run_dir, port, args.threads)
@@ -229,8 +230,8 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=60)
+        out.write_text(json.dumps(results, indent=2))  # partial results survive an interrupted run
     results["batch32"] = batch32_throughput(run_dir, sentences, args.threads)
-    out = REPO / "bench" / "out" / "serve_load.json"
     out.write_text(json.dumps(results, indent=2))
     print_tables(results)
 
