@@ -7,7 +7,8 @@ Steps, all in one run of this script:
 3. per arm, start a uvicorn server on 127.0.0.1 and send ``--requests`` one-sentence requests at each
    concurrency level from an asyncio httpx client in this process (closed loop: each of the
    N client tasks sends its next request when the previous answer arrives);
-4. single-process inference throughput at batch 32 and its fraction of this CPU's FP32 peak.
+4. single-process inference throughput at batch 32 and its fraction of this CPU's FP32 peak;
+5. FFN pruning (``--prune-amount``) with a short recovery fine-tune; size/speed/accuracy before and after.
 
     flock /tmp/graftkit-bench.lock python bench/serve_load.py > bench/out/serve_load.log 2>&1
 
@@ -205,6 +206,8 @@ def main() -> None:
     ap.add_argument("--arms", nargs="+", default=["naive", "torch", "onnx-fp32", "onnx-int8"])
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--prune-amount", type=float, default=0.3, help="FFN pruning fraction (0 = skip)")
+    ap.add_argument("--prune-steps", type=int, default=40, help="recovery fine-tune steps after pruning")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args.work.mkdir(parents=True, exist_ok=True)
@@ -233,6 +236,12 @@ def main() -> None:
         out.write_text(json.dumps(results, indent=2))  # partial results survive an interrupted run
     results["batch32"] = batch32_throughput(run_dir, sentences, args.threads)
     out.write_text(json.dumps(results, indent=2))
+    if args.prune_amount > 0:  # compression: FFN pruning + short recovery fine-tune, on the same run
+        from graftkit.export.prune import prune_run
+
+        results["prune"] = prune_run(run_dir, Path(run_dir).with_name("fpb-pruned"), args.prune_amount,
+                                     args.prune_steps, log=lambda m: print(m, flush=True))
+        out.write_text(json.dumps(results, indent=2))
     print_tables(results)
 
 
@@ -247,6 +256,11 @@ def print_tables(res: dict) -> None:
     for name, e in b.items():
         print(f"| {name} | {e['metrics'].get('accuracy', float('nan')):.4f} | {e['metrics']['macro_f1']:.4f} "
               f"| {e.get('logits_max_abs_diff', 0):.2e} |")
+    for stage in ("before", "after_pruning", "after"):
+        r = res.get("prune", {}).get(stage)
+        if r:
+            print(f"| prune {stage} | {r['parameters']:,} params | {r['weights_mb']} MB | {r['examples_per_second']} ex/s "
+                  f"| acc {r['metrics'].get('accuracy', 0):.4f} |")
     bt = res["batch32"]
     print(f"\nbatch 32, {bt['threads']} threads, measured sgemm peak {bt['measured_sgemm_gflops']} GFLOP/s")
     for name, e in bt["arms"].items():
