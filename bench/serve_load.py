@@ -98,13 +98,14 @@ def start_server(arm: str, run_dir: Path, port: int, threads: int) -> subprocess
         cmd = [sys.executable, "-c", "from graftkit.cli import app; app()", "serve", str(run_dir),
                "--backend", backend, "--precision", precision, "--port", str(port), "--threads", str(threads),
                "--max-batch-size", "32", "--max-wait-ms", "5", "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    errlog = REPO / "bench" / "out" / f"serve_load-{arm}.stderr"  # a file, so a chatty server never blocks
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=open(errlog, "w"))
     import httpx
 
     url = f"http://127.0.0.1:{port}" + ("/docs" if arm == "naive" else "/readyz")
     for _ in range(600):
         if proc.poll() is not None:
-            raise RuntimeError(f"{arm} server exited: {proc.stderr.read().decode()[-2000:]}")
+            raise RuntimeError(f"{arm} server exited: {errlog.read_text()[-2000:]}")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return proc
