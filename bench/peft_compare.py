@@ -181,11 +181,9 @@ def main() -> None:
         args.json.write_text(json.dumps(results, indent=2))
 
     wanted = lambda row: not args.only or row in args.only  # noqa: E731
-    for row, extra in variants():  # both columns row by row, so a time cut leaves whole rows
+    for row, extra in variants():  # main column first: every method
         if wanted(row):
             single(row, "main", args.epochs, extra)
-            if row in LOW_ROWS:  # low-data column: the rows where regularisation should matter
-                single(row, "low", args.low_epochs, extra)
     if wanted("ensemble"):  # evaluation only (members trained above): runs even after the time budget
         from graftkit.ensemble import build_ensemble
 
@@ -201,6 +199,9 @@ def main() -> None:
             print(f"ensemble({len(members)}) main acc={ens['test']['accuracy']:.4f} f1={ens['test']['macro_f1']:.4f}",
                   flush=True)
             save()
+    for row, extra in variants():  # low-data column: the rows where regularisation should matter
+        if row in LOW_ROWS and wanted(row):
+            single(row, "low", args.low_epochs, extra)
     results["total_s"] = round(time.perf_counter() - t_start, 1)
     args.json.write_text(json.dumps(results, indent=2))
     print(f"total {results['total_s']}s", flush=True)
