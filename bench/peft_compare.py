@@ -200,6 +200,8 @@ def main() -> None:
                   flush=True)
             save()
     for row, extra in variants():  # low-data column: the rows where regularisation should matter
+        if args.low_frac == args.main_frac and args.low_epochs == args.epochs:
+            break  # the main column already is the low-data setting
         if row in LOW_ROWS and wanted(row):
             single(row, "low", args.low_epochs, extra)
     results["total_s"] = round(time.perf_counter() - t_start, 1)
