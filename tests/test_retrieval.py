@@ -123,6 +123,8 @@ def test_answer_out_of_scope_below_threshold(emb_run):
     assert high["out_of_scope"] is False and high["intent"] == "change_pin" and high["confidence"] == 0.91
     assert len(high["answers"]) == 2 and high["answers"][0]["intent"] == "change_pin"
     assert high["message"] == high["answers"][0]["answer"]
+    strict = Answerer(_Intent("change_pin", 0.91), index, threshold=0.5, min_score=1.01)("i forgot my pin")
+    assert strict["out_of_scope"] is True and "min_score" in strict["reason"]  # confident intent, no close FAQ
 
 
 def test_answer_cli_end_to_end(emb_run, tmp_path, tiny_model_dir):

@@ -1,7 +1,9 @@
 """Customer-service answering: intent + confidence from a classifier, best FAQ entries from an index.
 
-Below the confidence threshold the answer is "out of scope" with no FAQ entries, so the assistant
-says it does not know instead of guessing.
+Below the confidence threshold (or, with ``min_score``, when no FAQ entry is similar enough) the
+answer is "out of scope" with no FAQ entries, so the assistant says it does not know instead of
+guessing. A softmax intent classifier trained without out-of-scope examples can be confident on
+off-topic questions; the retrieval score is a second, independent check.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ class Answerer:
         threshold: minimum intent probability to answer; below it the question is out of scope.
         k: number of FAQ entries returned.
         reranker: optional ``CrossEncoderReranker`` applied to the retrieved entries.
+        min_score: optional minimum cosine similarity of the best FAQ entry; below it: out of scope.
     """
 
     intent: object
@@ -27,6 +30,7 @@ class Answerer:
     threshold: float = 0.5
     k: int = 3
     reranker: object | None = None
+    min_score: float | None = None
     candidates: int = field(default=20, repr=False)
 
     def __call__(self, question: str) -> dict:
@@ -38,9 +42,10 @@ class Answerer:
         out = {"question": question, "intent": pred["label"], "confidence": pred["score"],
                "threshold": self.threshold}
         if pred["score"] < self.threshold:
-            return {**out, "intent": None, "closest_intent": pred["label"], "out_of_scope": True,
-                    "message": DONT_KNOW, "answers": []}
+            return self._dont_know(out, pred, "intent confidence below the threshold")
         hits = self.index.search([question], max(self.k, self.candidates))[0]
+        if self.min_score is not None and max(h["score"] for h in hits) < self.min_score:
+            return self._dont_know(out, pred, "no FAQ entry is similar enough (min_score)")
         if self.reranker is not None:
             hits = self.reranker.rerank(question, hits)
         # FAQ entries tagged with the predicted intent come first (stable: retrieval order within each group)
@@ -49,3 +54,8 @@ class Answerer:
         answers = [{**h, "rank": r + 1} for r, h in enumerate(hits[:self.k])]
         return {**out, "out_of_scope": False, "message": answers[0].get("answer", answers[0]["text"]),
                 "answers": answers}
+
+    @staticmethod
+    def _dont_know(out: dict, pred: dict, reason: str) -> dict:
+        return {**out, "intent": None, "closest_intent": pred["label"], "out_of_scope": True, "reason": reason,
+                "message": DONT_KNOW, "answers": []}

@@ -58,6 +58,8 @@ def answer_cmd(
     intent_run: Path = typer.Option(..., "--intent-run", help="Intent classification run."),
     retriever: Path = typer.Option(..., "--retriever", help="Embedding run with an FAQ index (graftkit index)."),
     threshold: float = typer.Option(0.5, min=0.0, max=1.0, help="Minimum intent confidence; below it: out of scope."),
+    min_score: Optional[float] = typer.Option(None, help="Minimum cosine similarity of the best FAQ entry; "
+                                              "below it: out of scope."),
     k: int = typer.Option(3, "--top-k", "-k", help="FAQ entries per answer."),
     name: str = typer.Option("default", help="Index name."),
     rerank: Optional[Path] = typer.Option(None, help="Pair-classification run that re-ranks the FAQ entries."),
@@ -68,6 +70,7 @@ def answer_cmd(
     from graftkit.retrieval.answer import Answerer
     from graftkit.retrieval.index import Index
 
-    answerer = Answerer(Predictor(intent_run), Index(retriever, name), threshold, k, _reranker(rerank, positive_label))
+    answerer = Answerer(Predictor(intent_run), Index(retriever, name), threshold, k, _reranker(rerank, positive_label),
+                        min_score)
     for q in questions:
         sys.stdout.write(json.dumps(answerer(q), ensure_ascii=False) + "\n")
