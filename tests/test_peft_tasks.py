@@ -27,6 +27,13 @@ def test_ner_with_lora_trains_head_and_serves(tmp_path, tiny_model_dir):
     pred = Predictor(run.path).predict([SENTENCES[0][0]])
     assert "entities" in pred[0]
 
+    # a CRF head under LoRA: its transitions live in the adapter file under a prefixed key
+    crf_cfg = run_config(tmp_path, tiny_model_dir, train_file, name="lora-crf", task={"type": "ner", "crf": True},
+                         peft={"method": "lora", "r": 2}, train={"max_steps": 2},
+                         data={"split": {"validation": 0.0, "test": 0.0}})
+    crf_run = train(crf_cfg, log=lambda m: None)
+    assert "entities" in Predictor(crf_run.path).predict([SENTENCES[0][0]])[0]
+
     bad = run_config(tmp_path, tiny_model_dir, train_file, name="aug", task={"type": "ner"}, augment={"copies": 1})
     with pytest.raises(ConfigError, match="token positions"):
         train(bad, log=lambda m: None)

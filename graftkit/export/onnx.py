@@ -48,7 +48,12 @@ def export_onnx(run_dir: str | Path, out_file: str | Path, opset: int = 18) -> l
     run = RunFolder(run_dir).require_model()
     task = load_task(run)
     tokenizer = AutoTokenizer.from_pretrained(str(run.path))
-    model = task.model_class.from_pretrained(str(run.path)).eval()
+    from graftkit.modeling.run_model import load_run_model
+
+    model = load_run_model(run.path, task)  # full, adapter (merged below) or ensemble run
+    if hasattr(model, "merge_and_unload"):  # a PEFT adapter: export the merged weights
+        model = model.merge_and_unload()
+    model = model.eval()
     names = input_names(model, tokenizer)
     unsupported = set(names) - SUPPORTED_INPUTS
     if unsupported:

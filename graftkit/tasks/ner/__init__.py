@@ -154,8 +154,11 @@ class NerTask(TaskBase):
         files = sorted(Path(run_dir).glob("*.safetensors"))
         for f in files:
             with safe_open(str(f), framework="np") as st:
-                if "crf.transitions" in st.keys():
-                    self.transitions = tuple(st.get_tensor(f"crf.{k}") for k in
+                # full runs store "crf.transitions"; LoRA adapter runs prefix it (base_model.model.crf...)
+                key = next((k for k in st.keys() if k.endswith("crf.transitions")), None)
+                if key is not None:
+                    prefix = key[: -len("transitions")]
+                    self.transitions = tuple(st.get_tensor(f"{prefix}{k}") for k in
                                              ("start_transitions", "end_transitions", "transitions"))
                     self._decoder = None
                     return
