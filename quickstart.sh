@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# Install graftkit (CPU torch first, so pip does not pull a multi-GB CUDA build), then run the
+# Install graftkit and its test extras (scripts/install.sh: CPU torch first), then run the
 # main job on the bundled defaults: train → evaluate → predict on the demo financial-news data.
 set -euo pipefail
 cd "$(dirname "$0")"
-python -m pip install -q "torch==2.13.0"
-python -m pip install -q -e ".[dev]"
+bash scripts/install.sh
 export HF_HUB_OFFLINE=1   # everything the demo uses is local
 graftkit train configs/demo-sentiment.yaml --overwrite
 graftkit evaluate runs/demo-sentiment --data examples/financial_news.csv
