@@ -1,6 +1,7 @@
 """Tiny trained runs shared by the export and serve tests (trained once per test session, cached on disk)."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from conftest import run_config, write_csv
@@ -62,3 +63,29 @@ def ner_run(base: Path, model_dir: str) -> Path:
                            "validation": str(test_file)},
                      train={"epochs": 5, "learning_rate": 3e-3})
     return train(cfg, log=lambda m: None).path
+
+
+@contextmanager
+def serving(app):
+    """Run ``app`` with uvicorn on a free 127.0.0.1 port in a thread; yields its base URL, stops it after."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    while not srv.started:
+        if not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join()

@@ -3,32 +3,14 @@ type a sentence, press Predict, read the label; NER entities are highlighted as 
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 
 import pytest
 
-from deploy_helpers import classifier_run, ner_run
+from deploy_helpers import classifier_run, ner_run, serving
 from graftkit.serve import ServeConfig, create_app
 
 KEY = "browser-key"
 pytestmark = pytest.mark.browser
-
-
-def _serve(app):
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        assert thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    return srv, thread, f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
@@ -68,24 +50,19 @@ def test_playground_classification(browser, tmp_path_factory, tiny_model_dir):
     from selenium.webdriver.common.by import By
 
     run = classifier_run(tmp_path_factory.getbasetemp() / "deploy", tiny_model_dir)
-    srv, thread, url = _serve(create_app(run, ServeConfig(api_keys=[KEY], log_level="warning")))
-    try:
+    with serving(create_app(run, ServeConfig(api_keys=[KEY], log_level="warning"))) as url:
         page = _predict_in_page(browser, url, "i loved every minute", KEY)
         assert page.find_element(By.ID, "label").text == "pos"
         assert "neg" in page.find_element(By.ID, "result").text  # the score table lists every label
         page = _predict_in_page(browser, url, "i loved every minute", "wrong-key")
         assert page.find_element(By.ID, "error").text.startswith("403")
-    finally:
-        srv.should_exit = True
-        thread.join()
 
 
 def test_playground_highlights_entities(browser, tmp_path_factory, tiny_model_dir):
     from selenium.webdriver.common.by import By
 
     run = ner_run(tmp_path_factory.getbasetemp() / "deploy", tiny_model_dir)
-    srv, thread, url = _serve(create_app(run, ServeConfig(api_keys=[KEY], log_level="warning")))
-    try:
+    with serving(create_app(run, ServeConfig(api_keys=[KEY], log_level="warning"))) as url:
         text = "Angela Merkel visited Siemens in Munich"
         page = _predict_in_page(browser, url, text, KEY)
         import httpx
@@ -97,6 +74,3 @@ def test_playground_highlights_entities(browser, tmp_path_factory, tiny_model_di
         assert [m.get_attribute("data-label") for m in marks] == [e["label"] for e in expected]
         assert [m.text.split("\n")[0] for m in marks] == [text[e["start"]:e["end"]] + e["label"] for e in expected] \
             or [m.text.replace(e["label"], "").strip() for m, e in zip(marks, expected)] == [e["text"] for e in expected]
-    finally:
-        srv.should_exit = True
-        thread.join()

@@ -2,13 +2,9 @@
 document of a live server (uvicorn on 127.0.0.1); no request may produce a 5xx."""
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import pytest
 
-from deploy_helpers import classifier_run
+from deploy_helpers import classifier_run, serving
 from graftkit.serve import ServeConfig, create_app
 
 KEY = "schema-key"
@@ -16,24 +12,11 @@ KEY = "schema-key"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, tiny_model_dir):
-    import uvicorn
-
     run = classifier_run(tmp_path_factory.getbasetemp() / "deploy", tiny_model_dir)
     app = create_app(run, ServeConfig(api_keys=[KEY], max_texts=8, max_chars=200, max_body_bytes=4096,
                                       rate_limit_burst=100_000, log_level="warning"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        if not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join()
+    with serving(app) as url:
+        yield url
 
 
 @pytest.mark.parametrize("mode", ["positive", "negative"])
