@@ -68,14 +68,10 @@ class RayServeConfig(BaseSettings):
 
 def load_ray_settings(**overrides) -> RayServeConfig:
     """Ray settings from GRAFTKIT_RAY_* with ``overrides`` on top; errors name the field."""
-    from pydantic import ValidationError
+    from graftkit.serve.settings import load_env_settings
 
-    try:
-        return RayServeConfig(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as err:
-        lines = [f"  - {'.'.join(map(str, e['loc'])) or '(ray)'}: {e['msg']}" for e in err.errors()]
-        raise ConfigError("invalid Ray Serve settings (--ray options or GRAFTKIT_RAY_* variables):\n"
-                          + "\n".join(lines)) from None
+    return load_env_settings(RayServeConfig, "Ray Serve settings (--ray options or GRAFTKIT_RAY_* variables)",
+                             **overrides)
 
 
 def replica_settings(settings: ServeConfig, ray_cfg: RayServeConfig) -> ServeConfig:

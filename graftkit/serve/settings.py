@@ -42,13 +42,17 @@ class ServeConfig(BaseSettings):
     graceful_timeout_s: float = Field(30.0, ge=0, description="how long shutdown waits for in-flight requests")
 
 
-def load_settings(**overrides) -> ServeConfig:
-    """Settings from the environment with CLI ``overrides`` on top; errors name the field."""
+def load_env_settings(cls, what: str, **overrides):
+    """``cls`` (a pydantic-settings model) from the environment with ``overrides`` on top; errors name the field."""
     from pydantic import ValidationError
 
     try:
-        return ServeConfig(**{k: v for k, v in overrides.items() if v is not None})
+        return cls(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as err:
         lines = [f"  - {'.'.join(map(str, e['loc'])) or '(settings)'}: {e['msg']}" for e in err.errors()]
-        raise ConfigError("invalid serve settings (CLI options or GRAFTKIT_SERVE_* variables):\n"
-                          + "\n".join(lines)) from None
+        raise ConfigError(f"invalid {what}:\n" + "\n".join(lines)) from None
+
+
+def load_settings(**overrides) -> ServeConfig:
+    """Serve settings from GRAFTKIT_SERVE_* with CLI ``overrides`` on top; errors name the field."""
+    return load_env_settings(ServeConfig, "serve settings (CLI options or GRAFTKIT_SERVE_* variables)", **overrides)
