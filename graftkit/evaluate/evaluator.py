@@ -1,6 +1,7 @@
 """Evaluate a run folder on labelled examples and finish a freshly trained run."""
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -9,7 +10,7 @@ from graftkit.config import RunConfig
 from graftkit.data.dataset import Example, Splits, read_examples
 from graftkit.evaluate.card import write_model_card
 from graftkit.evaluate.plots import training_curve_png
-from graftkit.io import read_json, write_jsonl
+from graftkit.io import atomic_path, read_json, write_jsonl
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.predictor import Predictor
 
@@ -83,7 +84,8 @@ def finalize_run(run: RunFolder, cfg: RunConfig, splits: Splits, train_metrics: 
         for name in ("test", "validation"):  # the headline confusion matrix is the test one
             src = run.predictions / name / "confusion_matrix.png"
             if src.is_file():
-                (run.plots / "confusion_matrix.png").write_bytes(src.read_bytes())
+                with atomic_path(run.plots / "confusion_matrix.png") as tmp:
+                    shutil.copyfile(src, tmp)
                 break
     run.update_metrics(**results)
     write_model_card(run, cfg, results, metric)
