@@ -114,15 +114,17 @@ class DistributedConfig(_Strict):
 
 
 class PeftSettings(_Strict):
-    """Parameter-efficient fine-tuning through the `peft` library; the task head stays trainable."""
+    """Parameter-efficient fine-tuning (the `peft` library; bottleneck adapters are graftkit's own,
+    see modeling/bottleneck.py); the task head stays trainable."""
 
     method: Literal["lora", "adalora", "ia3", "prefix_tuning", "prompt_tuning", "bottleneck"] = "lora"
-    r: int = Field(8, ge=1, description="lora/adalora rank (adalora: final average rank)")
+    r: int = Field(8, ge=1, description="lora/adalora rank (adalora: final average rank); bottleneck: adapter width")
     alpha: float = Field(16, gt=0, description="lora/adalora scaling numerator")
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     target_modules: list[str] | str | None = Field(None, description="module names or a regex; default per architecture")
     num_virtual_tokens: int = Field(20, ge=1, description="prefix/prompt tuning: number of virtual tokens")
-    options: dict[str, Any] = Field({}, description="extra keyword arguments for the peft config class")
+    options: dict[str, Any] = Field({}, description="extra keyword arguments for the peft config class "
+                                    "(bottleneck: {activation: relu})")
 
 
 class FreezeConfig(_Strict):
@@ -208,6 +210,8 @@ class TrainConfig(_Strict):
     layer_lr_decay: float = Field(1.0, gt=0, le=1, description="lr of layer l = lr * decay**(layers - l); 1 = off")
     head_learning_rate: float | None = Field(None, gt=0, description="separate learning rate for the task head")
     label_smoothing: float = Field(0.0, ge=0, lt=1)
+    rdrop: float = Field(0.0, ge=0, description="R-Drop weight: each batch runs twice through dropout and the "
+                         "divergence of the two outputs, times this, joins the loss; 0 = off (typical 0.5-5)")
     adversarial: AdversarialConfig | None = None
     distributed: DistributedConfig = DistributedConfig()
 

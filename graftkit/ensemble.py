@@ -1,13 +1,18 @@
-"""Ensembles of runs trained with the same labels: one servable run folder averaging their outputs.
+"""Ensembles of runs trained with the same labels: one servable run folder combining their outputs.
 
 Layout of an ensemble run folder: the usual ``config.yaml``, ``labels.json``, tokenizer and
 ``config.json`` (copied from the first member), ``members/<i>/`` (each member's model files),
-``ensemble.json`` (member list and how outputs are combined) and ``metrics.json``.
+``ensemble.json`` (member list, ``combine`` and its settings) and ``metrics.json``.
 
-Combining: single-label and token classification average the members' probabilities (the
-ensemble's logits are their log-mean); multi-label averages sigmoid probabilities;
-regression averages predictions. A task may override this with an optional method
-``ensemble_logits(list[torch.Tensor]) -> torch.Tensor`` (e.g. entity-span votes for NER).
+Combining (``combine`` in ensemble.json):
+
+* ``mean``: single-label and token classification average the members' probabilities (the
+  ensemble's logits are their log-mean); multi-label averages sigmoid probabilities;
+  regression averages predictions.
+* ``vote``: the task's own rule, for a task with an optional method
+  ``ensemble_logits(list[torch.Tensor]) -> torch.Tensor`` (the default for such a task). NER
+  votes on entity spans (``graftkit/tasks/ner/ensemble.py``): its logits are the members'
+  side by side and its decoding keeps the spans more than ``vote`` × members predict.
 """
 from __future__ import annotations
 
@@ -22,9 +27,13 @@ from graftkit.errors import GraftkitError, RunFolderError
 from graftkit.io import read_json, write_json
 from graftkit.modeling.run_folder import RunFolder
 
-MODEL_FILES = ("config.json", "labels.json", "config.yaml", "adapter_config.json", "ensemble.json")
+MODEL_FILES = ("config.json", "labels.json", "config.yaml", "adapter_config.json", "bottleneck_config.json",
+               "ensemble.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
                    "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model")
+
+
+COMBINE_MODES = ("mean", "vote")
 
 
 def average_logits(logits: list[torch.Tensor], problem_type: str | None) -> torch.Tensor:
@@ -40,10 +49,10 @@ def average_logits(logits: list[torch.Tensor], problem_type: str | None) -> torc
 class EnsembleModel(torch.nn.Module):
     """Runs every member on the same features and combines their logits."""
 
-    def __init__(self, members: list[torch.nn.Module], task, problem_type: str | None):
+    def __init__(self, members: list[torch.nn.Module], task, problem_type: str | None, combine: str = "mean"):
         super().__init__()
         self.members = torch.nn.ModuleList(members)
-        self.task, self.problem_type = task, problem_type
+        self.task, self.problem_type, self.combine = task, problem_type, combine
         self._accepts = [set(inspect.signature(m.forward).parameters) for m in members]
 
     @classmethod
@@ -52,7 +61,8 @@ class EnsembleModel(torch.nn.Module):
 
         spec = read_json(run_dir / "ensemble.json")
         members = [load_run_model(run_dir / m, task) for m in spec["members"]]
-        return cls(members, task, spec.get("problem_type"))
+        # folders written before "combine" was a choice hold a description there: they averaged
+        return cls(members, task, spec.get("problem_type"), "vote" if spec.get("combine") == "vote" else "mean")
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None):
         feats = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
@@ -60,8 +70,9 @@ class EnsembleModel(torch.nn.Module):
         for model, accepts in zip(self.members, self._accepts):
             out = model(**{k: v for k, v in feats.items() if v is not None and k in accepts})
             outs.append(out.logits if hasattr(out, "logits") else out[0])
-        combine = getattr(self.task, "ensemble_logits", None)
-        return SimpleNamespace(logits=combine(outs) if combine else average_logits(outs, self.problem_type))
+        if self.combine == "vote":
+            return SimpleNamespace(logits=self.task.ensemble_logits(outs))
+        return SimpleNamespace(logits=average_logits(outs, self.problem_type))
 
 
 def _check_compatible(runs: list[RunFolder]) -> None:
@@ -91,14 +102,37 @@ def _copy_member(run: RunFolder, dst: Path) -> None:
         shutil.copytree(run.path / "members", dst / "members")
 
 
+def _combine_spec(run: RunFolder, combine: str | None, vote: float) -> dict:
+    """``combine`` (and ``vote``) for ensemble.json: the task's vote when it has one, unless told otherwise."""
+    from graftkit.predictor import load_task
+
+    task = load_task(run)
+    can_vote = hasattr(task, "ensemble_logits")
+    combine = combine or ("vote" if can_vote else "mean")
+    if combine not in COMBINE_MODES:
+        raise GraftkitError(f"unknown combine '{combine}'; choose one of: {', '.join(COMBINE_MODES)}")
+    if combine == "mean":
+        return {"combine": "mean"}
+    if not can_vote:
+        raise GraftkitError(f"{task.name} runs have no vote rule; use combine 'mean'")
+    if not 0.0 <= vote < 1.0:
+        raise GraftkitError(f"vote={vote}: give the share of members a span must exceed, in [0, 1) "
+                            "(0.5: strict majority)")
+    return {"combine": "vote", "vote": vote}
+
+
 def build_ensemble(run_dirs: list[str | Path], out_dir: str | Path, overwrite: bool = False,
-                   log=print) -> dict:
+                   log=print, combine: str | None = None, vote: float = 0.5) -> dict:
     """Write an ensemble run folder from finished runs and evaluate it on the members' test split.
 
     Args:
         run_dirs: two or more finished run folders trained with the same labels and tokenizer.
         out_dir: the ensemble run folder to create.
         overwrite: replace ``out_dir`` if it exists.
+        log: receives progress lines.
+        combine: "mean" (average probabilities) or "vote" (the task's rule, e.g. entity-span
+            majority vote for NER); None picks "vote" where the task has one, else "mean".
+        vote: with "vote", a span is kept when more than this share of members predict it.
 
     Returns:
         The ensemble's metrics (also in ``out_dir/metrics.json``).
@@ -109,6 +143,7 @@ def build_ensemble(run_dirs: list[str | Path], out_dir: str | Path, overwrite: b
         raise GraftkitError("an ensemble needs at least two run folders")
     runs = [RunFolder(d).require_model() for d in run_dirs]
     _check_compatible(runs)
+    how = _combine_spec(runs[0], combine, vote)
     out = RunFolder(out_dir)
     if out.path.exists():
         if not overwrite:
@@ -125,7 +160,7 @@ def build_ensemble(run_dirs: list[str | Path], out_dir: str | Path, overwrite: b
     problem_type = getattr(AutoConfig.from_pretrained(str(runs[0].path)), "problem_type", None)
     write_json(staging / "ensemble.json", {"members": [f"members/{i}" for i in range(len(runs))],
                                            "sources": [str(r.path) for r in runs], "problem_type": problem_type,
-                                           "combine": "task.ensemble_logits or mean probability"})
+                                           **how})
     staging.rename(out.path)
     return evaluate_ensemble(out, runs, log)
 

@@ -65,7 +65,7 @@ def test_bad_peft_settings_fail_before_training(tmp_path, tiny_model_dir):
     train_file = write_csv(tmp_path / "train.csv", ROWS * 4)
     bad = [({"method": "lora", "target_modules": ["no_such_module"]}, "target_modules"),
            ({"method": "prefix_tuning"}, "prefix_tuning"),
-           ({"method": "bottleneck"}, "adapters")]
+           ({"method": "bottleneck", "target_modules": "no.such.*"}, "matches no module")]
     for peft, match in bad:
         cfg = run_config(tmp_path, tiny_model_dir, train_file, peft=peft, name=peft["method"])
         with pytest.raises(ConfigError, match=match):

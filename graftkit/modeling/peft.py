@@ -42,10 +42,6 @@ def peft_config(settings: PeftSettings, model: torch.nn.Module, total_steps: int
     """The peft config object for ``settings`` on ``model`` (raises ConfigError for unsupported input)."""
     import peft
 
-    if settings.method == "bottleneck":
-        raise ConfigError("peft.method: bottleneck adapters come from the `adapters` package, which requires "
-                          "transformers 4.57 and does not import with the transformers 5 graftkit uses; "
-                          "choose lora, adalora, ia3, prefix_tuning or prompt_tuning")
     task_type = _task_type(model)
     head = head_module_names(model)
     common = {"task_type": task_type, "modules_to_save": head or None}
@@ -82,6 +78,10 @@ def wrap_model(model: torch.nn.Module, settings: PeftSettings, total_steps: int,
     """Wrap ``model`` with the configured peft method; verify it runs on a short dummy input."""
     import peft
 
+    if settings.method == "bottleneck":  # not in peft: graftkit's own (see modeling/bottleneck.py)
+        from graftkit.modeling.bottleneck import add_adapters
+
+        return add_adapters(model, settings, head_module_names(model), dummy_ids)
     config = peft_config(settings, model, total_steps)
     try:
         wrapped = peft.get_peft_model(model, config)
@@ -120,13 +120,18 @@ def is_peft_model(model) -> bool:
     return hasattr(model, "peft_config") and hasattr(model, "get_base_model")
 
 
-def save_base_config(model, out_dir: str | Path) -> None:
-    """Adapter folders lack config.json; store the base model's (with the task's labels) next to it."""
+def finish_adapter_save(model, out_dir: str | Path, base_name_or_path: str) -> None:
+    """Complete an adapter run's saved model: peft folders lack config.json, so store the base model's
+    (with the task's labels); bottleneck runs keep only their adapters + head (see bottleneck.py)."""
+    from graftkit.modeling.bottleneck import is_bottleneck_model, save_adapters
+
     if is_peft_model(model):
         model.get_base_model().config.save_pretrained(str(out_dir))
+    elif is_bottleneck_model(model):
+        save_adapters(model, out_dir, base_name_or_path)
 
 
-def _base_path(run_dir: Path) -> str:
+def _base_path(run_dir: Path, spec_file: str = "adapter_config.json") -> str:
     """The base checkpoint of an adapter run: the run's own config wins over the absolute path peft stored."""
     import yaml
 
@@ -137,7 +142,7 @@ def _base_path(run_dir: Path) -> str:
         name = (yaml.safe_load(cfg_file.read_text(encoding="utf-8")).get("model") or {}).get("name_or_path")
         if name:
             return resolve_model_path(name)
-    return json.loads((run_dir / "adapter_config.json").read_text(encoding="utf-8"))["base_model_name_or_path"]
+    return json.loads((run_dir / spec_file).read_text(encoding="utf-8"))["base_model_name_or_path"]
 
 
 def load_adapter_model(run_dir: str | Path, model_class, merge: bool = True):
@@ -145,11 +150,16 @@ def load_adapter_model(run_dir: str | Path, model_class, merge: bool = True):
     from peft import PeftModel
     from transformers import AutoConfig
 
+    from graftkit.modeling.bottleneck import CONFIG_FILE, load_bottleneck_model
+
     run_dir = Path(run_dir)
-    base_path = _base_path(run_dir)
+    bottleneck = (run_dir / CONFIG_FILE).is_file()
+    base_path = _base_path(run_dir, CONFIG_FILE if bottleneck else "adapter_config.json")
     if not Path(base_path).exists() and base_path.startswith(("/", ".")):
         raise RunFolderError(f"{run_dir}: the base model of this adapter run is gone ({base_path}); "
-                             "reinstall it, or write a full model earlier with `graftkit merge`")
+                             "reinstall it, or write a full model earlier with `graftkit merge` / `graftkit export`")
+    if bottleneck:
+        return load_bottleneck_model(run_dir, model_class, base_path)
     config = AutoConfig.from_pretrained(str(run_dir))
     tlog = logging.getLogger("transformers.modeling_utils")
     level = tlog.level
@@ -179,7 +189,12 @@ def merge_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     from graftkit.modeling.run_folder import RunFolder
     from graftkit.predictor import load_task
 
+    from graftkit.modeling.bottleneck import CONFIG_FILE
+
     run = RunFolder(run_dir).require_model()
+    if (run.path / CONFIG_FILE).is_file():
+        raise RunFolderError(f"{run.path}: bottleneck adapters are non-linear and cannot be merged into the "
+                             "weights; `graftkit export` writes a standalone ONNX model of this run instead")
     if not (run.path / "adapter_config.json").is_file():
         raise RunFolderError(f"{run.path} holds a full model already (no adapter_config.json); nothing to merge")
     method = json.loads((run.path / "adapter_config.json").read_text(encoding="utf-8"))["peft_type"].lower()

@@ -1,4 +1,4 @@
-"""Load the torch model of any run folder: a full model, a peft adapter run, or an ensemble."""
+"""Load the torch model of any run folder: a full model, an adapter run (peft or bottleneck), or an ensemble."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +13,7 @@ def load_run_model(run_dir: str | Path, task) -> torch.nn.Module:
         from graftkit.ensemble import EnsembleModel
 
         return EnsembleModel.from_run(run_dir, task)
-    if (run_dir / "adapter_config.json").is_file():
+    if any((run_dir / n).is_file() for n in ("adapter_config.json", "bottleneck_config.json")):
         from graftkit.modeling.peft import load_adapter_model
 
         return load_adapter_model(run_dir, task.model_class)

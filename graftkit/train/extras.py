@@ -1,5 +1,5 @@
 """Training switches that are not part of the plain path: augmentation, freezing, PEFT,
-per-group learning rates, label smoothing checks and adversarial training.
+per-group learning rates, label smoothing / R-Drop checks and adversarial training.
 
 ``setup`` runs between loading the pretrained model and building the Trainer; every bad
 combination raises ConfigError here, before any training step.
@@ -96,6 +96,9 @@ def setup(cfg: RunConfig, task: Task, model, tokenizer, train: list[Example], ru
         model = wrap_model(model, cfg.peft, total, dummy)
         if cfg.peft.method == "adalora":
             callbacks.append(AdaLoraSchedule(model))
+    if cfg.train.rdrop and not any(m.p > 0 for m in model.modules() if isinstance(m, torch.nn.Dropout)):
+        raise ConfigError("train.rdrop: R-Drop compares two dropout passes, but this model has no active dropout "
+                          "(model.dropout is 0); set model.dropout > 0 or train.rdrop to 0")
     adversary = None
     if cfg.train.adversarial:
         adversary = EmbeddingAttack(cfg.train.adversarial)

@@ -14,7 +14,7 @@ from graftkit.data.dataset import Splits, load_splits
 from graftkit.errors import ConfigError, GraftkitError
 from graftkit.io import publish_dir, write_json, write_text
 from graftkit.modeling.load import load_pretrained
-from graftkit.modeling.peft import save_base_config
+from graftkit.modeling.peft import finish_adapter_save
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.tasks import build_task
 from graftkit.tasks.base import Task
@@ -31,10 +31,11 @@ OPTIMIZERS = {"adamw": TrainingArguments.__dataclass_fields__["optim"].default, 
 class GraftTrainer(Trainer):
     """Trainer whose loss may come from the task (class weights, CRF, ...)."""
 
-    def __init__(self, *args, loss_fn: Callable | None = None, adversary=None, **kwargs):
+    def __init__(self, *args, loss_fn: Callable | None = None, adversary=None, rdrop: float = 0.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.loss_fn = loss_fn
         self.adversary = adversary  # graftkit.train.adversarial.EmbeddingAttack (train.adversarial)
+        self.rdrop = rdrop  # train.rdrop: weight of the R-Drop divergence (graftkit.train.rdrop)
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         loss = super().training_step(model, inputs, num_items_in_batch)
@@ -44,6 +45,23 @@ class GraftTrainer(Trainer):
         return loss
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.rdrop and model.training:
+            return self._rdrop_loss(model, inputs, return_outputs, num_items_in_batch)
+        return self._task_loss(model, inputs, return_outputs, num_items_in_batch)
+
+    def _rdrop_loss(self, model, inputs, return_outputs, num_items_in_batch):
+        """Both dropout passes in one doubled batch; task loss over both + rdrop * their divergence."""
+        from graftkit.train.rdrop import divergence, double_batch
+
+        labels = inputs.get("labels")
+        doubled_items = None if num_items_in_batch is None else 2 * num_items_in_batch
+        loss, outputs = self._task_loss(model, double_batch(inputs), True, doubled_items)
+        first, second = outputs.logits.chunk(2)
+        problem_type = getattr(self.accelerator.unwrap_model(model).config, "problem_type", None)
+        loss = loss + self.rdrop * divergence(first, second, problem_type, labels)
+        return (loss, outputs) if return_outputs else loss
+
+    def _task_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.loss_fn is None:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         labels = inputs.pop("labels")
@@ -166,7 +184,8 @@ def build_trainer(cfg: RunConfig, task: Task, splits: Splits, run: RunFolder,
         data_collator=task.collator(tokenizer), processing_class=tokenizer,
         compute_metrics=task.compute_metrics if eval_ds is not None else None,
         callbacks=callbacks + extras.callbacks + list(extra_callbacks or []), loss_fn=task.loss_fn(splits.train),
-        optimizer_cls_and_kwargs=extras.optimizer(cfg, args), adversary=extras.adversary)
+        optimizer_cls_and_kwargs=extras.optimizer(cfg, args), adversary=extras.adversary,
+        rdrop=cfg.train.rdrop)
     return trainer, tokenizer
 
 
@@ -220,7 +239,7 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
     if not trainer.is_world_process_zero():
         return run
     tokenizer.save_pretrained(str(staging))
-    save_base_config(trainer.model, staging)  # adapter runs: config.json of the base model + labels
+    finish_adapter_save(trainer.model, staging, cfg.model.name_or_path)  # adapter runs: small files + base config
     (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; the run folder holds safetensors + JSON only
     publish_dir(staging, run.path)
     run.write_task_state(task.name, task.state())

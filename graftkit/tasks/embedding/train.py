@@ -6,6 +6,7 @@ from typing import Callable
 
 from graftkit.config import RunConfig
 from graftkit.data.dataset import Splits, load_splits
+from graftkit.errors import ConfigError
 from graftkit.io import publish_dir, write_json
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.tasks.embedding import EmbeddingTask, head, metrics, preprocess
@@ -36,6 +37,19 @@ def evaluate_splits(model, task: EmbeddingTask, splits: Splits, batch_size: int)
     return out
 
 
+def _reject_classifier_switches(cfg: RunConfig) -> None:
+    """Switches built for the Trainer path and its task heads; the bi-encoder trainer would ignore them."""
+    t, defaults = cfg.train, type(cfg.train)()
+    used = [name for name, on in (("peft", cfg.peft), ("augment", cfg.augment), ("train.adversarial", t.adversarial),
+                                  ("train.rdrop", t.rdrop), ("train.label_smoothing", t.label_smoothing),
+                                  ("train.freeze", t.freeze != defaults.freeze),
+                                  ("train.layer_lr_decay", t.layer_lr_decay != 1.0),
+                                  ("train.head_learning_rate", t.head_learning_rate)) if on]
+    if used:
+        raise ConfigError(f"task.type embedding is trained by sentence-transformers, which does not apply "
+                          f"{', '.join(used)}; remove them (they work with classification, ner, pair, regression)")
+
+
 def train_embedding(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
                     extra_callbacks: list | None = None, log: Callable[[str], None] = print) -> RunFolder:
     """Train a bi-encoder with MultipleNegativesRankingLoss, evaluate retrieval, write a complete run folder.
@@ -51,6 +65,7 @@ def train_embedding(cfg: RunConfig, resume: bool = False, overwrite: bool = Fals
     from graftkit.train.callbacks import GracefulStop
     from graftkit.train.trainer import Interrupted, _prepare_run_dir
 
+    _reject_classifier_switches(cfg)
     task = EmbeddingTask(cfg.task, cfg.data)
     splits = load_splits(cfg.data, task.parse_label, task.strat_key, reader=task.read)
     task.fit(splits.train)
