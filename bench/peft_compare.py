@@ -1,4 +1,5 @@
-"""Financial PhraseBank (AllAgree): full fine-tuning vs LoRA / AdaLoRA / IA3, + FGM, + augmentation, ensemble.
+"""Financial PhraseBank (AllAgree): full fine-tuning vs LoRA / AdaLoRA / IA3 / bottleneck adapters,
++ FGM, + augmentation, + R-Drop, and a 3-run ensemble.
 
 Launch (from the repo root, under the shared benchmark lock):
     flock /tmp/graftkit-bench.lock python bench/peft_compare.py > bench/out/peft_compare.log 2>&1
@@ -31,8 +32,9 @@ WORK = Path("/tmp/graftkit-bench-peft")
 OUT = REPO / "bench" / "out"
 MODEL = "bundled:minilm"
 
-LOW_ROWS = ("full", "lora", "full+fgm", "full+augment")
-PEFT_LR = {"lora": 1e-3, "adalora": 2e-3, "ia3": 5e-3}
+PEFT_LR = {"lora": 1e-3, "adalora": 2e-3, "ia3": 5e-3, "bottleneck": 1e-3}
+PEFT_R = {"lora": 8, "adalora": 8, "ia3": 8, "bottleneck": 24}  # bottleneck: 384 / 16 (Pfeiffer's reduction 16)
+ENSEMBLE_OF = ("full", "full+fgm", "full+augment")
 
 
 def read_phrasebank(path: Path) -> tuple[list[str], list[str]]:
@@ -90,10 +92,11 @@ def config_tree(name: str, train_file: str, test_file: str, epochs: float, max_l
 def variants() -> list[tuple[str, dict]]:
     """(row name, config sections) of every single-run row."""
     rows = [("full", {})]
-    for m in ("lora", "adalora", "ia3"):
-        rows.append((m, {"peft": {"method": m, "r": 8, "alpha": 16}, "train": {"learning_rate": PEFT_LR[m]}}))
+    for m in ("lora", "adalora", "ia3", "bottleneck"):
+        rows.append((m, {"peft": {"method": m, "r": PEFT_R[m], "alpha": 16}, "train": {"learning_rate": PEFT_LR[m]}}))
     rows.append(("full+fgm", {"train": {"adversarial": {"method": "fgm", "epsilon": 1.0}}}))
     rows.append(("full+augment", {"augment": {"copies": 1, "rate": 0.1}}))
+    rows.append(("full+rdrop", {"train": {"rdrop": 1.0}}))
     return rows
 
 
@@ -180,30 +183,31 @@ def main() -> None:
         results["elapsed_s"] = round(time.perf_counter() - t_start, 1)
         args.json.write_text(json.dumps(results, indent=2))
 
-    wanted = lambda row: not args.only or row in args.only  # noqa: E731
-    for row, extra in variants():  # main column first: every method
-        if wanted(row):
-            single(row, "main", args.epochs, extra)
-    if wanted("ensemble"):  # evaluation only (members trained above): runs even after the time budget
+    def ensemble(col: str) -> None:  # evaluation only (members trained above): runs even after the time budget
         from graftkit.ensemble import build_ensemble
 
-        # three full fine-tuning runs already trained above (plain, +FGM, +augmentation)
-        members = [results["rows"][r]["main"]["run"] for r in ("full", "full+fgm", "full+augment")
-                   if r in results["rows"] and "run" in results["rows"][r].get("main", {})]
-        if len(members) >= 2:
-            t0 = time.perf_counter()
-            ens = build_ensemble(members, WORK / "runs" / "ensemble-main", overwrite=True, log=lambda m: None)
-            results["rows"]["ensemble(3)"] = {"main": {
-                "accuracy": ens["test"]["accuracy"], "macro_f1": ens["test"]["macro_f1"], "members": members,
-                "eval_s": round(time.perf_counter() - t0, 1)}}
-            print(f"ensemble({len(members)}) main acc={ens['test']['accuracy']:.4f} f1={ens['test']['macro_f1']:.4f}",
-                  flush=True)
-            save()
-    for row, extra in variants():  # low-data column: the rows where regularisation should matter
-        if args.low_frac == args.main_frac and args.low_epochs == args.epochs:
-            break  # the main column already is the low-data setting
-        if row in LOW_ROWS and wanted(row):
-            single(row, "low", args.low_epochs, extra)
+        members = [results["rows"][r][col]["run"] for r in ENSEMBLE_OF if col in results["rows"].get(r, {})]
+        if len(members) < 2:
+            return
+        t0 = time.perf_counter()
+        ens = build_ensemble(members, WORK / "runs" / f"ensemble-{col}", overwrite=True, log=lambda m: None)
+        results["rows"].setdefault("ensemble(3)", {})[col] = {
+            "accuracy": ens["test"]["accuracy"], "macro_f1": ens["test"]["macro_f1"], "members": members,
+            "eval_s": round(time.perf_counter() - t0, 1)}
+        print(f"ensemble({len(members)}) {col} acc={ens['test']['accuracy']:.4f} f1={ens['test']['macro_f1']:.4f}",
+              flush=True)
+        save()
+
+    wanted = lambda row: not args.only or row in args.only  # noqa: E731
+    columns = [("main", args.epochs)]
+    if not (args.low_frac == args.main_frac and args.low_epochs == args.epochs):
+        columns.append(("low", args.low_epochs))  # the column where regularisation should matter
+    for col, epochs in columns:
+        for row, extra in variants():
+            if wanted(row):
+                single(row, col, epochs, extra)
+        if wanted("ensemble"):
+            ensemble(col)
     results["total_s"] = round(time.perf_counter() - t_start, 1)
     args.json.write_text(json.dumps(results, indent=2))
     print(f"total {results['total_s']}s", flush=True)
