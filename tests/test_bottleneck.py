@@ -17,7 +17,7 @@ from graftkit.modeling.run_folder import RunFolder
 from graftkit.modeling.run_model import load_run_model
 from graftkit.predictor import Predictor, load_task
 from graftkit.train.trainer import train
-from test_peft import ROWS, _batch, _model
+from test_peft import ROWS, _batch, _model, fit
 
 
 def test_adapters_start_as_identity_and_only_they_and_the_head_learn(tiny_model_dir):
@@ -33,20 +33,8 @@ def test_adapters_start_as_identity_and_only_they_and_the_head_learn(tiny_model_
     trainable = {n for n, p in adapted.named_parameters() if p.requires_grad}
     assert trainable and all(".bottleneck." in n or n.startswith("classifier.") for n in trainable)
     before = {n: p.detach().clone() for n, p in adapted.named_parameters()}
-    opt = torch.optim.AdamW([p for p in adapted.parameters() if p.requires_grad], lr=2e-2)
-
-    def eval_loss() -> float:
-        adapted.eval()
-        with torch.no_grad():
-            return torch.nn.functional.cross_entropy(adapted(**inputs).logits, labels).item()
-
-    start = eval_loss()
-    for _ in range(15):
-        adapted.train()
-        torch.nn.functional.cross_entropy(adapted(**inputs).logits, labels).backward()
-        opt.step()
-        opt.zero_grad()
-    assert eval_loss() < start
+    start, end = fit(adapted, inputs, labels)
+    assert end < start
     changed = {n for n, p in adapted.named_parameters() if not torch.equal(p.detach(), before[n])}
     assert changed <= trainable and any(".bottleneck.up." in n for n in changed)
 

@@ -31,6 +31,24 @@ def _batch(tiny_model_dir):
     return dict(enc), torch.tensor([1, 0, 1, 0])
 
 
+def fit(model, inputs, labels, steps: int = 15, lr: float = 2e-2) -> tuple[float, float]:
+    """Train the trainable parameters a few AdamW steps; returns the eval-mode loss before and after."""
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+
+    def eval_loss() -> float:
+        model.eval()
+        with torch.no_grad():
+            return torch.nn.functional.cross_entropy(model(**inputs).logits, labels).item()
+
+    start = eval_loss()
+    for _ in range(steps):
+        model.train()
+        torch.nn.functional.cross_entropy(model(**inputs).logits, labels).backward()
+        opt.step()
+        opt.zero_grad()
+    return start, eval_loss()
+
+
 @pytest.mark.parametrize("method", ["lora", "adalora", "ia3", "prompt_tuning"])
 def test_method_learns_and_changes_only_adapter_and_head(tiny_model_dir, method):
     model = _model(tiny_model_dir)
@@ -41,21 +59,8 @@ def test_method_learns_and_changes_only_adapter_and_head(tiny_model_dir, method)
     assert any("classifier" in n for n in trainable), "the task head must stay trainable"
     assert not any("word_embeddings" in n and "prompt" not in n for n in trainable)
     inputs, labels = _batch(tiny_model_dir)
-    opt = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=2e-2)
-
-    def eval_loss() -> float:
-        peft_model.eval()
-        with torch.no_grad():
-            return torch.nn.functional.cross_entropy(peft_model(**inputs).logits, labels).item()
-
-    start = eval_loss()
-    for _ in range(15):
-        peft_model.train()
-        loss = torch.nn.functional.cross_entropy(peft_model(**inputs).logits, labels)
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-    assert eval_loss() < start
+    start, end = fit(peft_model, inputs, labels)
+    assert end < start
     changed = {n for n, p in peft_model.named_parameters() if not torch.equal(p.detach(), before[n])}
     assert changed and changed <= trainable
     assert any("classifier" in n for n in changed)
