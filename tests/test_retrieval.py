@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from conftest import REPO, run_config, write_csv
 from graftkit.cli import app
-from graftkit.errors import DataError, GraftkitError, RunFolderError
+from graftkit.errors import ConfigError, DataError, GraftkitError, RunFolderError
 from graftkit.retrieval import Answerer, Index, build_index, read_corpus
 from graftkit.tasks.embedding import head, preprocess
 from graftkit.tasks.embedding.postprocess import embed
@@ -150,3 +150,13 @@ def test_answer_cli_end_to_end(emb_run, tmp_path, tiny_model_dir):
         from graftkit.predictor import Predictor
 
         Predictor(emb_run.path).predict(["x"])
+
+
+def test_embedding_refuses_trainer_only_switches(tmp_path, tiny_model_dir):
+    path = write_csv(tmp_path / "pairs.csv", [list(x) for x in QUERIES], header=("query", "question"))
+    cfg = run_config(tmp_path, tiny_model_dir, path, task={"type": "embedding"}, peft={"method": "lora"},
+                     data={"text_column": "query", "text_pair_column": "question"},
+                     train={"rdrop": 1.0, "freeze": {"layers": 1}})
+    with pytest.raises(ConfigError, match=r"peft, train\.rdrop, train\.freeze"):
+        train(cfg, log=lambda m: None)
+    assert not cfg.run_dir.exists()  # refused before the run folder is made

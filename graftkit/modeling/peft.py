@@ -8,7 +8,6 @@ before training starts (a one-token dry forward pass catches what peft itself do
 from __future__ import annotations
 
 import json
-import logging
 import math
 import shutil
 from pathlib import Path
@@ -151,6 +150,7 @@ def load_adapter_model(run_dir: str | Path, model_class, merge: bool = True):
     from transformers import AutoConfig
 
     from graftkit.modeling.bottleneck import CONFIG_FILE, load_bottleneck_model
+    from graftkit.modeling.load import quiet_missing_head
 
     run_dir = Path(run_dir)
     bottleneck = (run_dir / CONFIG_FILE).is_file()
@@ -161,13 +161,8 @@ def load_adapter_model(run_dir: str | Path, model_class, merge: bool = True):
     if bottleneck:
         return load_bottleneck_model(run_dir, model_class, base_path)
     config = AutoConfig.from_pretrained(str(run_dir))
-    tlog = logging.getLogger("transformers.modeling_utils")
-    level = tlog.level
-    tlog.setLevel(logging.ERROR)  # the head is 'missing' from the base checkpoint; the adapter holds it
-    try:
+    with quiet_missing_head():  # the head is 'missing' from the base checkpoint; the adapter holds it
         base = model_class.from_pretrained(base_path, config=config)
-    finally:
-        tlog.setLevel(level)
     model = PeftModel.from_pretrained(base, str(run_dir))
     method = model.peft_config["default"].peft_type.value.lower()
     return model.merge_and_unload() if merge and method in MERGEABLE else model
