@@ -31,11 +31,17 @@ def ensemble_cmd(
     run_dirs: List[Path] = typer.Argument(..., help="Two or more finished runs trained with the same labels."),
     out_dir: Path = typer.Option(..., "--out", help="The ensemble run folder to create."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
+    combine: Optional[str] = typer.Option(
+        None, "--combine", help="mean (average probabilities) or vote (NER: entity-span majority vote); "
+        "default: vote for NER, mean otherwise."),
+    vote: float = typer.Option(0.5, "--vote", help="With vote: keep a span more than this share of members "
+                               "predict (0.5: strict majority)."),
 ):
-    """Average the probabilities of several runs; evaluates on the test split and is servable like any run."""
+    """Combine several runs (mean probabilities, or entity-span votes for NER); evaluates on the test split
+    and is servable like any run."""
     from graftkit.ensemble import build_ensemble
 
-    res = build_ensemble(run_dirs, out_dir, overwrite=overwrite, log=_log)
+    res = build_ensemble(run_dirs, out_dir, overwrite=overwrite, log=_log, combine=combine, vote=vote)
     table = Table(title="test metrics")
     table.add_column("run")
     keys = [k for k, v in res.get("test", {}).items() if isinstance(v, float) and k != "predict_seconds"]

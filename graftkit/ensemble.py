@@ -102,16 +102,21 @@ def _copy_member(run: RunFolder, dst: Path) -> None:
         shutil.copytree(run.path / "members", dst / "members")
 
 
-def _combine_spec(run: RunFolder, combine: str | None, vote: float) -> dict:
+def _combine_spec(runs: list[RunFolder], combine: str | None, vote: float) -> dict:
     """``combine`` (and ``vote``) for ensemble.json: the task's vote when it has one, unless told otherwise."""
     from graftkit.predictor import load_task
 
-    task = load_task(run)
+    task = load_task(runs[0])
     can_vote = hasattr(task, "ensemble_logits")
     combine = combine or ("vote" if can_vote else "mean")
     if combine not in COMBINE_MODES:
         raise GraftkitError(f"unknown combine '{combine}'; choose one of: {', '.join(COMBINE_MODES)}")
     if combine == "mean":
+        for run in runs:  # a voting ensemble's logits are its members' side by side: nothing to average
+            spec = run.path / "ensemble.json"
+            if spec.is_file() and read_json(spec).get("combine") == "vote":
+                raise GraftkitError(f"{run.path} is a voting ensemble; it can join a 'vote' ensemble, not a 'mean' "
+                                    "one (or list its members instead)")
         return {"combine": "mean"}
     if not can_vote:
         raise GraftkitError(f"{task.name} runs have no vote rule; use combine 'mean'")
@@ -143,7 +148,7 @@ def build_ensemble(run_dirs: list[str | Path], out_dir: str | Path, overwrite: b
         raise GraftkitError("an ensemble needs at least two run folders")
     runs = [RunFolder(d).require_model() for d in run_dirs]
     _check_compatible(runs)
-    how = _combine_spec(runs[0], combine, vote)
+    how = _combine_spec(runs, combine, vote)
     out = RunFolder(out_dir)
     if out.path.exists():
         if not overwrite:

@@ -12,6 +12,7 @@ from graftkit.data.readers import Row
 from graftkit.errors import DataError, RunFolderError
 from graftkit.tasks.base import TaskBase
 from graftkit.tasks.ner import head, metrics, postprocess, preprocess
+from graftkit.tasks.ner.ensemble import SpanVote, UnitPaths
 from graftkit.tasks.ner.readers import _check_spans, log, read_ner
 from graftkit.tasks.ner.schemes import label_list
 
@@ -33,6 +34,9 @@ class NerTask(TaskBase):
         self.source_schemes: dict[str, str] = {}
         self.transitions: tuple[np.ndarray, ...] | None = None
         self._decoder: postprocess.Decoder | None = None
+        #: set when bound to an ensemble run folder: its ensemble.json, and the span vote if it votes
+        self.ensemble: dict | None = None
+        self.span_vote: SpanVote | None = None
 
     # -- data
     def read(self, path: str, data_cfg, with_labels: bool = True) -> tuple[list[Example], int]:
@@ -109,7 +113,7 @@ class NerTask(TaskBase):
     @property
     def decoder(self) -> postprocess.Decoder:
         if self._decoder is None:
-            if self.crf and self.transitions is None:
+            if self.crf and self.transitions is None and self.ensemble is None:
                 raise RunFolderError("CRF transitions are not loaded; create the task through Predictor(run_dir)")
             self._decoder = postprocess.Decoder(self.labels, self.scheme, self.transitions)
         return self._decoder
@@ -125,10 +129,28 @@ class NerTask(TaskBase):
 
     def decode(self, logits: np.ndarray, context: Any) -> list[dict]:
         items, windows = context
-        stitched = postprocess.stitch(logits, windows, len(items))
-        paths = self.decoder([scores for _, scores in stitched])
         return [{"entities": postprocess.to_entities(text, words, keys, scores, path, self.labels, self.scheme)}
-                for (text, words), (keys, scores), path in zip(items, stitched, paths)]
+                for (text, words), (keys, scores, path) in zip(items, self.unit_paths(logits, windows, len(items)))]
+
+    def unit_paths(self, logits: np.ndarray, windows: Sequence[preprocess.Window], n_inputs: int) -> UnitPaths:
+        """Per input: its unit keys, their scores and the decoded tag ids (voted for a voting ensemble)."""
+        if self.span_vote is not None:
+            return self.span_vote(logits, windows, n_inputs)
+        stitched = postprocess.stitch(logits, windows, n_inputs)
+        paths = self.decoder([scores for _, scores in stitched])
+        return [(keys, scores, path) for (keys, scores), path in zip(stitched, paths)]
+
+    # -- ensembles (graftkit/ensemble.py)
+    def ensemble_logits(self, logits: list) -> Any:
+        """Combine "vote": the members' logits side by side; ``unit_paths`` decodes each and votes on spans."""
+        import torch
+
+        return torch.cat([x.float() for x in logits], dim=-1)
+
+    @property
+    def logit_width(self) -> int:
+        """Logit columns this run's model returns (one per tag; a voting ensemble's members side by side)."""
+        return self.span_vote.width if self.span_vote is not None else len(self.labels)
 
     # -- reporting and state
     def report(self, examples, predictions, out_dir: Path | None, plots: bool = True) -> dict:
@@ -146,7 +168,19 @@ class NerTask(TaskBase):
         self._decoder = None
 
     def bind_run(self, run_dir: Path) -> None:
-        """Read the trained CRF transitions from the run folder's safetensors (decoding needs them)."""
+        """Read the trained CRF transitions from the run folder's safetensors (decoding needs them).
+
+        An ensemble folder has no CRF of its own: averaged probabilities are decoded under the
+        scheme's constraints only, and a voting ensemble decodes each member with its own CRF.
+        """
+        if (Path(run_dir) / "ensemble.json").is_file():
+            from graftkit.io import read_json
+
+            self.ensemble = read_json(Path(run_dir) / "ensemble.json")
+            self.transitions, self._decoder = None, None
+            if self.ensemble.get("combine") == "vote":
+                self.span_vote = SpanVote.from_run(Path(run_dir), self.ensemble)
+            return
         if not self.crf:
             return
         from safetensors import safe_open
