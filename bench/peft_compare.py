@@ -140,6 +140,8 @@ def main() -> None:
     ap.add_argument("--low-epochs", type=float, default=1)
     ap.add_argument("--max-length", type=int, default=40)
     ap.add_argument("--only", nargs="*", help="row names to run (default all)")
+    ap.add_argument("--lr", nargs="*", default=[], metavar="METHOD=LR",
+                    help="learning rate of a PEFT method instead of the default (e.g. lora=3e-3)")
     ap.add_argument("--model", default="bundled:minilm")
     ap.add_argument("--work", type=Path, default=Path("/tmp/graftkit-bench-peft"), help="scratch folder")
     ap.add_argument("--json", type=Path, default=OUT / "peft_compare.json", help="results file")
@@ -148,6 +150,9 @@ def main() -> None:
     args = ap.parse_args()
     # the helpers read these module-level settings
     WORK, MODEL = args.work, args.model
+    for item in args.lr:
+        method, lr = item.split("=", 1)
+        PEFT_LR[method] = float(lr)
     if not DATA.is_file():
         sys.exit(f"dataset not found: {DATA}")
     sys.path.insert(0, str(REPO))

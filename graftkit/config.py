@@ -123,6 +123,8 @@ class PeftSettings(_Strict):
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     target_modules: list[str] | str | None = Field(None, description="module names or a regex; default per architecture")
     num_virtual_tokens: int = Field(20, ge=1, description="prefix/prompt tuning: number of virtual tokens")
+    train_pooler: bool = Field(True, description="also train the backbone's pooler (BERT: dense+tanh over [CLS]) "
+                               "in full when the task head reads it")
     options: dict[str, Any] = Field({}, description="extra keyword arguments for the peft config class "
                                     "(bottleneck: {activation: relu})")
 

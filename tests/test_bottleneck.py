@@ -31,9 +31,10 @@ def test_adapters_start_as_identity_and_only_they_and_the_head_learn(tiny_model_
     names = [n for n, _ in adapted.named_modules() if n.endswith(".bottleneck")]
     assert names == [f"bert.encoder.layer.{i}.output.dense.bottleneck" for i in range(2)]  # FFN out, not attention
     trainable = {n for n, p in adapted.named_parameters() if p.requires_grad}
-    assert trainable and all(".bottleneck." in n or n.startswith("classifier.") for n in trainable)
+    assert trainable and all(".bottleneck." in n or n.startswith(("classifier.", "bert.pooler.")) for n in trainable)
+    assert "bert.pooler.dense.weight" in trainable  # BERT's pooler is a task layer: it trains with the head
     before = {n: p.detach().clone() for n, p in adapted.named_parameters()}
-    start, end = fit(adapted, inputs, labels)
+    start, end = fit(adapted, inputs, labels, steps=30, lr=3e-3)
     assert end < start
     changed = {n for n, p in adapted.named_parameters() if not torch.equal(p.detach(), before[n])}
     assert changed <= trainable and any(".bottleneck.up." in n for n in changed)
@@ -71,7 +72,7 @@ def test_bottleneck_run_saves_adapters_only_and_reloads_exactly(tmp_path, tiny_m
     run = train(cfg, extra_callbacks=[capture], log=lambda m: None)
     assert (run.path / WEIGHTS_FILE).is_file() and not (run.path / "model.safetensors").exists()
     spec = json.loads((run.path / "bottleneck_config.json").read_text())
-    assert spec["r"] == 4 and spec["head_modules"] == ["classifier"]
+    assert spec["r"] == 4 and spec["head_modules"] == ["classifier", "bert.pooler.dense"]
     full = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)
     assert (run.path / WEIGHTS_FILE).stat().st_size < sum(p.numel() for p in full.parameters()) * 4 / 10
 

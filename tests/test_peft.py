@@ -52,7 +52,8 @@ def fit(model, inputs, labels, steps: int = 15, lr: float = 2e-2) -> tuple[float
 @pytest.mark.parametrize("method", ["lora", "adalora", "ia3", "prompt_tuning"])
 def test_method_learns_and_changes_only_adapter_and_head(tiny_model_dir, method):
     model = _model(tiny_model_dir)
-    settings = PeftSettings(method=method, r=4, num_virtual_tokens=4)
+    # the pooler stays frozen here: this lr (fine for adapters) wrecks a full dense layer of a tiny random model
+    settings = PeftSettings(method=method, r=4, num_virtual_tokens=4, train_pooler=False)
     peft_model = wrap_model(model, settings, total_steps=20, dummy_ids=[101, 7592, 102])
     before = {n: p.detach().clone() for n, p in peft_model.named_parameters()}
     trainable = {n for n, p in peft_model.named_parameters() if p.requires_grad}
@@ -64,6 +65,15 @@ def test_method_learns_and_changes_only_adapter_and_head(tiny_model_dir, method)
     changed = {n for n, p in peft_model.named_parameters() if not torch.equal(p.detach(), before[n])}
     assert changed and changed <= trainable
     assert any("classifier" in n for n in changed)
+
+
+def test_pooler_trains_with_the_head_unless_switched_off(tiny_model_dir):
+    def trainable(**kw) -> set[str]:
+        wrapped = wrap_model(_model(tiny_model_dir), PeftSettings(method="lora", r=4, **kw), 10, [101, 102])
+        return {n for n, p in wrapped.named_parameters() if p.requires_grad}
+
+    assert any("bert.pooler.dense.modules_to_save" in n for n in trainable())
+    assert not any("pooler" in n for n in trainable(train_pooler=False))
 
 
 def test_bad_peft_settings_fail_before_training(tmp_path, tiny_model_dir):

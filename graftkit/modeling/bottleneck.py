@@ -5,7 +5,7 @@ Why graftkit carries its own: ``peft`` has no bottleneck adapter, and the librar
 graftkit uses. The method is small: after the feed-forward output projection of every block
 (Pfeiffer placement, before the residual sum and LayerNorm) a residual MLP
 ``h + up(act(down(h)))`` is added, with ``up`` zero-initialised so training starts from the
-pretrained function. The backbone is frozen; adapters and the task head train.
+pretrained function. The backbone is frozen; adapters and the task head (with BERT's pooler) train.
 
 The adapter hangs under its target module as a child named ``bottleneck`` and runs as a forward
 hook, so the backbone's own parameter names stay unchanged. A run folder stores only
@@ -95,7 +95,7 @@ def add_adapters(model: torch.nn.Module, settings: PeftSettings, head_names: lis
         model: a transformers model with its task head.
         settings: ``r`` is the adapter width; ``dropout`` inside the adapter; ``options.activation``
             (default relu) names a transformers activation.
-        head_names: top-level modules that stay trainable (the task head).
+        head_names: modules that train in full (the task head; BERT's pooler).
         dummy_ids: token ids for a dry forward pass.
 
     Returns:
@@ -111,7 +111,7 @@ def add_adapters(model: torch.nn.Module, settings: PeftSettings, head_names: lis
     for p in model.parameters():
         p.requires_grad = False
     for head in head_names:
-        for p in getattr(model, head).parameters():
+        for p in model.get_submodule(head).parameters():
             p.requires_grad = True
     modules = dict(model.named_modules())
     for name in targets:

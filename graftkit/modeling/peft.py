@@ -28,6 +28,23 @@ def head_module_names(model: torch.nn.Module) -> list[str]:
             if name != backbone and any(True for _ in module.parameters())]
 
 
+def trained_whole_modules(model: torch.nn.Module, settings: PeftSettings) -> list[str]:
+    """Modules that train in full under PEFT: the task head, and the backbone's pooler when the head reads it.
+
+    BERT's pooler (dense + tanh over [CLS]) is a task layer that sits inside the backbone; RoBERTa-style
+    models carry the same layer inside their classification head. Frozen, it caps what adapters reach
+    (sentence-transformers checkpoints never trained it), so it trains unless ``peft.train_pooler`` is off.
+    """
+    names = head_module_names(model)
+    prefix = getattr(model, "base_model_prefix", "")
+    pooler = getattr(getattr(model, prefix, None), "pooler", None)
+    if settings.train_pooler and isinstance(pooler, torch.nn.Module):
+        # its parametrised leaves (BERT: pooler.dense): peft's merge cannot unwrap a whole container module
+        names += [f"{prefix}.pooler.{n}" for n, m in pooler.named_modules()
+                  if n and not list(m.children()) and any(True for _ in m.parameters())]
+    return names
+
+
 def _task_type(model: torch.nn.Module) -> str | None:
     name = type(model).__name__
     if name.endswith("ForSequenceClassification"):
@@ -42,7 +59,7 @@ def peft_config(settings: PeftSettings, model: torch.nn.Module, total_steps: int
     import peft
 
     task_type = _task_type(model)
-    head = head_module_names(model)
+    head = trained_whole_modules(model, settings)
     common = {"task_type": task_type, "modules_to_save": head or None}
     if settings.method in PROMPT_METHODS and task_type is None:
         raise ConfigError(f"peft.method {settings.method}: peft supports prompt methods only for sequence or "
@@ -80,7 +97,7 @@ def wrap_model(model: torch.nn.Module, settings: PeftSettings, total_steps: int,
     if settings.method == "bottleneck":  # not in peft: graftkit's own (see modeling/bottleneck.py)
         from graftkit.modeling.bottleneck import add_adapters
 
-        return add_adapters(model, settings, head_module_names(model), dummy_ids)
+        return add_adapters(model, settings, trained_whole_modules(model, settings), dummy_ids)
     config = peft_config(settings, model, total_steps)
     try:
         wrapped = peft.get_peft_model(model, config)
