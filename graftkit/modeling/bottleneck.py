@@ -87,16 +87,14 @@ def _output_size(module: torch.nn.Module, name: str) -> int:
     return size
 
 
-def add_adapters(model: torch.nn.Module, settings: PeftSettings, head_names: list[str],
-                 dummy_ids: list[int] | None = None) -> torch.nn.Module:
-    """Freeze ``model`` but its head, add an adapter after every target module, check it runs.
+def add_adapters(model: torch.nn.Module, settings: PeftSettings, head_names: list[str]) -> torch.nn.Module:
+    """Freeze ``model`` but its head, add an adapter after every target module.
 
     Args:
         model: a transformers model with its task head.
         settings: ``r`` is the adapter width; ``dropout`` inside the adapter; ``options.activation``
             (default relu) names a transformers activation.
         head_names: modules that train in full (the task head; BERT's pooler).
-        dummy_ids: token ids for a dry forward pass.
 
     Returns:
         The same model object, adapted in place.
@@ -121,13 +119,6 @@ def add_adapters(model: torch.nn.Module, settings: PeftSettings, head_names: lis
         target.register_forward_hook(_run_adapter)
     model.graftkit_bottleneck = {"targets": targets, "r": settings.r, "activation": activation,
                                  "dropout": settings.dropout, "head_modules": head_names}
-    if dummy_ids is not None:
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            ids = torch.tensor([dummy_ids])
-            model(input_ids=ids, attention_mask=torch.ones_like(ids))
-        model.train(was_training)
     return model
 
 

@@ -90,23 +90,27 @@ def peft_config(settings: PeftSettings, model: torch.nn.Module, total_steps: int
         raise ConfigError(f"peft ({settings.method}): invalid settings: {err}") from None
 
 
-def wrap_model(model: torch.nn.Module, settings: PeftSettings, total_steps: int, dummy_ids: list[int]):
-    """Wrap ``model`` with the configured peft method; verify it runs on a short dummy input."""
+def _get_peft_model(model: torch.nn.Module, config, settings: PeftSettings):
     import peft
 
-    if settings.method == "bottleneck":  # not in peft: graftkit's own (see modeling/bottleneck.py)
-        from graftkit.modeling.bottleneck import add_adapters
-
-        return add_adapters(model, settings, trained_whole_modules(model, settings), dummy_ids)
-    config = peft_config(settings, model, total_steps)
     try:
-        wrapped = peft.get_peft_model(model, config)
+        return peft.get_peft_model(model, config)
     except ValueError as err:
         msg = str(err)
         if "not found" in msg or "target" in msg.lower():
             raise ConfigError(f"peft.target_modules: {msg}. Module names in this model look like: "
                               f"{', '.join(_linear_names(model)[:12])}") from None
         raise ConfigError(f"peft.method {settings.method}: not supported for {type(model).__name__}: {msg}") from None
+
+
+def wrap_model(model: torch.nn.Module, settings: PeftSettings, total_steps: int, dummy_ids: list[int]):
+    """Wrap ``model`` with the configured PEFT method; verify it runs on a short dummy input."""
+    if settings.method == "bottleneck":  # not in peft: graftkit's own (see modeling/bottleneck.py)
+        from graftkit.modeling.bottleneck import add_adapters
+
+        wrapped = add_adapters(model, settings, trained_whole_modules(model, settings))
+    else:
+        wrapped = _get_peft_model(model, peft_config(settings, model, total_steps), settings)
     was_training = wrapped.training
     wrapped.eval()
     try:
@@ -114,7 +118,7 @@ def wrap_model(model: torch.nn.Module, settings: PeftSettings, total_steps: int,
             ids = torch.tensor([dummy_ids])
             wrapped(input_ids=ids, attention_mask=torch.ones_like(ids))
     except Exception as err:  # noqa: BLE001 - any failure here means the combination does not work
-        raise ConfigError(f"peft.method {settings.method}: peft cannot run it on {type(model).__name__} "
+        raise ConfigError(f"peft.method {settings.method}: cannot run on {type(model).__name__} "
                           f"({type(err).__name__}: {err}); choose another peft.method") from None
     wrapped.train(was_training)
     return wrapped
