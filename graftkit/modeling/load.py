@@ -31,14 +31,20 @@ def resolve_model_path(name_or_path: str) -> str:
 
 @contextmanager
 def quiet_missing_head():
-    """Silence transformers' load report while a backbone loads without the head it is about to get."""
-    tlog = logging.getLogger("transformers.modeling_utils")
-    level = tlog.level
-    tlog.setLevel(logging.ERROR)
+    """Silence transformers' load report while a backbone loads without the head it is about to get.
+
+    transformers 5 checks its tensor-parallel plan whenever modeling_utils' level is WARNING or above and
+    then lists every "not sharded" layer, so that logger is quieted too.
+    """
+    loggers = [logging.getLogger(n) for n in ("transformers.modeling_utils", "transformers.distributed.tensor_parallel")]
+    levels = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        tlog.setLevel(level)
+        for log, level in zip(loggers, levels):
+            log.setLevel(level)
 
 
 def _dropout_overrides(config, p: float | None) -> dict:
