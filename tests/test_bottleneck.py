@@ -111,3 +111,16 @@ def test_bottleneck_on_ner_with_crf(tmp_path, tiny_model_dir):
         keys = list(f.keys())
     assert any(k.startswith("crf.") for k in keys) and any(".bottleneck.down." in k for k in keys)
     assert "entities" in Predictor(run.path).predict([SENTENCES[0][0]])[0]
+
+
+def test_incomplete_adapter_file_is_refused(tmp_path, tiny_model_dir):
+    from safetensors.torch import load_file, save_file
+
+    train_file = write_csv(tmp_path / "train.csv", ROWS * 2)
+    cfg = run_config(tmp_path, tiny_model_dir, train_file, peft={"method": "bottleneck", "r": 4},
+                     train={"max_steps": 1}, data={"split": {"validation": 0.0, "test": 0.0}})
+    run = train(cfg, log=lambda m: None)
+    state = load_file(str(run.path / WEIGHTS_FILE))
+    save_file({k: v for k, v in state.items() if not k.startswith("classifier.")}, str(run.path / WEIGHTS_FILE))
+    with pytest.raises(RunFolderError, match="absent adapter/head weights"):
+        load_run_model(run.path, load_task(RunFolder(run.path)))

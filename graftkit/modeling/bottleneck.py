@@ -73,9 +73,10 @@ def _targets(model: torch.nn.Module, settings: PeftSettings) -> list[str]:
     else:
         found = [n for n in names if any(n == w or n.endswith("." + w) for w in wanted)]
     if not found:
-        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
+        from graftkit.modeling.peft import linear_names
+
         raise ConfigError(f"peft.target_modules {wanted!r} matches no module of {type(model).__name__}; "
-                          f"module names here look like: {', '.join(linear[:12])}")
+                          f"module names here look like: {', '.join(linear_names(model)[:12])}")
     return found
 
 
@@ -126,15 +127,19 @@ def is_bottleneck_model(model) -> bool:
     return hasattr(model, "graftkit_bottleneck")
 
 
+def _own_weight(key: str, head_modules: list[str]) -> bool:
+    """Whether a state-dict key belongs in the adapter file (an adapter or a fully trained head module)."""
+    return f".{CHILD}." in key or key.startswith(tuple(f"{h}." for h in head_modules))
+
+
 def save_adapters(model: torch.nn.Module, out_dir: str | Path, base_name_or_path: str) -> None:
     """Replace the full weights Trainer wrote in ``out_dir`` by the adapters + head alone."""
     from safetensors.torch import save_file
 
     out_dir = Path(out_dir)
     spec = model.graftkit_bottleneck
-    keep = tuple(f"{h}." for h in spec["head_modules"])
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
-             if f".{CHILD}." in k or k.startswith(keep)}
+             if _own_weight(k, spec["head_modules"])}
     save_file(state, str(out_dir / WEIGHTS_FILE), metadata={"format": "pt"})
     (out_dir / CONFIG_FILE).write_text(json.dumps({**spec, "method": "bottleneck",
                                                    "base_model_name_or_path": base_name_or_path}, indent=2),
@@ -161,7 +166,9 @@ def load_bottleneck_model(run_dir: str | Path, model_class, base_path: str) -> t
     add_adapters(model, settings, spec["head_modules"])
     state = load_file(str(run_dir / WEIGHTS_FILE))
     result = model.load_state_dict(state, strict=False)
-    if result.unexpected_keys:
+    absent = [k for k in result.missing_keys if _own_weight(k, spec["head_modules"])]
+    if result.unexpected_keys or absent:
         raise RunFolderError(f"{run_dir / WEIGHTS_FILE} does not fit {base_path}: unexpected weights "
-                             f"{result.unexpected_keys[:5]}; was the run trained on another base model?")
+                             f"{result.unexpected_keys[:5]}, absent adapter/head weights {absent[:5]}; was the "
+                             "run trained on another base model, or is the file incomplete?")
     return model.eval()

@@ -99,7 +99,7 @@ def _get_peft_model(model: torch.nn.Module, config, settings: PeftSettings):
         msg = str(err)
         if "not found" in msg or "target" in msg.lower():
             raise ConfigError(f"peft.target_modules: {msg}. Module names in this model look like: "
-                              f"{', '.join(_linear_names(model)[:12])}") from None
+                              f"{', '.join(linear_names(model)[:12])}") from None
         raise ConfigError(f"peft.method {settings.method}: not supported for {type(model).__name__}: {msg}") from None
 
 
@@ -124,7 +124,7 @@ def wrap_model(model: torch.nn.Module, settings: PeftSettings, total_steps: int,
     return wrapped
 
 
-def _linear_names(model: torch.nn.Module) -> list[str]:
+def linear_names(model: torch.nn.Module) -> list[str]:
     return sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
 
 
