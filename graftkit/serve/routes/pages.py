@@ -1,0 +1,13 @@
+"""``GET /``: the playground page."""
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from graftkit.serve.deps import get_service
+from graftkit.serve.playground import PLAYGROUND_HTML
+
+router = APIRouter()
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def playground(request: Request):
+    return HTMLResponse(PLAYGROUND_HTML.replace("{{MODEL}}", get_service(request).model_name))

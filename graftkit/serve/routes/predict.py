@@ -1,0 +1,58 @@
+"""``POST /v1/predict``: predictions for a batch of texts, through the micro-batcher."""
+from fastapi import APIRouter, Depends, HTTPException, Request
+
+from graftkit.serve import schemas
+from graftkit.serve.batching import BatcherClosed
+from graftkit.serve.deps import authenticate, get_service
+from graftkit.serve.pii import mask_pii
+from graftkit.serve.routes import ERROR_RESPONSES
+from graftkit.serve.service import Service
+
+
+def build_router(service: Service) -> APIRouter:
+    """The predict router; its request schema carries the service's ``max_texts``/``max_chars`` limits."""
+    router = APIRouter()
+    request_model = service.request_model
+
+    @router.post("/v1/predict", response_model=schemas.PredictResponse, responses=ERROR_RESPONSES,
+                 summary="Predict a batch of texts")
+    async def predict(body: request_model, request: Request, key_id: str = Depends(authenticate)):
+        svc = get_service(request)
+        if not svc.ready:
+            raise HTTPException(503, "the model is not ready")
+        texts, pairs = checked_inputs(svc, body)
+        if svc.settings.log_inputs:
+            svc.log.info("inputs", extra={"x_texts": texts + list(pairs or [])})
+        inputs = list(zip(texts, pairs)) if pairs else texts
+        try:
+            preds = await svc.batcher.submit(inputs)
+        except BatcherClosed:
+            raise HTTPException(503, "the service is shutting down") from None
+        return {"request_id": request.state.request_id, "model": svc.model_name, "predictions": preds}
+
+    return router
+
+
+def checked_inputs(service: Service, body) -> tuple[list[str], list[str] | None]:
+    """The texts (and pairs) of ``body``, checked against the model's input kind and PII-masked if configured."""
+    texts, pairs = list(body.texts), body.text_pairs
+    pair_task = bool(service.predictor.cfg.data.text_pair_column)
+    if pair_task != (pairs is not None):
+        need = "give text_pairs (one per text)" if pair_task else "do not send text_pairs"
+        kind = "text pairs" if pair_task else "single texts"
+        raise HTTPException(422, f"this model was trained on {kind}; {need}")
+    for i, t in enumerate(texts + list(pairs or [])):
+        if not _encodable(t):
+            raise HTTPException(422, f"text {i % len(texts)} is not valid Unicode (lone surrogate)")
+    if service.settings.mask_pii_input:
+        texts = [mask_pii(t) for t in texts]
+        pairs = [mask_pii(t) for t in pairs] if pairs else None
+    return texts, pairs
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
