@@ -1,0 +1,187 @@
+"""Knowledge distillation (``train.distill``): a student learns from a teacher run's soft labels.
+
+The student's training loss is ``alpha * task_loss + (1 - alpha) * T² * KL(teacher/T ‖ student/T)``
+(Hinton et al., 2015), computed inside graftkit's one Trainer path: ``GraftTrainer.compute_loss``
+hands each training batch to :meth:`Distiller.loss`. Evaluation batches use the task loss only,
+so validation numbers stay comparable with an undistilled run.
+
+* The teacher is any run folder graftkit can load (full, adapter, bottleneck, ensemble): it is
+  loaded through :class:`graftkit.inference.predictor.Predictor` and run on every batch. Its
+  logits are never cached to disk (so never pickled).
+* Classification (single-label) distils the sequence logits; NER distils token logits at the
+  labelled positions (labels != -100: the first piece of each word), the positions its metric counts.
+* ``unlabelled``: a text file (one text per line) or any readable file with a text column; its
+  texts join the training set with no gold label (classification), so only the KD term learns from them.
+* The teacher must have the student's task, labels (same order) and tokenizer vocabulary; each
+  difference is an error before the first step.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from graftkit.data.dataset import Example, read_examples
+from graftkit.errors import ConfigError
+from graftkit.inference.predictor import Predictor
+from graftkit.tasks.base import Task
+from graftkit.tasks.classification.preprocess import encode_texts
+from graftkit.tasks.mlm.preprocess import TEXT_SUFFIXES, read_documents
+
+SUPPORTED = ("classification", "ner")
+
+
+def kd_divergence(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``T² * KL(softmax(teacher/T) ‖ softmax(student/T))`` averaged over rows (rows = examples or tokens)."""
+    t = temperature
+    return F.kl_div(F.log_softmax(student.float() / t, -1), F.log_softmax(teacher.float() / t, -1),
+                    reduction="batchmean", log_target=True) * t * t
+
+
+def _rows(logits: torch.Tensor, labels: torch.Tensor | None, token_level: bool) -> torch.Tensor:
+    """The rows KD compares: every example, or the labelled token positions."""
+    if not token_level:
+        return logits
+    return logits[labels != -100]
+
+
+class Distiller:
+    """The teacher and the KD settings of one training run (see the module docstring)."""
+
+    def __init__(self, teacher: Predictor, alpha: float, temperature: float, token_level: bool):
+        self.teacher = teacher
+        self.alpha, self.temperature, self.token_level = alpha, temperature, token_level
+        self.model = teacher.backend.model
+        self.accepts = teacher.backend.accepts
+
+    @classmethod
+    def load(cls, settings, task: Task, tokenizer) -> "Distiller":
+        """Load ``settings.teacher`` and check it fits the student (task, labels, tokenizer).
+
+        Raises:
+            ConfigError: the teacher's task, labels or tokenizer differ, or the task cannot be distilled.
+        """
+        if task.name not in SUPPORTED:
+            raise ConfigError(f"train.distill: {task.name} runs cannot be distilled (supported: "
+                              f"{', '.join(SUPPORTED)})")
+        if getattr(task, "multi_label", False):
+            raise ConfigError("train.distill: multi-label classification is not supported (KD here is a softmax KL)")
+        teacher = Predictor(settings.teacher)
+        check_compatible(teacher, task, tokenizer, settings.teacher)
+        return cls(teacher, settings.alpha, settings.temperature, token_level=task.name == "ner")
+
+    def teacher_logits(self, inputs: dict) -> torch.Tensor:
+        feats = {k: v for k, v in inputs.items() if k in self.accepts and k != "labels"}
+        with torch.inference_mode():
+            out = self.model(**feats)
+        return (out.logits if hasattr(out, "logits") else out[0]).detach().clone()
+
+    def loss(self, student_logits: torch.Tensor, inputs: dict, task_loss: torch.Tensor) -> torch.Tensor:
+        """alpha * task loss + (1 - alpha) * T² KL on this batch (``inputs`` still holds ``labels``)."""
+        labels = inputs.get("labels")
+        teacher = self.teacher_logits(inputs).to(student_logits.device)
+        kd = kd_divergence(_rows(student_logits, labels, self.token_level),
+                           _rows(teacher, labels, self.token_level), self.temperature)
+        if self.alpha == 0:
+            return kd
+        if labels is not None and not (labels != -100).any():  # a batch of unlabelled texts: no task loss
+            return (1 - self.alpha) * kd
+        return self.alpha * task_loss + (1 - self.alpha) * kd
+
+    def to(self, device) -> "Distiller":
+        self.model.to(device)
+        return self
+
+
+def check_compatible(teacher: Predictor, task: Task, tokenizer, where: str) -> None:
+    """Refuse a teacher whose task, labels or vocabulary differ from the student's."""
+    t_task = teacher.task
+    if t_task.name != task.name:
+        raise ConfigError(f"train.distill.teacher: {where} is a {t_task.name} run, the student is {task.name}; "
+                          "a teacher must solve the student's task")
+    if list(t_task.labels) != list(task.labels):
+        raise ConfigError(f"train.distill.teacher: {where} has labels {list(t_task.labels)[:10]}, the student "
+                          f"{list(task.labels)[:10]}; train both on the same label set")
+    t_vocab, s_vocab = teacher.tokenizer.get_vocab(), tokenizer.get_vocab()
+    if t_vocab != s_vocab:
+        only_t = len(set(t_vocab) - set(s_vocab))
+        only_s = len(set(s_vocab) - set(t_vocab))
+        raise ConfigError(f"train.distill.teacher: {where}'s tokenizer differs from the student's ({only_t} tokens "
+                          f"only in the teacher's, {only_s} only in the student's, or ids differ); start the "
+                          "student from the teacher's tokenizer (e.g. model.name_or_path: the teacher's base "
+                          "with the same model.extend_vocab)")
+
+
+def read_unlabelled(path: str, data_cfg, task: Task) -> list[Example]:
+    """The texts of ``train.distill.unlabelled``: a .txt file (one per line) or any file with a text column."""
+    if task.name != "classification":
+        raise ConfigError("train.distill.unlabelled: soft labels for unlabelled text are supported for "
+                          "classification; remove it for ner")
+    if Path(path).suffix.lower() in TEXT_SUFFIXES:
+        return read_documents(path, data_cfg.encoding)
+    return read_examples(path, data_cfg, with_labels=False)[0]
+
+
+def unlabelled_dataset(examples: list[Example], tokenizer, max_length: int, task: Task):
+    """Features of unlabelled texts with label -100 (no task loss; the KD term still applies)."""
+    import datasets  # heavy: only distillation with unlabelled text needs it here
+
+    enc = encode_texts([task.input_of(e) for e in examples], tokenizer, max_length, padding=False,
+                       return_tensors=None)
+    cols = dict(enc)
+    cols["labels"] = [-100] * len(examples)
+    return datasets.Dataset.from_dict(cols)
+
+
+def throughput(predictor: Predictor, inputs: list, batch_size: int = 64) -> float:
+    """Inputs per second of ``predictor`` over ``inputs`` (one warm-up batch first)."""
+    predictor.predict(inputs[:batch_size], batch_size=batch_size)
+    t0 = time.perf_counter()
+    predictor.predict(inputs, batch_size=batch_size)
+    return len(inputs) / max(time.perf_counter() - t0, 1e-9)
+
+
+def parameter_count(predictor: Predictor) -> int:
+    return sum(p.numel() for p in predictor.backend.model.parameters())
+
+
+def distillation_report(student_dir: Path, teacher_dir: str, examples: list[Example], metric: str,
+                        batch_size: int = 64, log: Callable[[str], None] = print) -> dict:
+    """Retention (student metric / teacher metric on the same examples), speed-up and size ratio."""
+    student, teacher = Predictor(student_dir), Predictor(teacher_dir)
+    inputs = [student.task.input_of(e) for e in examples]
+    scores = {}
+    for name, p in (("student", student), ("teacher", teacher)):
+        preds = p.predict(inputs, batch_size=batch_size)
+        scores[name] = p.task.report(examples, preds, None, plots=False).get(metric)
+    speed = {name: throughput(p, inputs, batch_size) for name, p in (("student", student), ("teacher", teacher))}
+    sizes = {"student": parameter_count(student), "teacher": parameter_count(teacher)}
+    report = {"teacher": str(teacher_dir), "metric": metric, "student_metric": scores["student"],
+              "teacher_metric": scores["teacher"],
+              "retention": scores["student"] / scores["teacher"] if scores["teacher"] else None,
+              "student_per_second": speed["student"], "teacher_per_second": speed["teacher"],
+              "speed_up": speed["student"] / speed["teacher"], "student_parameters": sizes["student"],
+              "teacher_parameters": sizes["teacher"], "size_ratio": sizes["student"] / sizes["teacher"],
+              "examples": len(examples)}
+    log(f"distillation: retention {report['retention']:.3f} ({metric} {scores['student']:.4f} vs teacher "
+        f"{scores['teacher']:.4f}), {report['speed_up']:.2f}x the teacher's throughput, "
+        f"{report['size_ratio']:.2f}x its size")
+    return report
+
+
+def card_section(report: dict) -> str:
+    """The model card's "Distillation" section."""
+    f = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
+    return "\n".join([
+        "## Distillation", "",
+        f"Student of `{report['teacher']}`, compared on the same {report['examples']} test examples.", "",
+        "| | student | teacher | ratio |", "| --- | --- | --- | --- |",
+        f"| {report['metric']} | {f(report['student_metric'])} | {f(report['teacher_metric'])} | "
+        f"{f(report['retention'])} (retention) |",
+        f"| examples / second | {report['student_per_second']:.1f} | {report['teacher_per_second']:.1f} | "
+        f"{report['speed_up']:.2f}x (speed-up) |",
+        f"| parameters | {report['student_parameters']:,} | {report['teacher_parameters']:,} | "
+        f"{report['size_ratio']:.2f} (size) |", ""])
