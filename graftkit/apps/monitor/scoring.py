@@ -1,0 +1,69 @@
+"""Batched scoring: sentiment from a classification run, topics from the item, an NER run or a topic run."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from graftkit.apps.monitor.config import MonitorConfig
+from graftkit.apps.monitor.sources import Item
+from graftkit.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Scored:
+    """An item with its predicted sentiment label, the probability of negative, and its topics."""
+
+    item: Item
+    label: str
+    negative_score: float
+    negative: bool
+    topics: tuple[str, ...]
+
+
+class Scorer:
+    """Scores items in batches with the runs named in the monitor config.
+
+    Args:
+        cfg: the monitor config.
+        load: ``run_dir -> predictor`` (default ``graftkit.inference.predictor.Predictor``); tests pass fakes.
+    """
+
+    def __init__(self, cfg: MonitorConfig, load: Callable | None = None):
+        if load is None:
+            from graftkit.inference.predictor import Predictor
+
+            load = Predictor
+        self.cfg = cfg
+        self.sentiment = load(cfg.sentiment_run)
+        labels = [str(x) for x in getattr(self.sentiment.task, "labels", []) or []]
+        missing = [lab for lab in cfg.negative_labels if lab not in labels]
+        if labels and missing:
+            raise ConfigError(f"negative_labels {missing} are not labels of {cfg.sentiment_run} (labels: {labels})")
+        self.topic_model = load(cfg.topics.run) if cfg.topics.source != "entity" else None
+
+    def score(self, batch: Sequence[Item]) -> list[Scored]:
+        """One ``Scored`` per item, in order (one model call per batch and model)."""
+        texts = [it.text for it in batch]
+        preds = self.sentiment.predict(texts, batch_size=max(len(texts), 1))
+        topics = self._topics(batch, texts)
+        out = []
+        for it, p, tops in zip(batch, preds, topics):
+            neg = sum(float(p["scores"].get(lab, 0.0)) for lab in self.cfg.negative_labels)
+            out.append(Scored(it, str(p["label"]), round(neg, 6), str(p["label"]) in self.cfg.negative_labels,
+                              tops))
+        return out
+
+    def _topics(self, batch: Sequence[Item], texts: list[str]) -> list[tuple[str, ...]]:
+        tc = self.cfg.topics
+        if tc.source == "entity":
+            found = [[it.entity] if it.entity else [] for it in batch]
+        else:
+            preds = self.topic_model.predict(texts, batch_size=max(len(texts), 1))
+            if tc.source == "ner":
+                found = [[e["text"].strip() for e in p.get("entities", []) if e["label"] in tc.entity_types]
+                         for p in preds]
+            else:
+                found = [[lab for lab, s in p["scores"].items() if s >= tc.min_score] for p in preds]
+        if tc.overall:
+            found = [f + ["*"] for f in found]
+        return [tuple(sorted({t for t in f if t})) for f in found]
