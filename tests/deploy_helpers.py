@@ -66,8 +66,9 @@ def ner_run(base: Path, model_dir: str) -> Path:
 
 
 @contextmanager
-def serving(app):
-    """Run ``app`` with uvicorn on a free 127.0.0.1 port in a thread; yields its base URL, stops it after."""
+def serving(app, **options):
+    """Run ``app`` with uvicorn on a free 127.0.0.1 port in a thread; yields its base URL, stops it after.
+    ``options`` go to ``uvicorn.Config`` (e.g. ``ssl_certfile``/``ssl_keyfile``)."""
     import socket
     import threading
     import time
@@ -77,7 +78,7 @@ def serving(app):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     while not srv.started:

@@ -18,7 +18,7 @@ from graftkit.serve.batching import BatcherClosed, MicroBatcher
 from graftkit.serve.pii import mask_pii
 from graftkit.serve.security import hash_key
 
-KEY = "test-key-123"
+KEY = "test-key-123-abcdefgh"
 GOOD = {"X-API-Key": KEY}
 
 
@@ -46,15 +46,16 @@ def test_predict_and_auth(client, run, tmp_path, monkeypatch):
                        headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
     r = client.post("/v1/predict", json={"texts": ["x"]})
     assert r.status_code == 401 and "missing API key" in r.json()["error"]
-    r = client.post("/v1/predict", json={"texts": ["x"]}, headers={"X-API-Key": "wrong"})
+    r = client.post("/v1/predict", json={"texts": ["x"]}, headers={"X-API-Key": "wrong-key-wrong-key"})
     assert r.status_code == 403 and r.json()["error"] == "invalid API key"
     # keys from a file (one stored only as its hash) and from the environment
     keys = tmp_path / "keys.txt"
-    keys.write_text(f"# service keys\n{hash_key('hashed-key')}\n", encoding="utf-8")
-    monkeypatch.setenv("GRAFTKIT_API_KEYS", "env-key")
+    keys.write_text(f"# service keys\n{hash_key('hashed-key-0123456')}\n", encoding="utf-8")
+    monkeypatch.setenv("GRAFTKIT_API_KEYS", "env-key-0123456789")
     app = create_app(run, ServeConfig(api_keys_file=keys))
     with TestClient(app) as c:
-        for k, status in (("hashed-key", 200), ("env-key", 200), (hash_key("hashed-key"), 403)):
+        for k, status in (("hashed-key-0123456", 200), ("env-key-0123456789", 200),
+                          (hash_key("hashed-key-0123456"), 403)):
             assert c.post("/v1/predict", json={"texts": ["x"]}, headers={"X-API-Key": k}).status_code == status
     monkeypatch.delenv("GRAFTKIT_API_KEYS")
     with pytest.raises(ConfigError, match="no API keys"):
@@ -69,13 +70,19 @@ def test_predict_and_auth(client, run, tmp_path, monkeypatch):
     ({"texts": [1, 2]}, 422, "texts.0: Input should be a valid string"),
     ({"text": ["a"]}, 422, "texts: Field required"),
     ({"texts": ["a"], "text_pairs": ["b"]}, 422, "trained on single texts"),
-    ({"texts": ["a" * 40] * 4, "pad": "x" * 3000}, 413, "request body too large"),
+    ({"texts": ["a" * 40] * 4, "pad": "x" * 3000}, 413, "request body too large: the max_body_bytes limit is 2048"),
 ])
 def test_request_limits(client, payload, status, message):
     r = client.post("/v1/predict", json=payload, headers=GOOD)
     assert r.status_code == status, r.text
     assert message in r.json()["error"]
     assert "a" * 40 not in r.text  # errors do not echo the input back
+    limit = {"at most 4 items": ("max_texts", 4), "at most 50 characters": ("max_chars", 50),
+             "too large": ("max_body_bytes", 2048)}
+    for phrase, (name, value) in limit.items():  # a limit's error names it and its value, also as fields
+        if phrase in message:
+            assert r.json()["limit"] == {"name": name, "value": value}
+            assert f"{name} limit is {value}" in r.json()["error"]
 
 
 @pytest.mark.parametrize("raw, message", [
@@ -92,12 +99,13 @@ def test_malformed_bodies(client, raw, message):
 def test_pii_masked_in_logs(client, caplog):
     secret = "Mail jane.doe@example.com, card 4111 1111 1111 1111, call +1 415 555 0134"
     with caplog.at_level(logging.INFO, logger="graftkit.serve"):
-        r = client.post("/v1/predict", json={"texts": [secret[:50]]}, headers=GOOD)
+        r = client.post("/v1/predict", json={"texts": ["card 4111 1111 1111 1111 mail jane.doe@example.com"]},
+                        headers=GOOD)
     assert r.status_code == 200
     logged = "\n".join(rec.getMessage() + json.dumps({k: v for k, v in vars(rec).items() if k.startswith("x_")})
                        for rec in caplog.records)
     assert "[EMAIL]" in logged and "jane.doe@example.com" not in logged
-    assert "4111 1111" not in logged
+    assert "4111 1111" not in logged and "[CARD]" in logged
     assert mask_pii(secret) == "Mail [EMAIL], card [CARD], call [PHONE]"
     assert mask_pii("SSN 078-05-1120, IBAN DE89 3704 0044 0532 0130 00") == "SSN [ID], IBAN [IBAN]"
     assert mask_pii("Revenue rose 12.5% to EUR 1,200 million in 2009") == \
@@ -108,7 +116,7 @@ def test_pii_masked_before_model(run):
     app = create_app(run, ServeConfig(api_keys=[KEY], mask_pii_input=True))
     seen = []
     with TestClient(app) as c:
-        batcher = app.state.batcher
+        batcher = app.state.service.batcher
         inner = batcher.predict_batch
         batcher.predict_batch = lambda xs: seen.extend(xs) or inner(xs)
         assert c.post("/v1/predict", json={"texts": ["write to a@b.com"]}, headers=GOOD).status_code == 200
@@ -117,11 +125,12 @@ def test_pii_masked_before_model(run):
 
 def test_health_metrics_docs_playground(client):
     assert client.get("/readyz").json()["ready"] is True
-    info = client.get("/v1/model").json()
+    assert client.get("/v1/model").status_code == 401 and client.get("/metrics").status_code == 401
+    info = client.get("/v1/model", headers=GOOD).json()
     assert info["labels"] == ["neg", "pos"] and info["task"] == "classification" and info["max_texts"] == 4
     client.post("/v1/predict", json={"texts": ["x"]}, headers=GOOD)
     client.post("/v1/predict", json={"texts": ["x"]})
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=GOOD).text
     assert re.search(r'graftkit_requests_total\{path="/v1/predict",status="200"\} [1-9]', text)
     assert re.search(r'graftkit_requests_total\{path="/v1/predict",status="401"\} [1-9]', text)
     assert 'graftkit_request_latency_seconds_bucket{le="0.005",path="/v1/predict"}' in text
@@ -137,13 +146,28 @@ def test_health_metrics_docs_playground(client):
 
 
 def test_rate_limit_per_key(run):
-    app = create_app(run, ServeConfig(api_keys=[KEY, "other"], rate_limit_burst=2, rate_limit_per_minute=1))
+    other = "other-key-0123456789"
+    app = create_app(run, ServeConfig(api_keys=[KEY, other], rate_limit_burst=100, rate_limit_per_minute=2))
     with TestClient(app) as c:
         codes = [c.post("/v1/predict", json={"texts": ["x"]}, headers=GOOD).status_code for _ in range(3)]
         assert codes == [200, 200, 429]
         r = c.post("/v1/predict", json={"texts": ["x"]}, headers=GOOD)
-        assert int(r.headers["Retry-After"]) >= 1 and "rate limit" in r.json()["error"]
-        assert c.post("/v1/predict", json={"texts": ["x"]}, headers={"X-API-Key": "other"}).status_code == 200
+        body = r.json()
+        assert 1 <= int(r.headers["Retry-After"]) <= 60 and body["retry_after_s"] == int(r.headers["Retry-After"])
+        assert body["limit"] == {"name": "rate_limit_per_minute", "value": 2}
+        assert "rate_limit_per_minute exceeded: the limit is 2 per minute; retry after" in body["error"]
+        assert c.post("/v1/predict", json={"texts": ["x"]}, headers={"X-API-Key": other}).status_code == 200
+    app = create_app(run, ServeConfig(api_keys=[KEY], rate_limit_burst=2, rate_limit_per_minute=1000))
+
+    async def burst():  # three requests at the same moment: the per-second window admits two
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as ac:
+                rs = await asyncio.gather(*(ac.post("/v1/predict", json={"texts": ["x"]}, headers=GOOD)
+                                            for _ in range(3)))
+        return sorted(r.status_code for r in rs), [r.json() for r in rs if r.status_code == 429]
+
+    codes, refused = asyncio.run(burst())
+    assert codes == [200, 200, 429] and refused[0]["limit"] == {"name": "rate_limit_burst", "value": 2}
 
 
 def test_batching_groups_concurrent_requests(run):
@@ -153,14 +177,14 @@ def test_batching_groups_concurrent_requests(run):
 
     async def scenario():
         async with app.router.lifespan_context(app):
-            batcher = app.state.batcher
+            batcher = app.state.service.batcher
             inner = batcher.predict_batch
             batcher.predict_batch = lambda xs: calls.append(len(xs)) or inner(xs)
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as ac:
                 rs = await asyncio.gather(*(ac.post("/v1/predict", json={"texts": [f"text {i}"]}, headers=GOOD)
                                             for i in range(8)))
-                metrics = (await ac.get("/metrics")).text
+                metrics = (await ac.get("/metrics", headers=GOOD)).text
         return rs, metrics
 
     responses, metrics = asyncio.run(scenario())
@@ -196,6 +220,7 @@ def test_batcher_drains_on_shutdown_and_isolates_failures():
 
 def test_settings_from_environment(run, monkeypatch):
     monkeypatch.setenv("GRAFTKIT_SERVE_MAX_TEXTS", "2")
+    monkeypatch.setenv("GRAFTKIT_SERVE_RATE_LIMIT_BURST", "1000")
     monkeypatch.setenv("GRAFTKIT_SERVE_API_KEYS", json.dumps([hash_key(KEY)]))
     app = create_app(run)  # settings are read now, not at import
     with TestClient(app) as c:
@@ -215,7 +240,7 @@ def test_serve_onnx_int8_and_ner(run, tmp_path_factory, tiny_model_dir):
     with TestClient(app) as c:
         r = c.post("/v1/predict", json={"texts": ["i loved every minute"]}, headers=GOOD)
         assert r.status_code == 200 and r.json()["predictions"][0]["label"] in {"pos", "neg"}
-        assert 'backend="onnx-int8"' in c.get("/metrics").text
+        assert 'backend="onnx-int8"' in c.get("/metrics", headers=GOOD).text
     ner = ner_run(tmp_path_factory.getbasetemp() / "deploy", tiny_model_dir)
     with TestClient(create_app(ner, ServeConfig(api_keys=[KEY]))) as c:
         r = c.post("/v1/predict", json={"texts": ["Peter visited Siemens in Munich", ""]}, headers=GOOD)

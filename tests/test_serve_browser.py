@@ -9,7 +9,7 @@ import pytest
 from deploy_helpers import classifier_run, ner_run, serving
 from graftkit.serve import ServeConfig, create_app
 
-KEY = "browser-key"
+KEY = "browser-key-0123456789"
 pytestmark = pytest.mark.browser
 
 

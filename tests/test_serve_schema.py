@@ -7,7 +7,7 @@ import pytest
 from deploy_helpers import classifier_run, serving
 from graftkit.serve import ServeConfig, create_app
 
-KEY = "schema-key"
+KEY = "schema-key-0123456789"
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from fastapi import FastAPI
 
 from graftkit.errors import ConfigError
 from graftkit.serve import handlers
-from graftkit.serve.middleware import BodySizeLimit, observe_requests
-from graftkit.serve.routes import info, pages, predict
+from graftkit.serve.middleware import BodySizeLimit, ObserveRequests
+from graftkit.serve.routes import admin, info, pages, predict
 from graftkit.serve.service import Service, lifespan
 from graftkit.serve.settings import ServeConfig, load_settings
 
@@ -35,13 +35,13 @@ def create_app(run_dir, settings: Optional[ServeConfig] = None) -> FastAPI:
                   description=f"Predictions from the fine-tuned run '{service.model_name}'. Send an API key as "
                               "`X-API-Key: KEY` or `Authorization: Bearer KEY`.")
     app.state.service = service
-    app.state.settings, app.state.metrics, app.state.batcher = settings, service.metrics, None
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.middleware("http")(observe_requests)
+    app.add_middleware(ObserveRequests)  # added last = outermost: it also sees the 413s
     handlers.install(app)
     app.include_router(predict.build_router(service))
     app.include_router(info.router)
     app.include_router(pages.router)
+    app.include_router(admin.router)
     return app
 
 

@@ -1,114 +1,198 @@
-"""Dynamic micro-batching: texts from concurrent requests share one model call.
+"""Dynamic micro-batching with a bound: texts from concurrent requests share one model call.
 
-The first waiting text opens a batch; the batch runs when it holds ``max_batch_size`` texts
-or ``max_wait_ms`` has passed, whichever comes first. The model runs in one worker thread so
-the event loop keeps accepting requests while a batch computes.
+An idle model takes the waiting texts at once (up to ``max_batch_size``); texts that arrive while it
+computes form the next batch, so batching costs nothing at low load and grows with the load.
+``max_wait_ms > 0`` makes the first text of a batch wait for company instead. The model runs in one
+worker thread, so the event loop keeps accepting requests while a batch computes.
+
+Overload stays bounded: more than ``max_queue`` waiting texts → :class:`Overloaded` (503); a request past
+its deadline → :class:`DeadlineExceeded` (504) and its queued texts are dropped, as they are when the
+request is cancelled (client gone). A batch that fails is split in halves until the failing input is
+alone (bisection), and a crash of the batching loop fails the texts it held with :class:`WorkerCrashed`
+and starts a new loop: no future is ever left waiting.
 """
 from __future__ import annotations
 
 import asyncio
+import collections
+import logging
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
+log = logging.getLogger("graftkit.serve")
+
 
 class BatcherClosed(RuntimeError):
-    """The service is shutting down and takes no new work."""
+    """The service is shutting down (or switched models) and takes no new work here."""
+
+
+class Overloaded(RuntimeError):
+    """The queue is full; ``retry_after`` estimates when it will have room (seconds)."""
+
+    def __init__(self, queued: int, limit: int, retry_after: int):
+        super().__init__(f"max_queue exceeded: {queued} texts are waiting and the limit is {limit}; "
+                         f"retry after {retry_after} s")
+        self.limit, self.retry_after = limit, retry_after
+
+
+class DeadlineExceeded(TimeoutError):
+    """The request's deadline passed before its predictions were ready; its queued texts were dropped."""
+
+
+class WorkerCrashed(RuntimeError):
+    """The batching loop failed outside the model call; the texts it held get this error."""
 
 
 class MicroBatcher:
     """Group ``submit``-ted inputs into batches for ``predict_batch`` (inputs → one dict per input)."""
 
     def __init__(self, predict_batch: Callable[[list[Any]], list[dict]], max_batch_size: int, max_wait_ms: float,
-                 on_batch: Callable[[int, float], None] | None = None,
+                 max_queue: int | None = None, on_batch: Callable[[int, float], None] | None = None,
                  on_queue: Callable[[int], None] | None = None):
         self.predict_batch = predict_batch
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000.0
+        self.max_queue = max_queue
         self.on_batch, self.on_queue = on_batch, on_queue
-        self.queue: asyncio.Queue | None = None
+        self.queue: collections.deque[tuple[Any, asyncio.Future]] = collections.deque()
+        self.held: list[tuple[Any, asyncio.Future]] = []  # the batch being computed
+        self.wakeup: asyncio.Event | None = None
         self.worker: asyncio.Task | None = None
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graftkit-model")
         self.closing = False
+        self.restarts = 0
+        self.dropped = 0
+        self.batch_seconds = 0.05  # running mean of one model call, for Retry-After estimates
 
     def start(self) -> None:
         """Start the batching loop on the running event loop."""
-        self.queue = asyncio.Queue()
+        self.wakeup = asyncio.Event()
+        self._spawn()
+
+    def _spawn(self) -> None:
         self.worker = asyncio.get_running_loop().create_task(self._run(), name="graftkit-batcher")
+        self.worker.add_done_callback(self._on_worker_done)
 
     @property
     def running(self) -> bool:
         return self.worker is not None and not self.worker.done() and not self.closing
 
-    async def submit(self, inputs: Sequence[Any]) -> list[dict]:
-        """Predictions for ``inputs`` (in order), computed together with other requests' inputs."""
+    async def submit(self, inputs: Sequence[Any], timeout: float | None = None) -> list[dict]:
+        """Predictions for ``inputs`` (in order), computed together with other requests' inputs.
+
+        Raises:
+            BatcherClosed: shutting down. Overloaded: the queue is full.
+            DeadlineExceeded: not done within ``timeout`` seconds (the texts are dropped).
+        """
         if not self.running:
             raise BatcherClosed("the service is shutting down")
+        self._admit(len(inputs))
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in inputs]
-        for x, fut in zip(inputs, futures):
-            self.queue.put_nowait((x, fut))
+        self.queue.extend(zip(inputs, futures))
+        self.wakeup.set()
+        self._report_queue()
+        try:
+            return list(await asyncio.wait_for(asyncio.gather(*futures), timeout))
+        except asyncio.TimeoutError:
+            self.dropped += sum(not f.done() or f.cancelled() for f in futures)
+            raise DeadlineExceeded(f"request_timeout_s exceeded: no answer within {timeout} s") from None
+        except asyncio.CancelledError:  # the client went away: its texts are skipped when their turn comes
+            self.dropped += len(futures)
+            raise
+
+    def _admit(self, n: int) -> None:
+        if self.max_queue is None or len(self.queue) + n <= self.max_queue:
+            return
+        self.queue = collections.deque(item for item in self.queue if not item[1].done())  # forget dropped texts
+        if len(self.queue) + n > self.max_queue:
+            batches = math.ceil((len(self.queue) + n) / self.max_batch_size)
+            raise Overloaded(len(self.queue), self.max_queue, max(1, math.ceil(batches * self.batch_seconds)))
+
+    def _report_queue(self) -> None:
         if self.on_queue:
-            self.on_queue(self.queue.qsize())
-        return list(await asyncio.gather(*futures))
+            self.on_queue(len(self.queue))
+
+    def _take(self) -> list[tuple[Any, asyncio.Future]]:
+        batch = []
+        while self.queue and len(batch) < self.max_batch_size:
+            item = self.queue.popleft()
+            if not item[1].done():  # a timed-out or cancelled request needs no answer
+                batch.append(item)
+        return batch
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            item = await self.queue.get()
-            if item is None:  # close(): everything queued before it has been served
-                return
-            batch = [item]
-            deadline = loop.time() + self.max_wait
-            stop = False
-            while len(batch) < self.max_batch_size:
-                try:
-                    nxt = self.queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    left = deadline - loop.time()
-                    if left <= 0:
-                        break
+            if not self.queue:
+                if self.closing:
+                    return
+                self.wakeup.clear()
+                await self.wakeup.wait()
+                continue
+            if self.max_wait > 0:
+                deadline = loop.time() + self.max_wait
+                while len(self.queue) < self.max_batch_size and not self.closing and loop.time() < deadline:
+                    self.wakeup.clear()
                     try:
-                        nxt = await asyncio.wait_for(self.queue.get(), left)
+                        await asyncio.wait_for(self.wakeup.wait(), deadline - loop.time())
                     except asyncio.TimeoutError:
                         break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            await self._execute(batch)
-            if self.on_queue:
-                self.on_queue(self.queue.qsize())
-            if stop:
-                return
+            self.held = self._take()
+            if self.held:
+                await self._execute(self.held)
+            self.held = []
+            self._report_queue()
 
     async def _execute(self, batch: list[tuple[Any, asyncio.Future]]) -> None:
-        live = [(x, f) for x, f in batch if not f.done()]  # a cancelled request needs no answer
+        live = [(x, f) for x, f in batch if not f.done()]
         if not live:
             return
         t0 = time.perf_counter()
         try:
             preds = await asyncio.get_running_loop().run_in_executor(
                 self.pool, self.predict_batch, [x for x, _ in live])
-        except Exception as err:  # never let one input fail the others: retry them one by one
+            if len(preds) != len(live):
+                raise RuntimeError(f"the model returned {len(preds)} predictions for {len(live)} inputs")
+        except Exception as err:  # isolate the failing input: split the batch until it is alone
             if len(live) > 1:
-                for one in live:
-                    await self._execute([one])
-                return
-            if not live[0][1].done():
+                mid = len(live) // 2
+                await self._execute(live[:mid])
+                await self._execute(live[mid:])
+            elif not live[0][1].done():
                 live[0][1].set_exception(err)
             return
-        if self.on_batch:
-            self.on_batch(len(live), time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        self.batch_seconds = 0.8 * self.batch_seconds + 0.2 * seconds
         for (_, f), p in zip(live, preds):
             if not f.done():
                 f.set_result(p)
+        if self.on_batch:
+            self.on_batch(len(live), seconds)
+
+    def _on_worker_done(self, task: asyncio.Task) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        err = task.exception()
+        stranded = self.held + list(self.queue)
+        self.held, self.queue = [], collections.deque()
+        for _, f in stranded:
+            if not f.done():
+                f.set_exception(WorkerCrashed(f"the batch worker crashed ({type(err).__name__}: {err})"))
+        log.error("batch worker crashed; restarting it", exc_info=err,
+                  extra={"x_event": "worker_restart", "x_failed_texts": len(stranded)})
+        self.restarts += 1
+        if not self.closing:
+            self._spawn()
 
     async def close(self) -> None:
         """Stop taking work, finish every queued input, then stop the loop (graceful shutdown)."""
         if self.worker is None:
             return
         self.closing = True
-        self.queue.put_nowait(None)
-        await self.worker
+        self.wakeup.set()
+        while not self.worker.done():
+            await asyncio.wait({self.worker})  # a crash during shutdown respawns nothing; loop ends
         self.pool.shutdown(wait=True)

@@ -7,7 +7,6 @@ import re
 import time
 import uuid
 
-from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from graftkit.serve.logs import request_id_var
@@ -52,36 +51,64 @@ class BodySizeLimit:
         return await self.app(scope, replay, send)
 
     async def _reject(self, send):
-        payload = json.dumps({"error": f"request body too large: the limit is {self.max_bytes} bytes; "
-                                       "send fewer or shorter texts per request"}).encode()
+        payload = json.dumps({"error": f"request body too large: the max_body_bytes limit is {self.max_bytes} "
+                                       "bytes; send fewer or shorter texts per request",
+                              "limit": {"name": "max_body_bytes", "value": self.max_bytes}}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})
 
 
-async def observe_requests(request: Request, call_next):
-    """Give each request an id (the client's ``X-Request-ID`` when well-formed), count it, time it, log it."""
-    service = request.app.state.service
-    rid = request.headers.get("x-request-id", "")
-    rid = rid if _REQUEST_ID.match(rid) else uuid.uuid4().hex
-    token = request_id_var.set(rid)
-    request.state.request_id = rid
-    t0 = time.perf_counter()
-    status = 500
-    try:
-        response = await call_next(request)
-        status = response.status_code
-    except Exception:
-        service.log.exception("unhandled error", extra={"x_path": request.url.path})
-        response = JSONResponse({"error": "internal error", "request_id": rid}, status_code=500)
-    finally:
-        seconds = time.perf_counter() - t0
-        path = getattr(request.scope.get("route"), "path", "unmatched")
-        service.metrics.requests.labels(path, str(status)).inc()
-        service.metrics.latency.labels(path).observe(seconds)
-        service.log.info("request", extra={"x_method": request.method, "x_path": request.url.path,
-                                           "x_status": status, "x_ms": round(seconds * 1000, 2),
-                                           "x_key": getattr(request.state, "key_id", None)})
-        request_id_var.reset(token)
-    response.headers["X-Request-ID"] = rid
-    return response
+class ObserveRequests:
+    """Give each request an id (the client's ``X-Request-ID`` when well-formed), count it, time it, log it.
+
+    Plain ASGI (not ``BaseHTTPMiddleware``): no extra task per request, and the client's disconnect
+    reaches the endpoint, which then drops its queued work.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        service = scope["app"].state.service
+        rid = _header(scope, b"x-request-id")
+        rid = rid if _REQUEST_ID.match(rid) else uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        token = request_id_var.set(rid)
+        t0 = time.perf_counter()
+        status, started = 500, False
+
+        async def send_with_id(message):
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status, started = message["status"], True
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            service.log.exception("unhandled error", extra={"x_path": scope["path"]})
+            status = 500
+            if not started:
+                await JSONResponse({"error": "internal error", "request_id": rid}, status_code=500,
+                                   headers={"X-Request-ID": rid})(scope, receive, send)
+        finally:
+            seconds = time.perf_counter() - t0
+            path = getattr(scope.get("route"), "path", "unmatched")
+            service.metrics.requests.labels(path, str(status)).inc()
+            service.metrics.latency.labels(path).observe(seconds)
+            service.log.info("request", extra={"x_method": scope["method"], "x_path": scope["path"],
+                                               "x_status": status, "x_ms": round(seconds * 1000, 2),
+                                               "x_key": state.get("key_id")})
+            request_id_var.reset(token)
+
+
+def _header(scope, name: bytes) -> str:
+    for key, value in scope.get("headers") or []:
+        if key == name:
+            return value.decode("latin-1")
+    return ""

@@ -1,15 +1,15 @@
-"""API keys (SHA-256 hashed at rest and in memory, constant-time comparison) and a per-key rate limit."""
+"""API keys: SHA-256 hashed at rest and in memory, compared in constant time, at least 16 characters."""
 from __future__ import annotations
 
 import hashlib
 import hmac
-import threading
-import time
+import stat
 from pathlib import Path
 
 from graftkit.errors import ConfigError
 
 ENV_KEYS = "GRAFTKIT_API_KEYS"  # comma-separated plain keys or sha256:<hex> digests
+MIN_KEY_LENGTH = 16  # a shorter key can be guessed within the failed-authentication limit's lifetime
 
 
 def hash_key(key: str) -> str:
@@ -24,6 +24,9 @@ def _stored(entry: str, where: str) -> str:
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             raise ConfigError(f"{where}: 'sha256:' must be followed by 64 hex digits")
         return "sha256:" + digest
+    if len(entry) < MIN_KEY_LENGTH:
+        raise ConfigError(f"{where}: an API key has {len(entry)} characters; use at least {MIN_KEY_LENGTH} "
+                          "random ones (python -c 'import secrets; print(secrets.token_urlsafe(24))')")
     return hash_key(entry)
 
 
@@ -56,22 +59,12 @@ class KeyStore:
         return found.decode()[7:19] if found else None
 
 
-class RateLimiter:
-    """Token bucket per key: ``burst`` requests at once, refilled at ``per_minute`` / 60 per second."""
-
-    def __init__(self, per_minute: int, burst: int):
-        self.rate, self.burst = per_minute / 60.0, float(burst)
-        self.buckets: dict[str, tuple[float, float]] = {}
-        self.lock = threading.Lock()
-
-    def allow(self, key_id: str) -> tuple[bool, float]:
-        """(allowed, seconds until the next request would be allowed)."""
-        now = time.monotonic()
-        with self.lock:
-            tokens, last = self.buckets.get(key_id, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
-            if tokens >= 1.0:
-                self.buckets[key_id] = (tokens - 1.0, now)
-                return True, 0.0
-            self.buckets[key_id] = (tokens, now)
-            return False, (1.0 - tokens) / self.rate
+def key_file_warning(keys_file: Path | None) -> str | None:
+    """A warning when ``keys_file`` can be read by users other than its owner (group or others)."""
+    if keys_file is None or not Path(keys_file).is_file():
+        return None
+    mode = Path(keys_file).stat().st_mode
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        return (f"{keys_file} is readable by other users (mode {stat.filemode(mode)}); "
+                f"restrict it with: chmod 600 {keys_file}")
+    return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,9 +16,10 @@ from graftkit.errors import ConfigError
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.serve import schemas
 from graftkit.serve.batching import MicroBatcher
-from graftkit.serve.logs import get_logger
+from graftkit.serve.limits import RateLimits
+from graftkit.serve.logs import get_logger, mask_library_logs
 from graftkit.serve.metrics import ServiceMetrics
-from graftkit.serve.security import KeyStore, RateLimiter, load_key_hashes
+from graftkit.serve.security import KeyStore, key_file_warning, load_key_hashes
 from graftkit.serve.settings import ServeConfig
 
 
@@ -49,13 +51,19 @@ class Service:
         if not self.keys.hashes and not settings.allow_anonymous:
             raise ConfigError("no API keys configured: set GRAFTKIT_API_KEYS, --api-keys-file FILE, "
                               "or --allow-anonymous for local experiments")
+        self.admin_keys = KeyStore(load_key_hashes([], settings.admin_api_keys_file, {}))
         self.log = get_logger(settings.log_level)
+        mask_library_logs()
+        for path in (settings.api_keys_file, settings.admin_api_keys_file):
+            if warning := key_file_warning(path):
+                self.log.warning(warning, extra={"x_event": "key_file_permissions"})
         self.metrics = ServiceMetrics()
-        self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        self.limits = RateLimits(settings)
         self.request_model = schemas.predict_request_model(settings.max_texts, settings.max_chars)
         self.model_name = self.run.path.resolve().name
         self.predictor = None
         self.batcher: MicroBatcher | None = None
+        self.reload_lock = asyncio.Lock()
 
     @property
     def backend_label(self) -> str:
@@ -67,21 +75,61 @@ class Service:
     def ready(self) -> bool:
         return self.batcher is not None and self.batcher.running
 
+    def limits_line(self) -> str:
+        """The limits in force, in one line (logged at startup)."""
+        s = self.settings
+        return (f"limits: per key {s.rate_limit_per_minute}/minute and {s.rate_limit_burst}/second "
+                f"(storage {s.rate_limit_storage.split('@')[-1]}); failed authentications "
+                f"{s.auth_failures_per_minute}/minute per client address; per request max_texts {s.max_texts}, "
+                f"max_chars {s.max_chars}, max_body_bytes {s.max_body_bytes}, request_timeout_s "
+                f"{s.request_timeout_s:g}; batching max_batch_size {s.max_batch_size}, max_wait_ms "
+                f"{s.max_wait_ms:g}, max_queue {s.max_queue}")
+
     async def start(self) -> None:
-        """Load the model (in a thread, so the loop stays free) and start the batcher."""
+        """Check the limits storage, load the model (in a thread, so the loop stays free), start the batcher."""
+        await self.limits.check()
+        self.log.info(self.limits_line(), extra={"x_event": "limits"})
+        await self._load(self.run)
+
+    async def _load(self, run: RunFolder) -> MicroBatcher | None:
+        """Load ``run`` next to the current model and switch to it; the previous batcher (not closed yet)."""
         t0 = time.perf_counter()
-        predictor = await asyncio.to_thread(load_predictor, self.run.path, self.settings)
-        self.predictor = predictor
-        batcher = MicroBatcher(predictor.predict_batch, self.settings.max_batch_size, self.settings.max_wait_ms,
+        predictor = await asyncio.to_thread(load_predictor, run.path, self.settings)
+        s = self.settings
+        batcher = MicroBatcher(predictor.predict_batch, s.max_batch_size, s.max_wait_ms, max_queue=s.max_queue,
                                on_batch=self._observe_batch, on_queue=self.metrics.queue.set)
         batcher.start()
-        self.batcher = batcher
+        old, self.batcher, self.predictor, self.run = self.batcher, batcher, predictor, run
+        self.model_name = run.path.resolve().name
         labels = getattr(predictor.task, "labels", None)
         self.metrics.model.info({"run": self.model_name, "task": predictor.task.name, "backend": self.backend_label,
                                  "labels": ",".join(map(str, labels or []))})
         self.log.info("model loaded", extra={
-            "x_event": "startup", "x_run": str(self.run.path), "x_task": predictor.task.name,
+            "x_event": "startup" if old is None else "reload", "x_run": str(run.path), "x_task": predictor.task.name,
             "x_backend": self.backend_label, "x_seconds": round(time.perf_counter() - t0, 2)})
+        return old
+
+    async def reload(self, run_dir: str | None = None) -> str:
+        """Zero-downtime model swap: load ``run_dir`` (default: the served path again) next to the current
+        model, switch new requests to it, and let requests already queued finish on the old one.
+
+        Returns:
+            the name of the model now served.
+        Raises:
+            ConfigError: ``run_dir`` is not a finished run folder (the old model keeps serving).
+        """
+        async with self.reload_lock:
+            old = await self._load(RunFolder(run_dir or self.run.path).require_model())
+            if old is not None:
+                await old.close()
+            return self.model_name
+
+    async def reload_logged(self) -> None:
+        """:meth:`reload` for SIGHUP: errors are logged, never raised (the old model keeps serving)."""
+        try:
+            await self.reload()
+        except Exception as err:
+            self.log.error(f"reload failed, still serving {self.model_name}: {err}", extra={"x_event": "reload"})
 
     async def stop(self) -> None:
         """Stop taking work and finish what is queued (graceful shutdown)."""
@@ -97,9 +145,18 @@ class Service:
 
 @asynccontextmanager
 async def lifespan(app):
-    """FastAPI lifespan: start ``app.state.service`` and mirror its model on ``app.state``."""
+    """FastAPI lifespan: start ``app.state.service``; SIGHUP reloads the model while the app runs."""
     service: Service = app.state.service
     await service.start()
-    app.state.predictor, app.state.batcher = service.predictor, service.batcher
-    yield
-    await service.stop()
+    loop = asyncio.get_running_loop()
+    try:  # only the main thread of a process may own signals (not so under TestClient)
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(service.reload_logged()))
+        hup = True
+    except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+        hup = False
+    try:
+        yield
+    finally:
+        if hup:
+            loop.remove_signal_handler(signal.SIGHUP)
+        await service.stop()

@@ -22,15 +22,26 @@ class ServeConfig(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, description="uvicorn worker processes, each with its own model")
-    # micro-batching
+    ssl_certfile: Path | None = Field(None, description="TLS certificate (PEM): serve HTTPS")
+    ssl_keyfile: Path | None = Field(None, description="TLS private key (PEM) of ssl_certfile")
+    # micro-batching and overload
     max_batch_size: int = Field(32, ge=1, description="most texts run through the model at once")
-    max_wait_ms: float = Field(5.0, ge=0, description="how long the first text of a batch waits for company")
+    max_wait_ms: float = Field(0.0, ge=0, description="how long the first text of a batch waits for company "
+                               "(0: an idle model starts at once; texts arriving meanwhile form the next batch)")
+    max_queue: int = Field(256, ge=1, description="texts waiting for the model; beyond it requests get 503")
+    request_timeout_s: float = Field(30.0, gt=0, description="deadline of one request; past it 504, work dropped")
     # security
     api_keys: list[str] = Field(default_factory=list, description="plain keys (prefer api_keys_file)")
     api_keys_file: Path | None = Field(None, description="file with one key per line, plain or 'sha256:<hex>'")
     allow_anonymous: bool = Field(False, description="serve without API keys (local experiments only)")
+    admin_api_keys_file: Path | None = Field(None, description="keys allowed to call POST /v1/admin/reload")
+    public_metrics: bool = Field(False, description="serve /metrics without a key (scrapers on a private network)")
     rate_limit_per_minute: int = Field(600, ge=1, description="requests per minute per key")
-    rate_limit_burst: int = Field(60, ge=1, description="requests a key may send at once")
+    rate_limit_burst: int = Field(60, ge=1, description="requests per second per key")
+    rate_limit_storage: str = Field("memory://", description="limits storage: memory:// (one process) or "
+                                    "redis://HOST:PORT (shared by workers and replicas)")
+    auth_failures_per_minute: int = Field(10, ge=1, description="failed authentications per client address "
+                                          "and minute before that address gets 429")
     # request limits
     max_texts: int = Field(64, ge=1, description="texts per request")
     max_chars: int = Field(5000, ge=1, description="characters per text")

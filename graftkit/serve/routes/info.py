@@ -1,14 +1,15 @@
-"""Operational endpoints: ``/v1/model``, ``/healthz``, ``/readyz`` and ``/metrics``."""
+"""Operational endpoints: ``/v1/model`` and ``/metrics`` (keyed), ``/healthz`` and ``/readyz`` (open)."""
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from graftkit.serve import schemas
-from graftkit.serve.deps import get_service, require_predictor
+from graftkit.serve.deps import authenticate, authenticate_metrics, get_service, require_predictor
 
 router = APIRouter()
 
 
-@router.get("/v1/model", response_model=schemas.ModelInfo, summary="What this service predicts")
+@router.get("/v1/model", response_model=schemas.ModelInfo, summary="What this service predicts",
+            dependencies=[Depends(authenticate)])
 async def model_info(request: Request, predictor=Depends(require_predictor)):
     svc = get_service(request)
     s = svc.settings
@@ -33,7 +34,8 @@ async def readyz(request: Request):
     return JSONResponse(body, status_code=200 if svc.ready else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get("/metrics", summary="Prometheus metrics (needs a key unless --public-metrics)", response_class=Response,
+            dependencies=[Depends(authenticate_metrics)])
 async def prometheus(request: Request):
     data, content_type = get_service(request).metrics.render()
     return Response(data, media_type=content_type)

@@ -1,9 +1,12 @@
 """``POST /v1/predict``: predictions for a batch of texts, through the micro-batcher."""
+import asyncio
+
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 from graftkit.serve import schemas
-from graftkit.serve.batching import BatcherClosed
-from graftkit.serve.deps import authenticate, get_service
+from graftkit.serve.batching import BatcherClosed, DeadlineExceeded, Overloaded, WorkerCrashed
+from graftkit.serve.deps import authenticate, get_service, limit_error
+from graftkit.serve.limits import LimitHit
 from graftkit.serve.pii import mask_pii
 from graftkit.serve.routes import ERROR_RESPONSES
 from graftkit.serve.service import Service
@@ -24,13 +27,46 @@ def build_router(service: Service) -> APIRouter:
         if svc.settings.log_inputs:
             svc.log.info("inputs", extra={"x_texts": texts + list(pairs or [])})
         inputs = list(zip(texts, pairs)) if pairs else texts
-        try:
-            preds = await svc.batcher.submit(inputs)
-        except BatcherClosed:
-            raise HTTPException(503, "the service is shutting down") from None
+        preds = await submit(svc, request, inputs)
         return {"request_id": request.state.request_id, "model": svc.model_name, "predictions": preds}
 
     return router
+
+
+async def submit(service: Service, request: Request, inputs: list) -> list[dict]:
+    """Predictions for ``inputs`` through the batcher, with the service's errors mapped to HTTP:
+    queue full → 503 + Retry-After, deadline → 504, worker crash → 500, shutting down → 503.
+    A client that disconnects meanwhile cancels the work (its queued texts are dropped)."""
+    batcher, timeout = service.batcher, service.settings.request_timeout_s
+    try:
+        return await until_disconnect(request, batcher.submit(inputs, timeout=timeout))
+    except Overloaded as err:
+        raise limit_error(503, LimitHit("max_queue", err.limit, "moment", err.retry_after)) from None
+    except DeadlineExceeded as err:
+        raise HTTPException(504, {"error": str(err), "limit": {"name": "request_timeout_s", "value": timeout}}) from None
+    except WorkerCrashed as err:
+        raise HTTPException(500, str(err)) from None
+    except BatcherClosed:
+        raise HTTPException(503, "the service is shutting down", headers={"Retry-After": "1"}) from None
+
+
+async def until_disconnect(request: Request, work):
+    """Await ``work``; cancel it when the client disconnects first (then 499-style: the task ends)."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if not task.done():
+        task.cancel()
+        raise HTTPException(499, "the client closed the connection")
+    return task.result()
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def checked_inputs(service: Service, body) -> tuple[list[str], list[str] | None]:
