@@ -104,7 +104,7 @@ def run_one(tree: dict) -> dict:
     """Train one config; returns test accuracy / macro-F1, trainable params, train seconds, peak RSS."""
     import torch
 
-    from graftkit.config import config_from_dict
+    from graftkit.tasks.run_config import config_from_dict
     from graftkit.train.trainer import train
 
     cfg = config_from_dict(tree)
@@ -189,7 +189,7 @@ def main() -> None:
         args.json.write_text(json.dumps(results, indent=2))
 
     def ensemble(col: str) -> None:  # evaluation only (members trained above): runs even after the time budget
-        from graftkit.ensemble import build_ensemble
+        from graftkit.train.ensemble import build_ensemble
 
         members = [results["rows"][r][col]["run"] for r in ENSEMBLE_OF if col in results["rows"].get(r, {})]
         if len(members) < 2:

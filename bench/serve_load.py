@@ -56,7 +56,7 @@ def write_csv(path: Path, rows) -> Path:
 
 
 def train_run(work: Path, epochs: float, seed: int) -> Path:
-    from graftkit.config import config_from_dict
+    from graftkit.tasks.run_config import config_from_dict
     from graftkit.train.trainer import train
 
     train_rows, test_rows = phrasebank_split(seed)
@@ -174,7 +174,7 @@ def batch32_throughput(run_dir: Path, sentences: list[str], threads: int) -> dic
     import torch
     from transformers import AutoConfig
 
-    from graftkit.predictor import Predictor
+    from graftkit.inference.predictor import Predictor
 
     torch.set_num_threads(threads)
     config = AutoConfig.from_pretrained(run_dir)

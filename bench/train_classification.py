@@ -33,7 +33,7 @@ def data_files(args, tmp: Path) -> tuple[Path, Path]:
 
 
 def run_graftkit(args, train_csv: Path, dev_csv: Path, tmp: Path) -> dict:
-    from graftkit.config import config_from_dict
+    from graftkit.tasks.run_config import config_from_dict
     from graftkit.train.trainer import train
 
     cfg = config_from_dict({

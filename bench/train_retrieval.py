@@ -35,7 +35,7 @@ def main() -> None:
     args = ap.parse_args()
     os.chdir(REPO)  # configs name ../shared/data relative to the repository root
 
-    from graftkit.config import load_config
+    from graftkit.tasks.run_config import load_config
     from graftkit.data.dataset import load_splits
     from graftkit.tasks.embedding import EmbeddingTask, head, metrics, preprocess
     from graftkit.train.trainer import train

@@ -5,13 +5,21 @@ file never silently falls back to a default.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from graftkit.errors import ConfigError
+
+#: metrics where smaller is better (`train.metric`, `tune.metric`, the export parity check); all others: larger
+LOWER_IS_BETTER = frozenset({"loss", "rmse", "mae", "mse", "perplexity", "ece", "brier", "nll"})
+
+
+def greater_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` (optionally prefixed ``eval_``/``test_``) is better."""
+    return metric.split("_", 1)[-1] not in LOWER_IS_BETTER if metric.startswith(("eval_", "test_")) \
+        else metric not in LOWER_IS_BETTER
 
 
 class _Strict(BaseModel):
@@ -81,21 +89,11 @@ class ModelConfig(_Strict):
     dropout: float | None = Field(None, ge=0.0, lt=1.0, description="override hidden/attention dropout")
 
 
-class TaskConfig(_Strict):
-    """What the head predicts."""
+class TaskConfigBase(_Strict):
+    """What every task's config has; each task folder's ``config.py`` subclasses it with its own keys
+    and a ``type`` literal, and ``RunConfig.task`` is the union of them (graftkit/tasks/run_config.py)."""
 
-    type: str = "classification"
-    multi_label: bool = False
-    class_weights: Literal["balanced"] | dict[str, float] | None = None
-    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="multi-label decision threshold before tuning")
-    tune_thresholds: bool = Field(True, description="multi-label: tune one threshold per label on validation")
-    loss: Literal["mse", "huber"] = Field("mse", description="regression: loss on the (standardised) targets")
-    huber_delta: float = Field(1.0, gt=0, description="regression: Huber loss delta")
-    standardize: bool = Field(True, description="regression: train on z-scored targets (mean/std kept in labels.json)")
-    crf: bool = Field(False, description="ner: CRF layer (pytorch-crf) over the linear head")
-    tag_scheme: Literal["IOB2", "BIOES"] = Field("IOB2", description="ner: tag scheme the model predicts")
-    label_all_pieces: bool = Field(False, description="ner: label every subword piece, not only the first")
-    window_overlap: int = Field(32, ge=0, description="ner: tokens shared by consecutive windows of a long sentence")
+    type: str
 
 
 class EarlyStoppingConfig(_Strict):
@@ -224,33 +222,7 @@ class EvalConfig(_Strict):
     save_predictions: bool = True
 
 
-class RunConfig(_Strict):
-    """A whole run: everything `graftkit train` needs."""
-
-    name: str = Field("run", pattern=r"^[A-Za-z0-9._-]+$")
-    output_dir: str = "runs"
-    data: DataConfig
-    model: ModelConfig = ModelConfig()
-    task: TaskConfig = TaskConfig()
-    train: TrainConfig = TrainConfig()
-    eval: EvalConfig = EvalConfig()
-    peft: PeftSettings | None = None
-    augment: AugmentConfig | None = None
-    tune: TuneConfig | None = None
-
-    @field_validator("output_dir")
-    @classmethod
-    def _not_empty(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("output_dir must not be empty")
-        return v
-
-    @property
-    def run_dir(self) -> Path:
-        return Path(self.output_dir) / self.name
-
-
-def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
+def set_dotted(tree: dict, dotted: str, value: Any) -> None:
     keys = dotted.split(".")
     node = tree
     for k in keys[:-1]:
@@ -274,50 +246,30 @@ def parse_overrides(items: list[str] | None) -> list[tuple[str, Any]]:
     return out
 
 
-def _explain(err: ValidationError, source: str) -> ConfigError:
+def explain_validation(err: ValidationError, source: str, unions: dict[str, list[str]] | None = None) -> ConfigError:
+    """One readable line per pydantic error, each naming the dotted key.
+
+    ``unions`` maps a discriminated-union field (``task``) to its tags: pydantic puts the tag in the
+    error location (``task.ner.crf``), which becomes "task.crf ... for task type 'ner'".
+    """
     lines = [f"{source}: invalid configuration"]
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        loc, where = [str(p) for p in e["loc"]], ""
+        for field, tags in (unions or {}).items():
+            if len(loc) > 1 and loc[0] == field and loc[1] in tags:
+                where = f" for {field} type '{loc[1]}'"
+                loc = loc[:1] + loc[2:]
+        key = ".".join(loc) or "(top level)"
         if e["type"] == "extra_forbidden":
-            msg = "unknown key; check its spelling (see `graftkit train --help` and configs/)"
+            msg = f"unknown key{where}; check its spelling and the task's keys (see `graftkit train --help` and configs/)"
         elif e["type"] == "missing":
-            msg = "required key is missing"
+            msg = f"required key is missing{where}"
+        elif e["type"] == "union_tag_invalid":
+            key, msg = f"{key}.type", f"unknown type {e['ctx']['tag']!r}; choose one of: {e['ctx']['expected_tags']}"
+        elif e["type"] == "union_tag_not_found":
+            key, msg = f"{key}.type", "required key is missing"
         else:
-            msg = e["msg"]
-        lines.append(f"  - {key}: {msg}" + (f" (got {e['input']!r})" if e["type"] not in ("missing", "extra_forbidden") else ""))
+            msg = e["msg"] + where
+        shown = e["type"] not in ("missing", "extra_forbidden", "union_tag_invalid", "union_tag_not_found")
+        lines.append(f"  - {key}: {msg}" + (f" (got {e['input']!r})" if shown else ""))
     return ConfigError("\n".join(lines))
-
-
-def config_from_dict(tree: dict, source: str = "config", base_dir: Path | None = None) -> RunConfig:
-    """Validate a config tree; relative data paths are resolved against ``base_dir``."""
-    try:
-        cfg = RunConfig.model_validate(tree)
-    except ValidationError as err:
-        raise _explain(err, source) from None
-    if base_dir is not None:
-        for split in ("train", "validation", "test"):
-            p = getattr(cfg.data, split)
-            if p and not Path(p).is_absolute() and not Path(p).exists() and (base_dir / p).exists():
-                setattr(cfg.data, split, str(base_dir / p))
-    return cfg
-
-
-def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
-    """Load a YAML config file and apply ``--set key=value`` overrides."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    if not isinstance(tree, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections (data, model, task, train, eval)")
-    for key, value in parse_overrides(overrides):
-        _set_dotted(tree, key, value)
-    return config_from_dict(tree, str(path), base_dir=path.parent)
-
-
-def dump_config(cfg: RunConfig) -> str:
-    """The resolved config as YAML (what is saved in the run folder)."""
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

@@ -28,3 +28,7 @@ class DataError(GraftkitError):
 
 class RunFolderError(GraftkitError):
     """A run folder is missing files or was written by an incompatible version."""
+
+
+class ExportError(GraftkitError):
+    """The model could not be exported, or the exported graph disagrees with torch."""

@@ -51,7 +51,7 @@ def write_csv(path: Path, rows: list[list], header=("text", "label")) -> Path:
 
 def run_config(tmp_path: Path, model_dir: str, train_file: str | Path, **sections):
     """A RunConfig for fast tests: tiny model, few steps, no TensorBoard; ``sections`` update each part."""
-    from graftkit.config import config_from_dict
+    from graftkit.tasks.run_config import config_from_dict
 
     tree = {
         "name": "t", "output_dir": str(tmp_path / "runs"),

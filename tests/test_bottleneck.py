@@ -12,10 +12,11 @@ from conftest import run_config, write_csv
 from graftkit.config import PeftSettings
 from graftkit.errors import ConfigError, RunFolderError
 from graftkit.modeling.bottleneck import WEIGHTS_FILE
-from graftkit.modeling.peft import head_module_names, merge_run, wrap_model
+from graftkit.export.merge import merge_run
+from graftkit.modeling.peft import head_module_names, wrap_model
 from graftkit.modeling.run_folder import RunFolder
-from graftkit.modeling.run_model import load_run_model
-from graftkit.predictor import Predictor, load_task
+from graftkit.inference.run_model import load_run_model
+from graftkit.inference.predictor import Predictor, load_task
 from graftkit.train.trainer import train
 from test_peft import ROWS, _batch, _model, fit
 

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from conftest import REPO, run_config
-from graftkit.config import load_config
+from graftkit.tasks.run_config import load_config
 from graftkit.modeling.load import resolve_model_path
-from graftkit.predictor import Predictor
+from graftkit.inference.predictor import Predictor
 from graftkit.train.trainer import train
 
 

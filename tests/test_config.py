@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from graftkit.config import dump_config, load_config, parse_overrides
+from graftkit.config import parse_overrides
+from graftkit.tasks.run_config import dump_config, load_config
 from graftkit.errors import ConfigError
 
 

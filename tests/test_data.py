@@ -12,12 +12,12 @@ from graftkit.data import load_splits, read_rows
 from graftkit.data.splits import split_items
 from graftkit.errors import DataError
 from graftkit.tasks import build_task
-from graftkit.config import TaskConfig
+from graftkit.tasks.classification.config import ClassificationConfig
 
 
 def _task(**data):
     dc = DataConfig(train="x.csv", **data)
-    return build_task(TaskConfig(), dc), dc
+    return build_task(ClassificationConfig(), dc), dc
 
 
 def test_csv_quoted_newlines_and_line_numbers(tmp_path):
@@ -134,7 +134,7 @@ def test_hub_dataset_goes_through_datasets_load_dataset(monkeypatch):
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load)
     dc = DataConfig(hub={"path": "glue", "name": "sst2", "validation_split": "validation"}, text_column="sentence")
-    task = build_task(TaskConfig(), dc)
+    task = build_task(ClassificationConfig(), dc)
     splits = load_splits(dc, task.parse_label, task.strat_key)
     assert calls == [("glue", "sst2", "train"), ("glue", "sst2", "validation")]
     assert len(splits.validation) == 4 and len(splits.train) + len(splits.test) == 20

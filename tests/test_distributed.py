@@ -17,7 +17,8 @@ import psutil
 import pytest
 
 from conftest import REPO, run_config, write_csv
-from graftkit.config import DistributedConfig, dump_config, load_config
+from graftkit.config import DistributedConfig
+from graftkit.tasks.run_config import dump_config, load_config
 from graftkit.errors import ConfigError, GraftkitError
 from graftkit.train.distributed import last_complete_checkpoint, launch_train, strategy_arguments, train_argv
 from graftkit.train.trainer import train

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import run_config, write_csv
-from graftkit.ensemble import build_ensemble
+from graftkit.train.ensemble import build_ensemble
 from graftkit.errors import GraftkitError
-from graftkit.predictor import Predictor
+from graftkit.inference.predictor import Predictor
 from graftkit.train.trainer import train
 
 ROWS = [["the movie was wonderful and moving", "pos"], ["a dull and boring film", "neg"],

@@ -11,10 +11,11 @@ from typer.testing import CliRunner
 
 from conftest import run_config
 from graftkit.cli import app
-from graftkit.config import TaskConfig
-from graftkit.ensemble import average_logits, build_ensemble
+from graftkit.tasks.ner.config import NerConfig
+from graftkit.inference.ensemble import average_logits
+from graftkit.train.ensemble import build_ensemble
 from graftkit.errors import GraftkitError
-from graftkit.predictor import Predictor
+from graftkit.inference.predictor import Predictor
 from graftkit.tasks.ner import NerTask
 from graftkit.tasks.ner.ensemble import SpanVote, min_votes, vote_spans
 from graftkit.tasks.ner.preprocess import Window
@@ -29,7 +30,7 @@ CONTEXT = ([(TEXT, WORDS)], [Window(0, [(i + 1, (i, 0, e - s)) for i, (s, e) in 
 
 def ner_task(transitions=None) -> NerTask:
     """A linear-head NER task, or a CRF one when ``transitions`` (start, end, trans) are given."""
-    task = NerTask(TaskConfig(type="ner", crf=transitions is not None))
+    task = NerTask(NerConfig(crf=transitions is not None))
     task.load_state({"labels": LABELS, "types": ["LOC", "PER"], "scheme": "IOB2", "crf": transitions is not None})
     task.transitions = transitions
     return task

@@ -8,7 +8,7 @@ import pytest
 
 from deploy_helpers import classifier_run, ner_run
 from graftkit.export import ExportError, export_run
-from graftkit.predictor import Predictor
+from graftkit.inference.predictor import Predictor
 
 
 @pytest.fixture(scope="module")

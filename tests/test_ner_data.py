@@ -270,11 +270,11 @@ def test_crf_model_pins_forbidden_transitions(tiny_model_dir):
 
 
 def test_unseen_entity_type_is_reported(caplog):
-    from graftkit.config import TaskConfig
+    from graftkit.tasks.ner.config import NerConfig
     from graftkit.data.dataset import Example
     from graftkit.tasks.ner import NerTask
 
-    task = NerTask(TaskConfig(type="ner"))
+    task = NerTask(NerConfig())
     task.fit([Example("Bob ran", [[0, 3, "PER"]], extra={"words": [(0, 3), (4, 7)]})])
     assert task.labels == ["O", "B-PER", "I-PER"]
     with caplog.at_level(logging.WARNING, logger="graftkit.ner"):

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from conftest import run_config
 from graftkit.cli import app
-from graftkit.predictor import Predictor
+from graftkit.inference.predictor import Predictor
 from graftkit.train.trainer import train
 
 SENTENCES = [

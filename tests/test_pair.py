@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 from conftest import run_config, write_csv
 from graftkit.cli import app
 from graftkit.errors import DataError, GraftkitError
-from graftkit.predict_file import iter_inputs, pair_inputs
-from graftkit.predictor import Predictor
-from graftkit.retrieval.rerank import CrossEncoderReranker
+from graftkit.inference.predict_file import iter_inputs, pair_inputs
+from graftkit.inference.predictor import Predictor
+from graftkit.inference.retrieval.rerank import CrossEncoderReranker
 from graftkit.train.trainer import prepare, train
 
 PAIRS = [["how do i reset my pin", "how can i change my pin", "1"],

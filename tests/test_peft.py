@@ -12,8 +12,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from conftest import run_config, write_csv
 from graftkit.config import PeftSettings
 from graftkit.errors import ConfigError
-from graftkit.modeling.peft import merge_run, wrap_model
-from graftkit.predictor import Predictor
+from graftkit.export.merge import merge_run
+from graftkit.modeling.peft import wrap_model
+from graftkit.inference.predictor import Predictor
 from graftkit.train.trainer import train
 
 ROWS = [["the movie was wonderful and moving", "pos"], ["a dull and boring film", "neg"],

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import run_config, write_csv
 from graftkit.errors import ConfigError
-from graftkit.predictor import Predictor
+from graftkit.inference.predictor import Predictor
 from graftkit.train.trainer import train
 from test_ner_train import SENTENCES, write_jsonl
 

@@ -24,7 +24,7 @@ def _free_port() -> int:
 def test_two_replicas_answer_like_the_local_predictor(tmp_path, tiny_model_dir):
     from ray import serve
 
-    from graftkit.predictor import Predictor
+    from graftkit.inference.predictor import Predictor
 
     run = classifier_run(tmp_path, tiny_model_dir)
     port = _free_port()

@@ -9,7 +9,7 @@ from transformers import AutoModelForSequenceClassification
 
 from conftest import run_config, write_csv
 from graftkit.errors import DataError
-from graftkit.predictor import Predictor
+from graftkit.inference.predictor import Predictor
 from graftkit.tasks.regression.metrics import scores, target_scores
 from graftkit.train.trainer import prepare, train
 

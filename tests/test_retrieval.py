@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from conftest import REPO, run_config, write_csv
 from graftkit.cli import app
 from graftkit.errors import ConfigError, DataError, GraftkitError, RunFolderError
-from graftkit.retrieval import Answerer, Index, build_index, read_corpus
+from graftkit.inference.retrieval import Answerer, Index, build_index, read_corpus
 from graftkit.tasks.embedding import head, preprocess
 from graftkit.tasks.embedding.postprocess import embed
 from graftkit.train.trainer import train
@@ -147,7 +147,7 @@ def test_answer_cli_end_to_end(emb_run, tmp_path, tiny_model_dir):
     with pytest.raises(RunFolderError, match="no index named"):
         Index(emb_run.path, "missing")
     with pytest.raises(GraftkitError, match="graftkit search"):
-        from graftkit.predictor import Predictor
+        from graftkit.inference.predictor import Predictor
 
         Predictor(emb_run.path).predict(["x"])
 

@@ -9,13 +9,13 @@ import sys
 import time
 
 from deploy_helpers import classifier_run
-from graftkit.predict_file import predict_file
-from graftkit.predictor import Predictor
+from graftkit.inference.predict_file import predict_file
+from graftkit.inference.predictor import Predictor
 
 SLOW_WORKER = """
 import sys, time
-from graftkit.predict_file import predict_file
-from graftkit.predictor import Predictor
+from graftkit.inference.predict_file import predict_file
+from graftkit.inference.predictor import Predictor
 p = Predictor(sys.argv[1])
 inner = p.predict_batch
 p.predict_batch = lambda xs: (time.sleep(0.05), inner(xs))[1]  # slow enough to be killed mid-file

@@ -8,7 +8,7 @@ import pytest
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
 
 from conftest import run_config, write_csv
-from graftkit.predictor import Predictor
+from graftkit.inference.predictor import Predictor
 from graftkit.train.trainer import Interrupted, train
 
 ROWS = [["the movie was wonderful and moving", "pos"], ["a dull and boring film", "neg"],

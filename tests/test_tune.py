@@ -8,7 +8,7 @@ import yaml
 
 from conftest import run_config, write_csv
 from graftkit.errors import ConfigError
-from graftkit.tune import tune
+from graftkit.train.tune import tune
 
 ROWS = [["the movie was wonderful and moving", "pos"], ["a dull and boring film", "neg"],
         ["great acting and a lovely story", "pos"], ["terrible plot and awful dialogue", "neg"]]
@@ -39,7 +39,7 @@ def test_search_completes_and_resumes(tmp_path, tiny_model_dir):
     best = yaml.safe_load((out / "best.yaml").read_text())
     assert best["train"]["learning_rate"] == pytest.approx(second["best_params"]["train.learning_rate"])
     assert "tune" not in best and best["name"] == "search-best"
-    from graftkit.config import config_from_dict
+    from graftkit.tasks.run_config import config_from_dict
 
     config_from_dict(best)  # the best config is a valid run config
 

@@ -1,9 +1,10 @@
 """The model card: README.md of a run folder, stating data, hyper-parameters and results."""
 from __future__ import annotations
 
-from graftkit.config import RunConfig
 from graftkit.io import write_text
 from graftkit.modeling.run_folder import RunFolder
+from graftkit.tasks import TASKS
+from graftkit.tasks.run_config import RunConfig
 
 
 def _fmt(v) -> str:
@@ -11,8 +12,6 @@ def _fmt(v) -> str:
 
 
 def write_model_card(run: RunFolder, cfg: RunConfig, results: dict, metric: str) -> None:
-    from graftkit.tasks import TASKS
-
     state = run.task_state()
     cls = TASKS.get(state["task"]).model_class
     model_class = getattr(getattr(cls, "transformers_class", cls), "__name__", "AutoModel")

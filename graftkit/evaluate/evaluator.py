@@ -6,13 +6,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from graftkit.config import RunConfig
 from graftkit.data.dataset import Example, Splits, read_examples
 from graftkit.evaluate.card import write_model_card
-from graftkit.evaluate.plots import training_curve_png
+from graftkit.inference.predictor import Predictor
 from graftkit.io import atomic_path, read_json, write_jsonl
 from graftkit.modeling.run_folder import RunFolder
-from graftkit.predictor import Predictor
+from graftkit.report.plots import training_curve_png
+from graftkit.tasks.run_config import RunConfig
 
 Progress = Callable[[int], None]
 

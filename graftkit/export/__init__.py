@@ -4,7 +4,7 @@ Names load lazily so ``graftkit --help`` does not import torch.
 """
 from importlib import import_module
 
-_WHERE = {"ExportError": "graftkit.export.onnx", "export_onnx": "graftkit.export.onnx",
+_WHERE = {"ExportError": "graftkit.errors", "export_onnx": "graftkit.export.onnx",
           "export_run": "graftkit.export.parity", "prune_run": "graftkit.export.prune"}
 
 __all__ = list(_WHERE)

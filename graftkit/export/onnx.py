@@ -6,23 +6,12 @@ import logging
 import warnings
 from pathlib import Path
 
-from graftkit.errors import GraftkitError
+from graftkit.errors import ExportError
+from graftkit.inference.predictor import load_task
+from graftkit.inference.run_model import load_run_model
 from graftkit.modeling.run_folder import RunFolder
 
-ONNX_DIR = "onnx"
 SUPPORTED_INPUTS = {"input_ids", "attention_mask", "token_type_ids"}
-FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
-
-
-class ExportError(GraftkitError):
-    """The model could not be exported, or the exported graph disagrees with torch."""
-
-
-def onnx_path(run_dir: str | Path, precision: str = "fp32") -> Path:
-    """Where ``graftkit export`` puts the graph of ``precision`` (fp32 or int8) inside a run folder."""
-    if precision not in FILES:
-        raise ExportError(f"unknown ONNX precision '{precision}' (choose {', '.join(FILES)})")
-    return Path(run_dir) / ONNX_DIR / FILES[precision]
 
 
 def input_names(model, tokenizer) -> list[str]:
@@ -43,13 +32,9 @@ def export_onnx(run_dir: str | Path, out_file: str | Path, opset: int = 18) -> l
     import torch
     from transformers import AutoTokenizer
 
-    from graftkit.predictor import load_task
-
     run = RunFolder(run_dir).require_model()
     task = load_task(run)
     tokenizer = AutoTokenizer.from_pretrained(str(run.path))
-    from graftkit.modeling.run_model import load_run_model
-
     model = load_run_model(run.path, task)  # full, adapter (merged below) or ensemble run
     if hasattr(model, "merge_and_unload"):  # a PEFT adapter: export the merged weights
         model = model.merge_and_unload()

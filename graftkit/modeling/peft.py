@@ -9,23 +9,26 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 
 import torch
 
 from graftkit.config import PeftSettings
 from graftkit.errors import ConfigError, RunFolderError
+from graftkit.modeling.bottleneck import (
+    CONFIG_FILE,
+    add_adapters,
+    is_bottleneck_model,
+    load_bottleneck_model,
+    save_adapters,
+)
+from graftkit.modeling.load import quiet_missing_head, resolve_model_path
+from graftkit.modeling.modules import head_module_names, linear_names
+
+__all__ = ["head_module_names", "linear_names", "wrap_model", "load_adapter_model", "finish_adapter_save"]
 
 MERGEABLE = {"lora", "adalora", "ia3"}
 PROMPT_METHODS = {"prefix_tuning", "prompt_tuning"}
-
-
-def head_module_names(model: torch.nn.Module) -> list[str]:
-    """Top-level modules with parameters outside the pretrained backbone (classifier, CRF, ...)."""
-    backbone = getattr(model, "base_model_prefix", "")
-    return [name for name, module in model.named_children()
-            if name != backbone and any(True for _ in module.parameters())]
 
 
 def trained_whole_modules(model: torch.nn.Module, settings: PeftSettings) -> list[str]:
@@ -106,8 +109,6 @@ def _get_peft_model(model: torch.nn.Module, config, settings: PeftSettings):
 def wrap_model(model: torch.nn.Module, settings: PeftSettings, total_steps: int, dummy_ids: list[int]):
     """Wrap ``model`` with the configured PEFT method; verify it runs on a short dummy input."""
     if settings.method == "bottleneck":  # not in peft: graftkit's own (see modeling/bottleneck.py)
-        from graftkit.modeling.bottleneck import add_adapters
-
         wrapped = add_adapters(model, settings, trained_whole_modules(model, settings))
     else:
         wrapped = _get_peft_model(model, peft_config(settings, model, total_steps), settings)
@@ -122,10 +123,6 @@ def wrap_model(model: torch.nn.Module, settings: PeftSettings, total_steps: int,
                           f"({type(err).__name__}: {err}); choose another peft.method") from None
     wrapped.train(was_training)
     return wrapped
-
-
-def linear_names(model: torch.nn.Module) -> list[str]:
-    return sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
 
 
 def parameter_counts(model: torch.nn.Module) -> tuple[int, int]:
@@ -143,8 +140,6 @@ def is_peft_model(model) -> bool:
 def finish_adapter_save(model, out_dir: str | Path, base_name_or_path: str) -> None:
     """Complete an adapter run's saved model: peft folders lack config.json, so store the base model's
     (with the task's labels); bottleneck runs keep only their adapters + head (see bottleneck.py)."""
-    from graftkit.modeling.bottleneck import is_bottleneck_model, save_adapters
-
     if is_peft_model(model):
         model.get_base_model().config.save_pretrained(str(out_dir))
     elif is_bottleneck_model(model):
@@ -154,8 +149,6 @@ def finish_adapter_save(model, out_dir: str | Path, base_name_or_path: str) -> N
 def _base_path(run_dir: Path, spec_file: str = "adapter_config.json") -> str:
     """The base checkpoint of an adapter run: the run's own config wins over the absolute path peft stored."""
     import yaml
-
-    from graftkit.modeling.load import resolve_model_path
 
     cfg_file = run_dir / "config.yaml"
     if cfg_file.is_file():
@@ -169,9 +162,6 @@ def load_adapter_model(run_dir: str | Path, model_class, merge: bool = True):
     """Base model + the run's adapter; mergeable methods are merged for plain-speed inference."""
     from peft import PeftModel
     from transformers import AutoConfig
-
-    from graftkit.modeling.bottleneck import CONFIG_FILE, load_bottleneck_model
-    from graftkit.modeling.load import quiet_missing_head
 
     run_dir = Path(run_dir)
     bottleneck = (run_dir / CONFIG_FILE).is_file()
@@ -187,48 +177,6 @@ def load_adapter_model(run_dir: str | Path, model_class, merge: bool = True):
     model = PeftModel.from_pretrained(base, str(run_dir))
     method = model.peft_config["default"].peft_type.value.lower()
     return model.merge_and_unload() if merge and method in MERGEABLE else model
-
-
-def merge_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
-    """Write the adapter run as a full transformers model folder (and a servable run folder).
-
-    Args:
-        run_dir: a finished run trained with ``peft``.
-        out_dir: where to write (default ``RUN_DIR/merged``).
-
-    Returns:
-        The folder written; ``AutoModelFor*.from_pretrained`` loads it without peft.
-    """
-    from transformers import AutoTokenizer
-
-    from graftkit.io import atomic_path
-    from graftkit.modeling.run_folder import RunFolder
-    from graftkit.predictor import load_task
-
-    from graftkit.modeling.bottleneck import CONFIG_FILE
-
-    run = RunFolder(run_dir).require_model()
-    if (run.path / CONFIG_FILE).is_file():
-        raise RunFolderError(f"{run.path}: bottleneck adapters are non-linear and cannot be merged into the "
-                             "weights; `graftkit export` writes a standalone ONNX model of this run instead")
-    if not (run.path / "adapter_config.json").is_file():
-        raise RunFolderError(f"{run.path} holds a full model already (no adapter_config.json); nothing to merge")
-    method = json.loads((run.path / "adapter_config.json").read_text(encoding="utf-8"))["peft_type"].lower()
-    if method not in MERGEABLE:
-        raise RunFolderError(f"{run.path}: {method} adds virtual tokens and cannot be merged into the weights; "
-                             f"only {', '.join(sorted(MERGEABLE))} adapters can")
-    task = load_task(run)
-    model = load_adapter_model(run.path, task.model_class, merge=True)
-    out = Path(out_dir) if out_dir else run.path / "merged"
-    if out.exists():  # merging again replaces the earlier result
-        shutil.rmtree(out)
-    with atomic_path(out) as tmp:
-        model.save_pretrained(str(tmp))
-        AutoTokenizer.from_pretrained(str(run.path)).save_pretrained(str(tmp))
-        for name in ("labels.json", "config.yaml"):
-            (tmp / name).write_bytes((run.path / name).read_bytes())
-        (tmp / "COMPLETE").write_text("ok\n", encoding="utf-8")
-    return out
 
 
 def adalora_total_steps(n_examples: int, batch_size: int, grad_accum: int, epochs: float, max_steps: int) -> int:

@@ -18,8 +18,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from graftkit.errors import RunFolderError
+from graftkit.errors import ExportError, RunFolderError
 from graftkit.io import read_json, write_json, write_text
+
+#: where `graftkit export` puts its graphs inside a run folder, per precision
+ONNX_DIR = "onnx"
+ONNX_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+
+
+def onnx_path(run_dir: str | Path, precision: str = "fp32") -> Path:
+    """Where ``graftkit export`` puts the graph of ``precision`` (fp32 or int8) inside a run folder."""
+    if precision not in ONNX_FILES:
+        raise ExportError(f"unknown ONNX precision '{precision}' (choose {', '.join(ONNX_FILES)})")
+    return Path(run_dir) / ONNX_DIR / ONNX_FILES[precision]
 
 
 @dataclass

@@ -1,32 +1,33 @@
-"""Task registry: one folder per task, one line here per task."""
+"""Task registry: one folder per task, one line here per task (its class names its config model)."""
 from __future__ import annotations
 
-from graftkit.config import DataConfig, TaskConfig
+from graftkit.config import DataConfig, TaskConfigBase
 from graftkit.registry import Registry
 from graftkit.tasks.base import Task, TaskBase
-
-TASKS = Registry("task type")
-
-
-def _register_builtin() -> None:
-    from graftkit.tasks.classification import ClassificationTask
-
-    TASKS.register("classification")(ClassificationTask)
-    from graftkit.tasks.ner import NerTask
-
-    TASKS.register("ner")(NerTask)
-    from graftkit.tasks.regression import RegressionTask
-
-    TASKS.register("regression")(RegressionTask)
-    from graftkit.tasks.embedding import EmbeddingTask
-
-    TASKS.register("embedding")(EmbeddingTask)
+from graftkit.tasks.classification import ClassificationTask
+from graftkit.tasks.embedding import EmbeddingTask
+from graftkit.tasks.ner import NerTask
+from graftkit.tasks.regression import RegressionTask
 
 
-_register_builtin()
+class TaskRegistry(Registry):
+    """Task type → task class; each class carries ``config_class``, its `task:` section model."""
+
+    def config_class(self, name: str) -> type[TaskConfigBase]:
+        return self.get(name).config_class
+
+    def config_classes(self) -> list[type[TaskConfigBase]]:
+        return [self.get(n).config_class for n in self.names()]
 
 
-def build_task(task_cfg: TaskConfig, data_cfg: DataConfig | None = None) -> Task:
+TASKS = TaskRegistry("task type")
+TASKS.register("classification")(ClassificationTask)
+TASKS.register("ner")(NerTask)
+TASKS.register("regression")(RegressionTask)
+TASKS.register("embedding")(EmbeddingTask)
+
+
+def build_task(task_cfg: TaskConfigBase, data_cfg: DataConfig | None = None) -> Task:
     """Instantiate the task named by ``task_cfg.type``."""
     return TASKS.get(task_cfg.type)(task_cfg, data_cfg)
 

@@ -12,9 +12,9 @@ from typing import Any, Callable, ClassVar, Hashable, Protocol, Sequence, runtim
 
 import numpy as np
 
-from graftkit.config import DataConfig, TaskConfig
-from graftkit.data.dataset import Example
-from graftkit.data.readers import Row
+from graftkit.config import DataConfig, TaskConfigBase
+from graftkit.data.dataset import Example, rows_to_examples
+from graftkit.data.readers import Row, read_rows
 
 
 @runtime_checkable
@@ -22,12 +22,24 @@ class Task(Protocol):
     """Everything the trainer, evaluator and predictor need from a task."""
 
     name: ClassVar[str]
+    #: the pydantic model of this task's `task:` section (graftkit/tasks/<task>/config.py)
+    config_class: ClassVar[type[TaskConfigBase]]
     #: transformers Auto* class (or any class with ``from_pretrained``) that builds backbone + head
     model_class: ClassVar[Any]
     #: metric used for best-checkpoint selection when ``train.metric`` is ``auto``
     default_metric: ClassVar[str]
 
+    #: EDA-style text augmentation applies (False for tasks whose labels are tied to tokens)
+    text_augmentation: ClassVar[bool]
+    #: the task has its own ensemble rule (``combine: vote``) in ``ensemble_logits``
+    can_vote: ClassVar[bool]
+    #: the task trains through its own library's trainer (``train_run``) instead of transformers.Trainer
+    owns_training: ClassVar[bool]
+
     # -- data ---------------------------------------------------------------------------
+    def read(self, path: str, data_cfg: DataConfig, with_labels: bool = True) -> tuple[list[Example], int]:
+        """Examples of one data file and the number of invalid rows dropped (``data.drop_invalid``)."""
+
     def parse_label(self, raw: Any, row: Row) -> Any:
         """Validate one raw label value (raise DataError naming row.path/row.line)."""
 
@@ -69,6 +81,18 @@ class Task(Protocol):
     def calibrate(self, examples: list[Example], predictions: list[dict]) -> None:
         """Tune decision state (e.g. thresholds) on validation predictions; may do nothing."""
 
+    def bind_run(self, run_dir: Path, load_member: Callable[[Path], "Task"]) -> None:
+        """Read state kept in the run folder's weights (e.g. CRF transitions); ``load_member(folder)``
+        loads the task of an ensemble member folder."""
+
+    # -- ensembles and own trainers -----------------------------------------------------
+    def ensemble_logits(self, logits: list) -> Any:
+        """Combine the members' logits under ``combine: vote`` (only when ``can_vote``)."""
+
+    def train_run(self, cfg: Any, session: Any) -> Any:
+        """Train and write the run folder with the task's own trainer (only when ``owns_training``);
+        ``session`` is the train layer's :class:`graftkit.train.session.TrainSession`."""
+
     # -- reporting and state ------------------------------------------------------------
     def report(self, examples: list[Example], predictions: list[dict], out_dir: Path | None,
                plots: bool = True) -> dict[str, Any]:
@@ -85,11 +109,19 @@ class TaskBase:
     """Defaults shared by tasks; a task overrides what differs."""
 
     name: ClassVar[str] = ""
+    config_class: ClassVar[type[TaskConfigBase]]
     default_metric: ClassVar[str] = "loss"
+    text_augmentation: ClassVar[bool] = True
+    can_vote: ClassVar[bool] = False
+    owns_training: ClassVar[bool] = False
 
-    def __init__(self, task_cfg: TaskConfig | None = None, data_cfg: DataConfig | None = None):
-        self.task_cfg = task_cfg or TaskConfig(type=self.name)
+    def __init__(self, task_cfg: TaskConfigBase | None = None, data_cfg: DataConfig | None = None):
+        self.task_cfg = task_cfg or self.config_class()
         self.data_cfg = data_cfg
+
+    def read(self, path: str, data_cfg: DataConfig, with_labels: bool = True) -> tuple[list[Example], int]:
+        return rows_to_examples(read_rows(path, data_cfg.format, data_cfg.encoding), data_cfg, self.parse_label,
+                                with_labels=with_labels)
 
     def strat_key(self, example: Example) -> Hashable:
         return str(example.label)
@@ -105,3 +137,12 @@ class TaskBase:
 
     def calibrate(self, examples: list[Example], predictions: list[dict]) -> None:
         return None
+
+    def bind_run(self, run_dir: Path, load_member: Callable[[Path], Task]) -> None:
+        return None
+
+    def ensemble_logits(self, logits: list) -> Any:
+        raise NotImplementedError(f"{self.name} runs have no vote rule (can_vote is False)")
+
+    def train_run(self, cfg: Any, session: Any) -> Any:
+        raise NotImplementedError(f"{self.name} trains through transformers.Trainer (owns_training is False)")

@@ -20,6 +20,7 @@ import torch
 
 from graftkit.config import DistributedConfig
 from graftkit.errors import ConfigError, GraftkitError
+from graftkit.tasks.run_config import load_config
 
 T = TypeVar("T")
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -169,7 +170,5 @@ def launch_train(config: Path, overrides: list[str] | None, nproc: int, resume: 
     The config is validated here first, so a bad key or a missing DeepSpeed fails once, before any
     process starts.
     """
-    from graftkit.config import load_config
-
     strategy_arguments(load_config(config, overrides).train.distributed)
     launch(train_argv(config, overrides, resume, overwrite), nproc)

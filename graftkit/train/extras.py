@@ -12,15 +12,16 @@ from typing import Callable
 import torch
 from transformers import TrainerCallback, TrainingArguments
 
-from graftkit.config import RunConfig
+from graftkit.data.augment import augment_examples
 from graftkit.data.dataset import Example
 from graftkit.errors import ConfigError
 from graftkit.io import write_json
-from graftkit.train.distributed import is_main_process
 from graftkit.modeling.peft import adalora_total_steps, head_module_names, parameter_counts, wrap_model
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.tasks.base import Task
+from graftkit.tasks.run_config import RunConfig
 from graftkit.train.adversarial import EmbeddingAttack
+from graftkit.train.distributed import is_main_process
 from graftkit.train.optim import apply_freeze, optimizer_factory
 
 
@@ -76,12 +77,9 @@ def setup(cfg: RunConfig, task: Task, model, tokenizer, train: list[Example], ru
     """Apply augmentation, freezing and PEFT; validate label smoothing and adversarial settings."""
     info: dict = {}
     if cfg.augment:
-        token_level = any(c.__name__.endswith("ForTokenClassification") for c in type(model).__mro__)
-        if token_level or not getattr(task, "text_augmentation", True):
+        if not task.text_augmentation:
             raise ConfigError(f"augment: the {task.name} task's labels are tied to token positions; "
                               "word-level augmentation would corrupt them; remove the augment section")
-        from graftkit.data.augment import augment_examples
-
         train, counts = augment_examples(train, cfg.augment, tokenizer, model.get_input_embeddings().weight)
         info["augment"] = counts
         log(f"augment: {counts['generated']} generated examples added to {counts['original']} training examples")

@@ -12,12 +12,14 @@ from graftkit.data.readers import Row
 from graftkit.errors import DataError
 from graftkit.tasks.base import TaskBase
 from graftkit.tasks.classification import head, metrics, postprocess, preprocess
+from graftkit.tasks.classification.config import ClassificationConfig
 
 
 class ClassificationTask(TaskBase):
     """One label per text (softmax) or a set of labels per text (sigmoid + per-label threshold)."""
 
     name = "classification"
+    config_class = ClassificationConfig
     model_class = head.MODEL_CLASS
     default_metric = "macro_f1"
 

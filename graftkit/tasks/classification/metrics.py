@@ -9,6 +9,7 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 
 from graftkit.data.dataset import Example
 from graftkit.io import write_csv
+from graftkit.report.plots import confusion_matrix_png
 
 
 def scores(y_true, y_pred, multi_label: bool) -> dict[str, float]:
@@ -58,8 +59,6 @@ def report(examples: Sequence[Example], preds: Sequence[dict], labels: list[str]
         write_csv(out_dir / "misclassified.csv", ["file", "line", "text", "text_pair", "true", "predicted",
                                                   "confidence"], rows)
         if plots and not multi_label:
-            from graftkit.evaluate.plots import confusion_matrix_png
-
             cm = confusion_matrix(y_true, y_pred, labels=list(range(len(labels))))
             confusion_matrix_png(cm, labels, out_dir / "confusion_matrix.png")
             result["confusion_matrix"] = cm.tolist()

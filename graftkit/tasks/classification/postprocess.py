@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import special
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
-    z = x - x.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    return special.softmax(x, axis=-1)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    return special.expit(x)  # no overflow for large negative logits
 
 
 def decode(logits: np.ndarray, labels: list[str], multi_label: bool, thresholds: list[float]) -> list[dict]:

@@ -8,7 +8,7 @@ import numpy as np
 
 from graftkit.data.dataset import Example
 from graftkit.data.readers import Row
-from graftkit.errors import DataError
+from graftkit.errors import ConfigError, DataError
 
 
 def parse_label(raw: Any, row: Row, column: str, separator: str | None) -> str | tuple[str, ...]:
@@ -80,7 +80,6 @@ def class_weights(examples: Sequence[Example], labels: list[str], multi_label: b
     if isinstance(spec, dict):
         unknown = set(spec) - set(labels)
         if unknown:
-            from graftkit.errors import ConfigError
             raise ConfigError(f"task.class_weights: unknown labels {sorted(unknown)} (labels: {labels})")
         return np.array([float(spec.get(lab, 1.0)) for lab in labels], dtype=np.float32)
     counts = Counter(lab for e in examples for lab in (e.label if multi_label else (e.label,)))

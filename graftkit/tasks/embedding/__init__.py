@@ -1,8 +1,8 @@
 """Sentence embeddings (bi-encoder) for retrieval: (query, positive) pairs or same-label rows.
 
 Unlike the other tasks this one is trained by sentence-transformers' own trainer with an
-in-batch-negatives loss, so it supplies ``train_run``, the single hook ``graftkit.train.trainer.train``
-dispatches on. Its run folder is a sentence-transformers model folder plus graftkit's files.
+in-batch-negatives loss, so it sets ``owns_training`` and supplies ``train_run`` (declared in
+``graftkit/tasks/base.py``), which ``graftkit.train.trainer.train`` calls with a TrainSession. Its run folder is a sentence-transformers model folder plus graftkit's files.
 """
 from __future__ import annotations
 
@@ -15,26 +15,27 @@ from graftkit.data.readers import Row, read_rows
 from graftkit.errors import DataError, GraftkitError
 from graftkit.tasks.base import TaskBase
 from graftkit.tasks.classification.preprocess import parse_label as parse_class_label
+from graftkit.tasks.embedding.config import EmbeddingConfig
+from graftkit.tasks.embedding.train import train_embedding
 
 
 class EmbeddingTask(TaskBase):
     """Learns a text embedding in which a query lies close to its positives."""
 
     name = "embedding"
+    config_class = EmbeddingConfig
     #: the run folder's root is a plain transformers encoder; sentence-transformers adds pooling on top
     model_class = AutoModel
     default_metric = "mrr@10"
+    owns_training = True
 
     def __init__(self, task_cfg=None, data_cfg=None):
         super().__init__(task_cfg, data_cfg)
         self.label_mode = not (data_cfg and data_cfg.text_pair_column)
 
-    @staticmethod
-    def train_run(cfg, **kwargs):
+    def train_run(self, cfg, session):
         """Train with sentence-transformers (see ``graftkit.tasks.embedding.train.train_embedding``)."""
-        from graftkit.tasks.embedding.train import train_embedding
-
-        return train_embedding(cfg, **kwargs)
+        return train_embedding(self, session)
 
     # -- data
     def read(self, path: str, cfg, with_labels: bool = True) -> tuple[list[Example], int]:
@@ -52,7 +53,7 @@ class EmbeddingTask(TaskBase):
         if len(train) < 2:
             raise DataError(train[0].path, "an embedding model needs at least two training rows (in-batch negatives)")
 
-    # -- inference: retrieval goes through graftkit.retrieval (index/search), not the logits Predictor
+    # -- inference: retrieval goes through graftkit.inference.retrieval (index/search), not the logits Predictor
     def model_kwargs(self) -> dict:
         return {}
 

@@ -1,12 +1,11 @@
 """Model card (README.md) of an embedding run: data, settings, retrieval results, how to use it."""
 from __future__ import annotations
 
-from graftkit.config import RunConfig
 from graftkit.io import write_text
 from graftkit.modeling.run_folder import RunFolder
 
 
-def write_card(run: RunFolder, cfg: RunConfig, results: dict, task) -> None:
+def write_card(run: RunFolder, cfg, results: dict, task) -> None:
     """Replace the card sentence-transformers wrote with graftkit's (same facts as other runs)."""
     d, t = cfg.data, cfg.train
     how = (f"(`{d.text_column}`, `{d.text_pair_column}`) pairs" if not task.label_mode

@@ -2,32 +2,31 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
 
-from graftkit.config import RunConfig
+from datasets import Dataset
+from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers.base.sampler import BatchSamplers
+from transformers import TrainingArguments
+
 from graftkit.data.dataset import Splits, load_splits
 from graftkit.errors import ConfigError
 from graftkit.io import publish_dir, write_json
 from graftkit.modeling.run_folder import RunFolder
-from graftkit.tasks.embedding import EmbeddingTask, head, metrics, preprocess
+from graftkit.report.plots import training_curve_png
+from graftkit.tasks.embedding import head, metrics, preprocess
+from graftkit.tasks.embedding.card import write_card
 
 
-def _st_arguments(cfg: RunConfig, run: RunFolder):
+def _st_arguments(session, run: RunFolder):
     """graftkit's TrainingArguments mapping, carried over to SentenceTransformerTrainingArguments."""
-    from sentence_transformers import SentenceTransformerTrainingArguments
-    from sentence_transformers.base.sampler import BatchSamplers
-    from transformers import TrainingArguments
-
-    from graftkit.train.trainer import training_arguments
-
-    base = training_arguments(cfg, run.checkpoints, "loss", has_eval=False)
+    base = session.training_arguments(run, "loss", has_eval=False)
     kwargs = {f.name: getattr(base, f.name) for f in dataclasses.fields(TrainingArguments) if f.init}
     kwargs["train_sampling_strategy"] = "random"  # the batch sampler below decides batches
     # no duplicate texts in a batch: a duplicate would be a "negative" identical to the positive
     return SentenceTransformerTrainingArguments(**kwargs, batch_sampler=BatchSamplers.NO_DUPLICATES)
 
 
-def evaluate_splits(model, task: EmbeddingTask, splits: Splits, batch_size: int) -> dict:
+def evaluate_splits(model, task, splits: Splits, batch_size: int) -> dict:
     """Retrieval metrics for validation and test queries against the training corpus (see preprocess)."""
     out = {}
     for name, queries in (("validation", splits.validation), ("test", splits.test)):
@@ -37,39 +36,38 @@ def evaluate_splits(model, task: EmbeddingTask, splits: Splits, batch_size: int)
     return out
 
 
-def _reject_classifier_switches(cfg: RunConfig) -> None:
+def _reject_classifier_switches(cfg) -> None:
     """Switches built for the Trainer path and its task heads; the bi-encoder trainer would ignore them."""
     t, defaults = cfg.train, type(cfg.train)()
     used = [name for name, on in (("peft", cfg.peft), ("augment", cfg.augment), ("train.adversarial", t.adversarial),
                                   ("train.rdrop", t.rdrop), ("train.label_smoothing", t.label_smoothing),
                                   ("train.freeze", t.freeze != defaults.freeze),
                                   ("train.layer_lr_decay", t.layer_lr_decay != 1.0),
-                                  ("train.head_learning_rate", t.head_learning_rate)) if on]
+                                  ("train.head_learning_rate", t.head_learning_rate),
+                                  # it trains without validation passes: no checkpoint choice, no early stop
+                                  ("train.early_stopping", t.early_stopping != defaults.early_stopping),
+                                  ("train.eval_strategy", t.eval_strategy != defaults.eval_strategy),
+                                  ("train.metric", t.metric != defaults.metric)) if on]
     if used:
         raise ConfigError(f"task.type embedding is trained by sentence-transformers, which does not apply "
                           f"{', '.join(used)}; remove them (they work with classification, ner, pair, regression)")
 
 
-def train_embedding(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
-                    extra_callbacks: list | None = None, log: Callable[[str], None] = print) -> RunFolder:
+def train_embedding(task, session) -> RunFolder:
     """Train a bi-encoder with MultipleNegativesRankingLoss, evaluate retrieval, write a complete run folder.
+
+    Args:
+        task: the EmbeddingTask.
+        session: the train layer's TrainSession (config, run folder, arguments, stop handling).
 
     Raises:
         Interrupted: a signal stopped training; the last checkpoint is on disk for ``resume``.
     """
-    from datasets import Dataset
-    from sentence_transformers import SentenceTransformerTrainer
-
-    from graftkit.evaluate.plots import training_curve_png
-    from graftkit.tasks.embedding.card import write_card
-    from graftkit.train.callbacks import GracefulStop
-    from graftkit.train.trainer import Interrupted, _prepare_run_dir
-
+    cfg, log = session.cfg, session.log
     _reject_classifier_switches(cfg)
-    task = EmbeddingTask(cfg.task, cfg.data)
     splits = load_splits(cfg.data, task.parse_label, task.strat_key, reader=task.read)
     task.fit(splits.train)
-    run, checkpoint = _prepare_run_dir(cfg, resume, overwrite)
+    run, checkpoint = session.prepare_run_dir()
     for note in splits.notes:
         log(note)
     anchors, positives, skipped = preprocess.training_pairs(splits.train, task.label_mode, cfg.train.seed)
@@ -77,15 +75,14 @@ def train_embedding(cfg: RunConfig, resume: bool = False, overwrite: bool = Fals
         log(f"{skipped} training rows have a label no other row shares; they cannot form a pair and are skipped")
     log(f"examples: train pairs={len(anchors)} validation={len(splits.validation)} test={len(splits.test)}")
     model = head.load_model(cfg.model, cfg.data.max_length)
-    stop = GracefulStop()
+    stop = session.stop_callback()
     trainer = SentenceTransformerTrainer(
-        model=model, args=_st_arguments(cfg, run), loss=head.make_loss(model),
+        model=model, args=_st_arguments(session, run), loss=head.make_loss(model),
         train_dataset=Dataset.from_dict({"anchor": anchors, "positive": positives}),
-        callbacks=[stop, *(extra_callbacks or [])])
+        callbacks=[stop, *session.extra_callbacks])
     result = trainer.train(resume_from_checkpoint=checkpoint)
     if stop.requested:
-        raise Interrupted(f"training interrupted at step {trainer.state.global_step}; a checkpoint is in "
-                          f"{run.checkpoints}. Continue with: graftkit train CONFIG --resume")
+        raise session.interrupted(trainer.state.global_step, run)
     staging = run.path / ".staging-model"
     model.save(str(staging))
     publish_dir(staging, run.path)

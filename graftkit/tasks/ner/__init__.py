@@ -5,13 +5,16 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 from transformers import DataCollatorForTokenClassification
 
 from graftkit.data.dataset import Example
 from graftkit.data.readers import Row
 from graftkit.errors import DataError, RunFolderError
+from graftkit.io import read_json
 from graftkit.tasks.base import TaskBase
 from graftkit.tasks.ner import head, metrics, postprocess, preprocess
+from graftkit.tasks.ner.config import NerConfig
 from graftkit.tasks.ner.ensemble import SpanVote, UnitPaths
 from graftkit.tasks.ner.readers import _check_spans, log, read_ner
 from graftkit.tasks.ner.schemes import label_list
@@ -21,8 +24,11 @@ class NerTask(TaskBase):
     """Entities as character spans; the model tags words (first subword piece) in ``task.tag_scheme``."""
 
     name = "ner"
+    config_class = NerConfig
     model_class = head.TokenClassifier
     default_metric = "f1"
+    text_augmentation = False  # tags belong to token positions; word-level edits would corrupt them
+    can_vote = True  # entity-span majority vote (graftkit/tasks/ner/ensemble.py)
 
     def __init__(self, task_cfg=None, data_cfg=None):
         super().__init__(task_cfg, data_cfg)
@@ -140,11 +146,9 @@ class NerTask(TaskBase):
         paths = self.decoder([scores for _, scores in stitched])
         return [(keys, scores, path) for (keys, scores), path in zip(stitched, paths)]
 
-    # -- ensembles (graftkit/ensemble.py)
+    # -- ensembles (graftkit/inference/ensemble.py)
     def ensemble_logits(self, logits: list) -> Any:
         """Combine "vote": the members' logits side by side; ``unit_paths`` decodes each and votes on spans."""
-        import torch
-
         return torch.cat([x.float() for x in logits], dim=-1)
 
     @property
@@ -167,19 +171,18 @@ class NerTask(TaskBase):
         self.source_schemes = dict(state.get("source_schemes", {}))
         self._decoder = None
 
-    def bind_run(self, run_dir: Path) -> None:
+    def bind_run(self, run_dir: Path, load_member) -> None:
         """Read the trained CRF transitions from the run folder's safetensors (decoding needs them).
 
         An ensemble folder has no CRF of its own: averaged probabilities are decoded under the
         scheme's constraints only, and a voting ensemble decodes each member with its own CRF.
         """
         if (Path(run_dir) / "ensemble.json").is_file():
-            from graftkit.io import read_json
-
             self.ensemble = read_json(Path(run_dir) / "ensemble.json")
             self.transitions, self._decoder = None, None
             if self.ensemble.get("combine") == "vote":
-                self.span_vote = SpanVote.from_run(Path(run_dir), self.ensemble)
+                members = [load_member(Path(run_dir) / m) for m in self.ensemble["members"]]
+                self.span_vote = SpanVote(members, self.ensemble.get("vote", 0.5))
             return
         if not self.crf:
             return

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -80,14 +79,6 @@ class SpanVote:
         self.labels, self.scheme = list(self.members[0].labels), self.members[0].scheme
         self.label2id = {t: i for i, t in enumerate(self.labels)}
         self.need = min_votes(len(self.members), vote)
-
-    @classmethod
-    def from_run(cls, run_dir: Path, spec: dict) -> "SpanVote":
-        """The vote of an ensemble run folder from its ``ensemble.json`` (``spec``)."""
-        from graftkit.modeling.run_folder import RunFolder
-        from graftkit.predictor import load_task
-
-        return cls([load_task(RunFolder(Path(run_dir) / m)) for m in spec["members"]], spec.get("vote", 0.5))
 
     @property
     def width(self) -> int:

@@ -15,9 +15,7 @@ from transformers import AutoConfig, AutoModelForTokenClassification
 from transformers.modeling_outputs import ModelOutput
 from transformers.models.auto.modeling_auto import MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING
 
-from graftkit.tasks.ner.schemes import allowed_transitions
-
-FORBIDDEN = -10000.0
+from graftkit.tasks.ner.schemes import allowed_transitions, pin_forbidden
 
 
 @dataclass
@@ -50,7 +48,7 @@ class CrfMixin:
     def __init__(self, config):
         super().__init__(config)
         self.crf = CRF(config.num_labels, batch_first=True)
-        self._allowed: tuple[torch.Tensor, ...] | None = None
+        self._allowed: tuple | None = None  # numpy masks from allowed_transitions
 
     def _init_weights(self, module):
         if isinstance(module, CRF):  # pytorch-crf's own initialisation
@@ -62,13 +60,8 @@ class CrfMixin:
         """Pin forbidden transitions to FORBIDDEN (their gradient is ~0, so they stay there)."""
         if self._allowed is None:  # built on first use: from_pretrained may create modules on the meta device
             labels = [self.config.id2label[i] for i in range(self.config.num_labels)]
-            masks = allowed_transitions(labels, getattr(self.config, "tag_scheme", "IOB2"))
-            self._allowed = tuple(torch.tensor(m, device=self.crf.transitions.device) for m in masks)
-        start, end, trans = self._allowed
-        with torch.no_grad():
-            self.crf.start_transitions.masked_fill_(~start, FORBIDDEN)
-            self.crf.end_transitions.masked_fill_(~end, FORBIDDEN)
-            self.crf.transitions.masked_fill_(~trans, FORBIDDEN)
+            self._allowed = allowed_transitions(labels, getattr(self.config, "tag_scheme", "IOB2"))
+        pin_forbidden(self.crf, self._allowed)
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
         if token_type_ids is not None:

@@ -11,6 +11,7 @@ from seqeval.scheme import IOB2, IOBES
 
 from graftkit.data.dataset import Example
 from graftkit.io import write_jsonl
+from graftkit.report.plots import confusion_matrix_png
 from graftkit.tasks.ner.preprocess import word_spans
 from graftkit.tasks.ner.schemes import spans_to_tags
 
@@ -70,8 +71,6 @@ def report(examples: Sequence[Example], preds: Sequence[dict], types: list[str],
                              "missed": sorted(_chars(g - q, e)), "spurious": sorted(_chars(q - g, e))})
         write_jsonl(out_dir / "sentences_with_errors.jsonl", rows)
         if plots:
-            from graftkit.evaluate.plots import confusion_matrix_png
-
             confusion_matrix_png(cm, names, out_dir / "confusion_matrix.png")
     return result
 

@@ -11,17 +11,15 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from scipy import special
 from torchcrf import CRF
 
 from graftkit.tasks.ner.preprocess import UnitKey, Window
-from graftkit.tasks.ner.schemes import allowed_transitions, tags_to_spans
-
-FORBIDDEN = -10000.0
+from graftkit.tasks.ner.schemes import allowed_transitions, pin_forbidden, tags_to_spans
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
-    z = x - x.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return special.log_softmax(x, axis=-1)
 
 
 class Decoder:
@@ -38,12 +36,8 @@ class Decoder:
         self.crf_trained = transitions is not None
         n = len(labels)
         start, end, trans = (np.zeros(n), np.zeros(n), np.zeros((n, n))) if transitions is None else transitions
-        ok_s, ok_e, ok_t = allowed_transitions(labels, scheme)
         self.crf = CRF(n, batch_first=True)
-        with torch.no_grad():
-            self.crf.start_transitions.copy_(torch.tensor(np.where(ok_s, start, FORBIDDEN)))
-            self.crf.end_transitions.copy_(torch.tensor(np.where(ok_e, end, FORBIDDEN)))
-            self.crf.transitions.copy_(torch.tensor(np.where(ok_t, trans, FORBIDDEN)))
+        pin_forbidden(self.crf, allowed_transitions(labels, scheme), (start, end, trans))
 
     def __call__(self, scores: Sequence[np.ndarray]) -> list[list[int]]:
         """Best tag ids for each (units, tags) score matrix; empty matrices give empty paths."""

@@ -177,6 +177,25 @@ def allowed_transitions(labels: Sequence[str], scheme: str) -> tuple[np.ndarray,
     return start, end, trans
 
 
+#: score of a transition the scheme forbids: low enough that Viterbi never takes it, and (in training)
+#: its gradient is ~0, so a pinned value stays pinned
+FORBIDDEN = -10000.0
+
+
+def pin_forbidden(crf, masks: tuple[np.ndarray, np.ndarray, np.ndarray],
+                  scores: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
+    """Set a pytorch-crf ``CRF``'s (start, end, transition) scores to FORBIDDEN where ``masks``
+    (from ``allowed_transitions``) disallow them; with ``scores``, copy those in first."""
+    import torch
+
+    params = (crf.start_transitions, crf.end_transitions, crf.transitions)
+    with torch.no_grad():
+        for param, mask, score in zip(params, masks, scores or (None,) * 3):
+            if score is not None:
+                param.copy_(torch.as_tensor(score, dtype=param.dtype))
+            param.masked_fill_(~torch.as_tensor(mask, device=param.device), FORBIDDEN)
+
+
 def is_valid(tag_ids: Sequence[int], labels: Sequence[str], scheme: str) -> bool:
     """Whether a tag-id sequence obeys ``scheme`` (used by tests and as a decoding guard)."""
     start, end, trans = allowed_transitions(labels, scheme)

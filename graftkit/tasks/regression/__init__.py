@@ -13,12 +13,14 @@ from graftkit.errors import DataError
 from graftkit.tasks.base import TaskBase
 from graftkit.tasks.classification.preprocess import encode_texts
 from graftkit.tasks.regression import head, metrics, postprocess, preprocess
+from graftkit.tasks.regression.config import RegressionConfig
 
 
 class RegressionTask(TaskBase):
     """A linear head predicting every target column; MSE or Huber loss on optionally z-scored targets."""
 
     name = "regression"
+    config_class = RegressionConfig
     model_class = head.MODEL_CLASS
     default_metric = "rmse"
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
 from graftkit.data.readers import read_rows
 from graftkit.errors import DataError, RunFolderError
 from graftkit.io import atomic_path, publish_dir, read_json, write_json
 from graftkit.modeling.run_folder import RunFolder
+from graftkit.tasks.embedding.head import load_model
+from graftkit.tasks.embedding.postprocess import embed
 
 
 def read_corpus(path: str | Path, id_column: str | None = "id", text_column: str = "text",
@@ -62,8 +62,6 @@ def embedding_run(run_dir: str | Path) -> RunFolder:
 
 
 def load_encoder(run: RunFolder):
-    from graftkit.tasks.embedding.head import load_model
-
     return load_model(str(run.path))
 
 
@@ -71,8 +69,6 @@ def build_index(run_dir: str | Path, corpus: str | Path, id_column: str | None =
                 name: str = "default", batch_size: int = 64, encoding: str = "utf-8") -> Path:
     """Embed every corpus entry with the run's model and store the index in ``RUN/index/<name>``."""
     from safetensors.numpy import save_file
-
-    from graftkit.tasks.embedding.postprocess import embed
 
     run = embedding_run(run_dir)
     entries = read_corpus(corpus, id_column, text_column, encoding)
@@ -119,8 +115,6 @@ class Index:
 
     def search(self, queries: Sequence[str], k: int = 5) -> list[list[dict]]:
         """Top-``k`` entries per query, best first, each with its cosine ``score`` and ``rank``."""
-        from graftkit.tasks.embedding.postprocess import embed
-
         k = max(1, min(k, len(self.entries)))
         scores, ids = self.faiss.search(embed(self.encoder, list(queries)), k)
         return [[{**self.entries[i], "score": float(s), "rank": r + 1}

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
-from graftkit.export.onnx import ExportError, onnx_path
-from graftkit.predictor import BACKENDS
+from graftkit.errors import ExportError
+from graftkit.inference.backends import BACKENDS
+from graftkit.modeling.run_folder import onnx_path
 from graftkit.tasks.base import Task
 
 
@@ -24,7 +25,7 @@ class OnnxBackend:
 
     def __init__(self, run_dir: Path, task: Task, precision: str = "fp32", path: str | Path | None = None,
                  threads: int = 0):
-        import onnxruntime as ort
+        import onnxruntime as ort  # lazy: only ONNX serving needs the runtime loaded
 
         file = Path(path) if path else onnx_path(run_dir, precision)
         if not file.is_file():

@@ -8,16 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-import numpy as np
 import yaml
+from transformers import AutoTokenizer
 
-from graftkit.config import RunConfig, config_from_dict
+from graftkit.inference import onnx_backend  # noqa: F401  registers the "onnx" backend
+from graftkit.inference.backends import BACKENDS
 from graftkit.modeling.run_folder import RunFolder
-from graftkit.registry import Registry
-from graftkit.tasks import build_task
+from graftkit.tasks import TASKS, build_task
 from graftkit.tasks.base import Task
-
-BACKENDS = Registry("inference backend")
+from graftkit.tasks.run_config import RunConfig, config_from_dict
 
 
 def load_run_config(run: RunFolder) -> RunConfig:
@@ -28,36 +27,12 @@ def load_task(run: RunFolder, cfg: RunConfig | None = None) -> Task:
     """The task of a run folder with its fitted state restored."""
     cfg = cfg or load_run_config(run)
     state = run.task_state()
-    task = build_task(cfg.task.model_copy(update={"type": state.get("task", cfg.task.type)}), cfg.data)
+    kind = state.get("task", cfg.task.type)
+    task_cfg = cfg.task if kind == cfg.task.type else TASKS.config_class(kind)()
+    task = build_task(task_cfg, cfg.data)
     task.load_state(state)
-    if hasattr(task, "bind_run"):  # optional hook: state kept in the run folder's weights (e.g. CRF transitions)
-        task.bind_run(run.path)
+    task.bind_run(run.path, lambda member: load_task(RunFolder(member)))
     return task
-
-
-@BACKENDS.register("torch")
-class TorchBackend:
-    """Runs the run folder's transformers model with torch."""
-
-    def __init__(self, run_dir: Path, task: Task, device: str | None = None):
-        import torch
-
-        self.torch = torch
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        from graftkit.modeling.run_model import load_run_model  # full, adapter or ensemble run
-
-        self.model = load_run_model(run_dir, task).to(self.device).eval()
-        import inspect
-
-        self.accepts = set(inspect.signature(self.model.forward).parameters)
-
-    def __call__(self, features: dict[str, np.ndarray]) -> np.ndarray:
-        torch = self.torch
-        batch = {k: torch.as_tensor(v).to(self.device) for k, v in features.items() if k in self.accepts}
-        with torch.inference_mode():
-            out = self.model(**batch)
-        logits = out.logits if hasattr(out, "logits") else out[0]
-        return logits.float().cpu().numpy()
 
 
 class Predictor:
@@ -72,8 +47,6 @@ class Predictor:
         self.run = RunFolder(run_dir).require_model()
         self.cfg = load_run_config(self.run)
         self.task = load_task(self.run, self.cfg)
-        from transformers import AutoTokenizer
-
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.run.path))
         self.max_length = self.cfg.data.max_length
         self.backend_name = backend
@@ -115,4 +88,3 @@ def _length(x: Any) -> int:
     return sum(len(s) for s in x) if isinstance(x, (tuple, list)) else len(x)
 
 
-from graftkit.export import backend as _onnx_backend  # noqa: E402,F401  registers the "onnx" backend

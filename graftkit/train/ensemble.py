@@ -1,78 +1,26 @@
-"""Ensembles of runs trained with the same labels: one servable run folder combining their outputs.
+"""`graftkit ensemble`: write one servable run folder combining finished runs, and evaluate it.
 
-Layout of an ensemble run folder: the usual ``config.yaml``, ``labels.json``, tokenizer and
-``config.json`` (copied from the first member), ``members/<i>/`` (each member's model files),
-``ensemble.json`` (member list, ``combine`` and its settings) and ``metrics.json``.
-
-Combining (``combine`` in ensemble.json):
-
-* ``mean``: single-label and token classification average the members' probabilities (the
-  ensemble's logits are their log-mean); multi-label averages sigmoid probabilities;
-  regression averages predictions.
-* ``vote``: the task's own rule, for a task with an optional method
-  ``ensemble_logits(list[torch.Tensor]) -> torch.Tensor`` (the default for such a task). NER
-  votes on entity spans (``graftkit/tasks/ner/ensemble.py``): its logits are the members'
-  side by side and its decoding keeps the spans more than ``vote`` × members predict.
+How members are combined at inference time is described in ``graftkit/inference/ensemble.py``.
 """
 from __future__ import annotations
 
-import inspect
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
-import torch
+from transformers import AutoConfig, AutoTokenizer
 
 from graftkit.errors import GraftkitError, RunFolderError
+from graftkit.evaluate.evaluator import evaluate_examples
+from graftkit.inference.ensemble import COMBINE_MODES
+from graftkit.inference.predictor import Predictor, load_task
 from graftkit.io import read_json, write_json
 from graftkit.modeling.run_folder import RunFolder
+from graftkit.train.trainer import prepare
 
 MODEL_FILES = ("config.json", "labels.json", "config.yaml", "adapter_config.json", "bottleneck_config.json",
                "ensemble.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
                    "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model")
-
-
-COMBINE_MODES = ("mean", "vote")
-
-
-def average_logits(logits: list[torch.Tensor], problem_type: str | None) -> torch.Tensor:
-    """Combine member logits so that the task's usual decoding sees averaged probabilities."""
-    stacked = torch.stack([x.float() for x in logits])
-    if problem_type == "regression":
-        return stacked.mean(0)
-    if problem_type == "multi_label_classification":
-        return torch.logit(torch.sigmoid(stacked).mean(0), eps=1e-7)
-    return torch.log(torch.softmax(stacked, dim=-1).mean(0).clamp_min(1e-12))
-
-
-class EnsembleModel(torch.nn.Module):
-    """Runs every member on the same features and combines their logits."""
-
-    def __init__(self, members: list[torch.nn.Module], task, problem_type: str | None, combine: str = "mean"):
-        super().__init__()
-        self.members = torch.nn.ModuleList(members)
-        self.task, self.problem_type, self.combine = task, problem_type, combine
-        self._accepts = [set(inspect.signature(m.forward).parameters) for m in members]
-
-    @classmethod
-    def from_run(cls, run_dir: Path, task) -> "EnsembleModel":
-        from graftkit.modeling.run_model import load_run_model
-
-        spec = read_json(run_dir / "ensemble.json")
-        members = [load_run_model(run_dir / m, task) for m in spec["members"]]
-        # folders written before "combine" was a choice hold a description there: they averaged
-        return cls(members, task, spec.get("problem_type"), "vote" if spec.get("combine") == "vote" else "mean")
-
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
-        feats = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-        outs = []
-        for model, accepts in zip(self.members, self._accepts):
-            out = model(**{k: v for k, v in feats.items() if v is not None and k in accepts})
-            outs.append(out.logits if hasattr(out, "logits") else out[0])
-        if self.combine == "vote":
-            return SimpleNamespace(logits=self.task.ensemble_logits(outs))
-        return SimpleNamespace(logits=average_logits(outs, self.problem_type))
 
 
 def _check_compatible(runs: list[RunFolder]) -> None:
@@ -85,8 +33,6 @@ def _check_compatible(runs: list[RunFolder]) -> None:
         if state.get("labels") != first.get("labels"):
             raise GraftkitError(f"{run.path} was trained with labels {state.get('labels')}, {runs[0].path} with "
                                 f"{first.get('labels')}; an ensemble needs the same labels in the same order")
-    from transformers import AutoTokenizer
-
     vocab = AutoTokenizer.from_pretrained(str(runs[0].path)).get_vocab()
     for run in runs[1:]:
         if AutoTokenizer.from_pretrained(str(run.path)).get_vocab() != vocab:
@@ -104,10 +50,8 @@ def _copy_member(run: RunFolder, dst: Path) -> None:
 
 def _combine_spec(runs: list[RunFolder], combine: str | None, vote: float) -> dict:
     """``combine`` (and ``vote``) for ensemble.json: the task's vote when it has one, unless told otherwise."""
-    from graftkit.predictor import load_task
-
     task = load_task(runs[0])
-    can_vote = hasattr(task, "ensemble_logits")
+    can_vote = task.can_vote
     combine = combine or ("vote" if can_vote else "mean")
     if combine not in COMBINE_MODES:
         raise GraftkitError(f"unknown combine '{combine}'; choose one of: {', '.join(COMBINE_MODES)}")
@@ -142,8 +86,6 @@ def build_ensemble(run_dirs: list[str | Path], out_dir: str | Path, overwrite: b
     Returns:
         The ensemble's metrics (also in ``out_dir/metrics.json``).
     """
-    from transformers import AutoConfig
-
     if len(run_dirs) < 2:
         raise GraftkitError("an ensemble needs at least two run folders")
     runs = [RunFolder(d).require_model() for d in run_dirs]
@@ -172,10 +114,6 @@ def build_ensemble(run_dirs: list[str | Path], out_dir: str | Path, overwrite: b
 
 def evaluate_ensemble(out: RunFolder, runs: list[RunFolder], log=print) -> dict:
     """Evaluate on the test split of the first member's config (re-read with its seed) and compare members."""
-    from graftkit.evaluate.evaluator import evaluate_examples
-    from graftkit.predictor import Predictor
-    from graftkit.train.trainer import prepare
-
     predictor = Predictor(out.path)
     _, splits = prepare(predictor.cfg)
     results: dict = {"members": {str(r.path): r.read_metrics().get("test", {}) for r in runs}}

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from graftkit.errors import GraftkitError
+
 DONT_KNOW = "Sorry, I am not sure I understood. Could you rephrase, or shall I connect you to a person?"
 
 
@@ -18,7 +20,7 @@ class Answerer:
 
     Args:
         intent: ``Predictor`` over a single-label classification run (the intents).
-        index: ``graftkit.retrieval.Index`` over the FAQ.
+        index: ``graftkit.inference.retrieval.Index`` over the FAQ.
         threshold: minimum intent probability to answer; below it the question is out of scope.
         k: number of FAQ entries returned.
         reranker: optional ``CrossEncoderReranker`` applied to the retrieved entries.
@@ -36,8 +38,6 @@ class Answerer:
     def __call__(self, question: str) -> dict:
         pred = self.intent.predict([question])[0]
         if "label" not in pred:
-            from graftkit.errors import GraftkitError
-
             raise GraftkitError("the intent run must be a single-label classification run")
         out = {"question": question, "intent": pred["label"], "confidence": pred["score"],
                "threshold": self.threshold}

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
-from graftkit.errors import DataError
-from graftkit.predictor import Predictor
+from graftkit.errors import DataError, GraftkitError
+from graftkit.inference.predictor import Predictor
 
 
 def iter_inputs(path: Path, text_column: str, pair_column: str | None, encoding: str = "utf-8") -> Iterator[Any]:
@@ -49,8 +49,6 @@ def pair_inputs(texts: list[str], pairs: list[str] | None, pair_column: str | No
     Raises:
         GraftkitError: pairs given to a single-text run, missing for a pair run, or counts differ.
     """
-    from graftkit.errors import GraftkitError
-
     if not pair_column:
         if pairs:
             raise GraftkitError("--pair: this run was trained on single texts (no data.text_pair_column)")

@@ -18,7 +18,7 @@ def index_cmd(
     batch_size: int = typer.Option(64, help="Embedding batch size."),
 ):
     """Embed a corpus with an embedding run and store a nearest-neighbour index beside the run."""
-    from graftkit.retrieval.index import build_index
+    from graftkit.inference.retrieval.index import build_index
 
     path = build_index(run_dir, corpus, id_column or None, text_column, name, batch_size)
     meta = json.loads((path / "meta.json").read_text())
@@ -28,8 +28,8 @@ def index_cmd(
 def _reranker(run: Optional[Path], positive_label: Optional[str]):
     if run is None:
         return None
-    from graftkit.predictor import Predictor
-    from graftkit.retrieval.rerank import CrossEncoderReranker
+    from graftkit.inference.predictor import Predictor
+    from graftkit.inference.retrieval.rerank import CrossEncoderReranker
 
     return CrossEncoderReranker(Predictor(run), positive_label)
 
@@ -43,7 +43,7 @@ def search_cmd(
     positive_label: Optional[str] = typer.Option(None, help="The re-ranker's label meaning 'matches'."),
 ):
     """Top-k corpus entries for each query, with cosine scores (JSON Lines on stdout)."""
-    from graftkit.retrieval.index import Index
+    from graftkit.inference.retrieval.index import Index
 
     index = Index(run_dir, name)
     reranker = _reranker(rerank, positive_label)
@@ -66,9 +66,9 @@ def answer_cmd(
     positive_label: Optional[str] = typer.Option(None, help="The re-ranker's label meaning 'matches'."),
 ):
     """Answer customer questions: intent, confidence and best FAQ entries, or 'out of scope' below the threshold."""
-    from graftkit.predictor import Predictor
-    from graftkit.retrieval.answer import Answerer
-    from graftkit.retrieval.index import Index
+    from graftkit.inference.predictor import Predictor
+    from graftkit.inference.retrieval.answer import Answerer
+    from graftkit.inference.retrieval.index import Index
 
     answerer = Answerer(Predictor(intent_run), Index(retriever, name), threshold, k, _reranker(rerank, positive_label),
                         min_score)

@@ -5,16 +5,16 @@ from pathlib import Path
 
 import torch
 
+from graftkit.inference.ensemble import EnsembleModel
+from graftkit.modeling.bottleneck import CONFIG_FILE as BOTTLENECK_CONFIG
+from graftkit.modeling.peft import load_adapter_model
+
 
 def load_run_model(run_dir: str | Path, task) -> torch.nn.Module:
     """The inference model of ``run_dir`` for ``task`` (its ``model_class`` builds the architecture)."""
     run_dir = Path(run_dir)
     if (run_dir / "ensemble.json").is_file():
-        from graftkit.ensemble import EnsembleModel
-
-        return EnsembleModel.from_run(run_dir, task)
-    if any((run_dir / n).is_file() for n in ("adapter_config.json", "bottleneck_config.json")):
-        from graftkit.modeling.peft import load_adapter_model
-
+        return EnsembleModel.from_run(run_dir, task, load_run_model)
+    if any((run_dir / n).is_file() for n in ("adapter_config.json", BOTTLENECK_CONFIG)):
         return load_adapter_model(run_dir, task.model_class)
     return task.model_class.from_pretrained(str(run_dir))

@@ -8,7 +8,7 @@ class CrossEncoderReranker:
     """Scores (query, entry text) pairs with a run trained on ``text_column`` + ``text_pair_column``.
 
     Args:
-        predictor: a ``graftkit.predictor.Predictor`` over a pair run.
+        predictor: a ``graftkit.inference.predictor.Predictor`` over a pair run.
         positive_label: the class meaning "matches" (classification runs); defaults to "1", "yes",
             "true", "match" or "duplicate" when one of them is a label.
     """

@@ -1,4 +1,4 @@
-"""CLI commands `merge`, `ensemble` and `tune` (registered in graftkit/cli.py)."""
+"""CLI commands over finished runs: `merge`, `ensemble`, and the search `tune` (registered in graftkit/cli/main.py)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,7 +21,7 @@ def merge_cmd(
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Where to write (default RUN_DIR/merged)."),
 ):
     """Merge a LoRA/AdaLoRA/IA3 adapter into its base model: a full model plain transformers loads."""
-    from graftkit.modeling.peft import merge_run
+    from graftkit.export.merge import merge_run
 
     path = merge_run(run_dir, out_dir)
     out.print(f"[green]merged:[/] {path}")
@@ -39,7 +39,7 @@ def ensemble_cmd(
 ):
     """Combine several runs (mean probabilities, or entity-span votes for NER); evaluates on the test split
     and is servable like any run."""
-    from graftkit.ensemble import build_ensemble
+    from graftkit.train.ensemble import build_ensemble
 
     res = build_ensemble(run_dirs, out_dir, overwrite=overwrite, log=_log, combine=combine, vote=vote)
     table = Table(title="test metrics")
@@ -61,10 +61,10 @@ def tune_cmd(
     set_: Optional[List[str]] = typer.Option(None, "--set", "-s", help="Override a key, e.g. --set train.epochs=2."),
 ):
     """Hyper-parameter search with Optuna (TPE + median pruning); rerun to resume the study."""
-    from graftkit.config import load_config
-    from graftkit.tune import tune
-
     import csv
+
+    from graftkit.tasks.run_config import load_config
+    from graftkit.train.tune import tune
 
     summary = tune(load_config(config, set_), trials, log=_log)
     with open(summary["results"], encoding="utf-8") as fh:

@@ -1,4 +1,8 @@
-"""Command line: thin typer commands over library functions (parse, build, run)."""
+"""Command line: thin typer commands over library functions (parse, build, run).
+
+Commands import the library inside their bodies on purpose: `graftkit --help` and typos in
+arguments must answer at once, without loading torch and transformers (several seconds).
+"""
 from __future__ import annotations
 
 import functools
@@ -11,6 +15,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from graftkit.cli.export import export_cmd, prune_cmd
+from graftkit.cli.retrieval import answer_cmd, index_cmd, search_cmd
+from graftkit.cli.runs import ensemble_cmd, merge_cmd, tune_cmd
+from graftkit.cli.serve import serve_cmd
 from graftkit.errors import GraftkitError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -46,7 +54,7 @@ def train(
                               "gloo on CPU, nccl on GPU). train.batch_size is per process."),
 ):
     """Train a model from CONFIG and write a self-describing run folder (model, metrics, plots, card)."""
-    from graftkit.config import load_config
+    from graftkit.tasks.run_config import load_config
     from graftkit.train.trainer import train as run_train
 
     cfg = load_config(config, set_)
@@ -112,8 +120,8 @@ def predict(
     backend: str = typer.Option("torch", help="Inference backend (torch; onnx after export)."),
 ):
     """Predict labels for texts given on the command line or in a file."""
-    from graftkit.predict_file import predict_file
-    from graftkit.predictor import Predictor
+    from graftkit.inference.predict_file import predict_file
+    from graftkit.inference.predictor import Predictor
     from graftkit.progress import progress_bar
 
     if not texts and not input_:
@@ -123,7 +131,7 @@ def predict(
         n = predict_file(predictor, input_, output, batch_size, progress_factory=progress_bar)
         err.print(f"[green]{n} predictions[/] → {output or 'stdout'}")
         return
-    from graftkit.predict_file import pair_inputs
+    from graftkit.inference.predict_file import pair_inputs
 
     inputs = pair_inputs(list(texts), pair, predictor.cfg.data.text_pair_column)
     lines = [json.dumps({"input": t, **p}, ensure_ascii=False) + "\n"
@@ -140,26 +148,17 @@ def predict(
 @friendly
 def info(run_dir: Path = typer.Argument(..., help="A run folder.")):
     """Show what a run folder holds: task, labels, base model, data, metrics, files."""
-    from graftkit.info import describe
+    from graftkit.inference.info import describe
 
     out.print(describe(run_dir))
 
 
-from graftkit.export.cli import export_cmd, prune_cmd  # noqa: E402
-from graftkit.serve.cli import serve_cmd  # noqa: E402
-
 app.command("export")(friendly(export_cmd))
 app.command("prune")(friendly(prune_cmd))
 app.command("serve")(friendly(serve_cmd))
-
-from graftkit.retrieval.commands import answer_cmd, index_cmd, search_cmd  # noqa: E402
-
 app.command("index")(friendly(index_cmd))
 app.command("search")(friendly(search_cmd))
 app.command("answer")(friendly(answer_cmd))
-
-from graftkit.cli_peft import ensemble_cmd, merge_cmd, tune_cmd  # noqa: E402
-
 app.command("merge")(friendly(merge_cmd))
 app.command("ensemble")(friendly(ensemble_cmd))
 app.command("tune")(friendly(tune_cmd))

@@ -21,11 +21,13 @@ from typing import Any, Callable
 import yaml
 from transformers import TrainerCallback
 
-from graftkit.config import RunConfig, SearchParam, _set_dotted, config_from_dict
+from graftkit.config import SearchParam, greater_is_better, set_dotted
 from graftkit.errors import ConfigError, GraftkitError
 from graftkit.io import write_csv, write_json, write_text
-
-LOWER_IS_BETTER = {"loss", "rmse", "mae", "mse"}
+from graftkit.tasks import build_task
+from graftkit.tasks.run_config import RunConfig, config_from_dict
+from graftkit.train.arguments import selection_metric
+from graftkit.train.trainer import train
 
 
 class OptunaPruning(TrainerCallback):
@@ -73,7 +75,7 @@ def _validate_space(cfg: RunConfig, base: dict) -> None:
             tree = copy.deepcopy(base)
             v = int(v) if p.type == "int" else v
             try:
-                _set_dotted(tree, key, v)
+                set_dotted(tree, key, v)
             except ConfigError as err:
                 raise ConfigError(f"tune.space.{key}: {err}") from None
             try:
@@ -98,15 +100,12 @@ def tune(cfg: RunConfig, trials: int | None = None, log: Callable[[str], None] =
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
 
-    from graftkit.tasks import build_task
-    from graftkit.train.trainer import selection_metric, train
-
     base = cfg.model_dump(mode="json")
     base["tune"] = None
     _validate_space(cfg, base)
     tc = cfg.tune
     metric = tc.metric if tc.metric != "auto" else selection_metric(cfg, build_task(cfg.task, cfg.data))
-    greater = metric not in LOWER_IS_BETTER
+    greater = greater_is_better(metric)
     out = Path(cfg.output_dir) / f"{cfg.name}-tune"
     out.mkdir(parents=True, exist_ok=True)
     # a trial whose process died stops its heartbeat; the next run marks it failed and retries it once
@@ -127,7 +126,7 @@ def tune(cfg: RunConfig, trials: int | None = None, log: Callable[[str], None] =
     def objective(trial) -> float:
         tree = copy.deepcopy(base)
         for key, p in tc.space.items():
-            _set_dotted(tree, key, suggest(trial, key, p))
+            set_dotted(tree, key, suggest(trial, key, p))
         tree.update(name=f"trial-{trial.number:03d}", output_dir=str(out / "trials"))
         trial_cfg = config_from_dict(tree, f"trial {trial.number}")
         trial.set_user_attr("run_dir", str(trial_cfg.run_dir))
@@ -160,7 +159,7 @@ def write_results(study, base: dict, metric: str, out: Path, log: Callable[[str]
     best = study.best_trial
     tree = copy.deepcopy(base)
     for k, v in best.params.items():
-        _set_dotted(tree, k, v)
+        set_dotted(tree, k, v)
     tree["name"] = f"{base['name']}-best"
     tree.pop("tune", None)
     text = f"# best of {len(trials)} trials: {metric}={best.value:.4f} (trial {best.number})\n"

@@ -1,0 +1,49 @@
+"""`graftkit merge`: fold a LoRA / AdaLoRA / IA3 adapter into its base model's weights."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from transformers import AutoTokenizer
+
+from graftkit.errors import RunFolderError
+from graftkit.inference.predictor import load_task
+from graftkit.io import atomic_path
+from graftkit.modeling.bottleneck import CONFIG_FILE
+from graftkit.modeling.peft import MERGEABLE, load_adapter_model
+from graftkit.modeling.run_folder import RunFolder
+
+
+def merge_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Write the adapter run as a full transformers model folder (and a servable run folder).
+
+    Args:
+        run_dir: a finished run trained with ``peft``.
+        out_dir: where to write (default ``RUN_DIR/merged``).
+
+    Returns:
+        The folder written; ``AutoModelFor*.from_pretrained`` loads it without peft.
+    """
+    run = RunFolder(run_dir).require_model()
+    if (run.path / CONFIG_FILE).is_file():
+        raise RunFolderError(f"{run.path}: bottleneck adapters are non-linear and cannot be merged into the "
+                             "weights; `graftkit export` writes a standalone ONNX model of this run instead")
+    if not (run.path / "adapter_config.json").is_file():
+        raise RunFolderError(f"{run.path} holds a full model already (no adapter_config.json); nothing to merge")
+    method = json.loads((run.path / "adapter_config.json").read_text(encoding="utf-8"))["peft_type"].lower()
+    if method not in MERGEABLE:
+        raise RunFolderError(f"{run.path}: {method} adds virtual tokens and cannot be merged into the weights; "
+                             f"only {', '.join(sorted(MERGEABLE))} adapters can")
+    task = load_task(run)
+    model = load_adapter_model(run.path, task.model_class, merge=True)
+    out = Path(out_dir) if out_dir else run.path / "merged"
+    if out.exists():  # merging again replaces the earlier result
+        shutil.rmtree(out)
+    with atomic_path(out) as tmp:
+        model.save_pretrained(str(tmp))
+        AutoTokenizer.from_pretrained(str(run.path)).save_pretrained(str(tmp))
+        for name in ("labels.json", "config.yaml"):
+            (tmp / name).write_bytes((run.path / name).read_bytes())
+        (tmp / "COMPLETE").write_text("ok\n", encoding="utf-8")
+    return out

@@ -1,0 +1,1 @@
+"""Inference over any run folder (full, adapter, bottleneck, ensemble) with the torch or ONNX back-end."""

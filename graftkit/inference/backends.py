@@ -1,0 +1,35 @@
+"""Inference back-ends: a backend maps numpy features to logits, so torch and ONNX are interchangeable."""
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from graftkit.inference.run_model import load_run_model
+from graftkit.registry import Registry
+from graftkit.tasks.base import Task
+
+BACKENDS = Registry("inference backend")
+
+
+def output_logits(out) -> torch.Tensor:
+    """The logits of a model output (a ModelOutput, or a plain tuple whose first item they are)."""
+    return out.logits if hasattr(out, "logits") else out[0]
+
+
+@BACKENDS.register("torch")
+class TorchBackend:
+    """Runs the run folder's model (full, adapter, bottleneck or ensemble) with torch."""
+
+    def __init__(self, run_dir: Path, task: Task, device: str | None = None):
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model = load_run_model(run_dir, task).to(self.device).eval()
+        self.accepts = set(inspect.signature(self.model.forward).parameters)
+
+    def __call__(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        batch = {k: torch.as_tensor(v).to(self.device) for k, v in features.items() if k in self.accepts}
+        with torch.inference_mode():
+            out = self.model(**batch)
+        return output_logits(out).float().cpu().numpy()

@@ -1,0 +1,1 @@
+"""Shared reporting helpers (plots) that tasks, evaluation and apps all use; below the task layer."""
