@@ -6,6 +6,7 @@ An ``Example`` is the task-neutral record every task consumes: ``text``, optiona
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -23,6 +24,36 @@ class Example:
     path: str = ""
     line: int = 0
     extra: dict = field(default_factory=dict)
+
+
+def _tag_tuples(x: Any) -> Any:
+    """JSON keeps no tuples; tag them so a stored example reads back exactly (spans, multi-labels)."""
+    if isinstance(x, tuple):
+        return {"__tuple__": [_tag_tuples(v) for v in x]}
+    if isinstance(x, list):
+        return [_tag_tuples(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _tag_tuples(v) for k, v in x.items()}
+    return x
+
+
+def _untag_tuples(x: Any) -> Any:
+    if isinstance(x, dict):
+        if set(x) == {"__tuple__"}:
+            return tuple(_untag_tuples(v) for v in x["__tuple__"])
+        return {k: _untag_tuples(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_untag_tuples(v) for v in x]
+    return x
+
+
+def example_to_json(example: Example) -> dict:
+    """A JSON-safe dict that ``example_from_json`` turns back into an equal Example."""
+    return _tag_tuples(dataclasses.asdict(example))
+
+
+def example_from_json(data: dict) -> Example:
+    return Example(**_untag_tuples(data))
 
 
 @dataclass
@@ -72,7 +103,7 @@ def rows_to_examples(rows: list[Row], cfg: DataConfig, parse_label: Callable[[An
                 raise
             dropped += 1
     if not out:
-        where = rows[0].path if rows else "input"
+        where = rows[0].path if rows else "the data (no rows were read)"
         raise DataError(where, "no usable rows" + (f" ({dropped} invalid rows dropped)" if dropped else ""))
     return out, dropped
 

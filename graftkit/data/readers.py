@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,8 +63,25 @@ def read_text(path: str | Path, encoding: str) -> str:
     return text.lstrip("\ufeff")
 
 
+@contextmanager
+def _any_field_size():
+    """Lift the csv module's 128 KiB field limit while one file is read: a cell of several megabytes is a
+    valid document (truncation or windowing happens later, at tokenisation). The limit is process-wide,
+    so the previous value is put back."""
+    previous = csv.field_size_limit()
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # the C long limit on every platform
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
 def _read_delimited(path: str | Path, encoding: str, delimiter: str) -> list[Row]:
-    text = read_text(path, encoding)
+    with _any_field_size():
+        return _parse_delimited(path, read_text(path, encoding), delimiter)
+
+
+def _parse_delimited(path: str | Path, text: str, delimiter: str) -> list[Row]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
@@ -161,4 +180,7 @@ def read_hub(path: str, name: str | None, split: str) -> list[Row]:
 def read_rows(path: str | Path, fmt: str = "auto", encoding: str = "utf-8") -> list[Row]:
     """Read any supported file into rows, choosing the reader from ``fmt`` or the suffix."""
     fmt = detect_format(path) if fmt == "auto" else fmt
-    return READERS.get(fmt)(path, encoding=encoding)
+    rows = READERS.get(fmt)(path, encoding=encoding)
+    if not rows:  # said here, where the file is known (later steps see only an empty list)
+        raise DataError(str(path), "no usable rows: the file holds no data rows")
+    return rows
