@@ -16,6 +16,7 @@ from graftkit.errors import ConfigError
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.serve import schemas
 from graftkit.serve.batching import MicroBatcher
+from graftkit.serve.embedder import Embedder, is_embedding_run
 from graftkit.serve.limits import RateLimits
 from graftkit.serve.logs import get_logger, mask_library_logs
 from graftkit.serve.metrics import ServiceMetrics
@@ -24,10 +25,20 @@ from graftkit.serve.settings import ServeConfig
 
 
 def load_predictor(run_dir: Path, settings: ServeConfig):
-    """The Predictor for ``run_dir`` with the back-end, precision and thread count of ``settings``."""
+    """The Predictor for ``run_dir`` with the back-end, precision and thread count of ``settings``
+    (an :class:`~graftkit.serve.embedder.Embedder` for embedding runs)."""
     # inference pulls in torch/onnxruntime: loaded when the model loads, not when the app module is imported
     from graftkit.inference.predictor import Predictor
 
+    if is_embedding_run(run_dir):
+        if settings.backend != "torch":
+            raise ConfigError("an embedding run is served with the torch backend (its encoder is a "
+                              "sentence-transformers model); drop --backend onnx")
+        if settings.threads:
+            import torch
+
+            torch.set_num_threads(settings.threads)
+        return Embedder(run_dir)
     if settings.backend == "onnx":
         return Predictor(run_dir, "onnx", precision=settings.precision, threads=settings.threads)
     if settings.threads:
@@ -70,6 +81,11 @@ class Service:
         """``torch``, ``onnx-fp32`` or ``onnx-int8``."""
         s = self.settings
         return s.backend + (f"-{s.precision}" if s.backend == "onnx" else "")
+
+    @property
+    def embedding(self) -> bool:
+        """The served run is an embedding run (``/v1/embed``, not ``/v1/predict``)."""
+        return isinstance(self.predictor, Embedder)
 
     @property
     def ready(self) -> bool:

@@ -17,12 +17,16 @@ def build_router(service: Service) -> APIRouter:
     router = APIRouter()
     request_model = service.request_model
 
-    @router.post("/v1/predict", response_model=schemas.PredictResponse, responses=ERROR_RESPONSES,
+    @router.post("/v1/predict", response_model=schemas.PredictResponse,
+                 responses={**ERROR_RESPONSES, 400: ERROR_RESPONSES[422]},
                  summary="Predict a batch of texts")
     async def predict(body: request_model, request: Request, key_id: str = Depends(authenticate)):
         svc = get_service(request)
         if not svc.ready:
             raise HTTPException(503, "the model is not ready")
+        if svc.embedding:
+            raise HTTPException(400, f"'{svc.model_name}' is an embedding run: it has no labels to predict; "
+                                "use POST /v1/embed for vectors")
         texts, pairs = checked_inputs(svc, body)
         if svc.settings.log_inputs:
             svc.log.info("inputs", extra={"x_texts": texts + list(pairs or [])})
@@ -69,10 +73,12 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
-def checked_inputs(service: Service, body) -> tuple[list[str], list[str] | None]:
-    """The texts (and pairs) of ``body``, checked against the model's input kind and PII-masked if configured."""
+def checked_inputs(service: Service, body, pair_task: bool | None = None) -> tuple[list[str], list[str] | None]:
+    """The texts (and pairs) of ``body``, checked against the model's input kind (``pair_task``, default:
+    the run's) and PII-masked if configured."""
     texts, pairs = list(body.texts), body.text_pairs
-    pair_task = bool(service.predictor.cfg.data.text_pair_column)
+    if pair_task is None:
+        pair_task = bool(service.predictor.cfg.data.text_pair_column)
     if pair_task != (pairs is not None):
         need = "give text_pairs (one per text)" if pair_task else "do not send text_pairs"
         kind = "text pairs" if pair_task else "single texts"
