@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from graftkit.errors import ConfigError
 
@@ -81,12 +81,58 @@ class DataConfig(_Strict):
         return self
 
 
+class ExtendVocabConfig(_Strict):
+    """`model.extend_vocab`: add the training text's unknown characters and much-split words as tokens
+    (graftkit/modeling/vocab.py). A plain string is short for ``source``: ``off``, ``auto`` or a token file."""
+
+    source: str = Field("off", description="off, auto, or a UTF-8 file with one token per line")
+    min_count: int = Field(2, ge=1, description="auto: times a character or word must occur in the training text")
+    max_tokens: int = Field(20000, ge=1, description="auto: at most this many new tokens, most frequent first")
+    split_pieces: int = Field(3, ge=2, description="auto: a word the tokenizer splits into this many pieces or "
+                              "more becomes a token")
+    words: bool = Field(True, description="auto: add such words, not only characters mapped to [UNK]")
+
+
+class DistillConfig(_Strict):
+    """`train.distill`: knowledge distillation from a teacher run (graftkit/train/distill.py)."""
+
+    teacher: str = Field(..., description="teacher run folder (full, adapter or ensemble) with the same task, "
+                         "labels and tokenizer")
+    alpha: float = Field(0.5, ge=0.0, le=1.0, description="loss = alpha * task loss + (1 - alpha) * T² * KL")
+    temperature: float = Field(2.0, gt=0.0, description="softmax temperature T of both sides of the KL")
+    unlabelled: str | None = Field(None, description="classification: more texts (.txt one per line, or a file "
+                                   "with data.text_column) that only the teacher labels")
+
+
+class PretrainConfig(_Strict):
+    """`pretrain:`: masked-LM on the task's training text before fine-tuning (graftkit/train/pretrain.py)."""
+
+    epochs: float = Field(1, gt=0)
+    max_steps: int = Field(-1, description="stop after this many steps (overrides epochs when > 0)")
+    batch_size: int = Field(32, ge=1)
+    learning_rate: float = Field(5e-5, gt=0)
+    mlm_probability: float = Field(0.15, gt=0, lt=1)
+    whole_word_mask: bool = True
+    validation: float = Field(0.05, ge=0.0, lt=1.0, description="share of the texts held out for perplexity")
+    texts: list[str] = Field([], description="more unlabelled text files (.txt, one document per line)")
+
+
 class ModelConfig(_Strict):
     """The pretrained checkpoint to start from."""
 
     name_or_path: str = Field("bundled:minilm", description="hub id, local folder, or bundled:minilm")
     revision: str | None = None
     dropout: float | None = Field(None, ge=0.0, lt=1.0, description="override hidden/attention dropout")
+    extend_vocab: ExtendVocabConfig = Field(ExtendVocabConfig(), description="add the training text's unknown "
+                                            "characters / split words as tokens: off, auto, a token file, or "
+                                            "{source, min_count, max_tokens, split_pieces, words}")
+    keep_layers: list[int] | None = Field(None, description="keep only these transformer layers (0-based) of the "
+                                          "checkpoint, initialised from them (DistilBERT-style)")
+
+    @field_validator("extend_vocab", mode="before")
+    @classmethod
+    def _vocab_shorthand(cls, v: Any) -> Any:
+        return {"source": v} if isinstance(v, str) else v
 
 
 class TaskConfigBase(_Strict):
@@ -213,6 +259,7 @@ class TrainConfig(_Strict):
     rdrop: float = Field(0.0, ge=0, description="R-Drop weight: each batch runs twice through dropout and the "
                          "divergence of the two outputs, times this, joins the loss; 0 = off (typical 0.5-5)")
     adversarial: AdversarialConfig | None = None
+    distill: DistillConfig | None = Field(None, description="knowledge distillation from a teacher run")
     distributed: DistributedConfig = DistributedConfig()
 
 

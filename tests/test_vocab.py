@@ -5,8 +5,9 @@ import pytest
 import torch
 from transformers import AutoTokenizer, BertForMaskedLM, BertModel
 
+from graftkit.config import ExtendVocabConfig
 from graftkit.errors import ConfigError, DataError
-from graftkit.modeling.vocab import VocabSettings, add_tokens, auto_tokens, extend_vocab, unk_rate
+from graftkit.modeling.vocab import add_tokens, auto_tokens, extend_vocab, unk_rate
 
 # 彭 and 军 are [UNK] to the bundled uncased WordPiece vocabulary; 认 too, but it occurs only once
 TEXTS = ["彭军认为 pharmacokinetics matters", "彭军说 pharmacokinetics", "彭军来了", "hello world"]
@@ -25,11 +26,11 @@ def test_unk_rate_counts_unknown_characters(tok):
 
 def test_auto_adds_unknown_characters_and_split_words_above_min_count(tok):
     assert tok.unk_token_id in tok("认", add_special_tokens=False)["input_ids"]
-    tokens = auto_tokens(tok, TEXTS, VocabSettings(source="auto", min_count=2))
+    tokens = auto_tokens(tok, TEXTS, ExtendVocabConfig(source="auto", min_count=2))
     assert tokens[:2] == ["军", "彭"]  # characters first, most frequent first (ties: alphabetical)
     assert "pharmacokinetics" in tokens  # 2 occurrences, 3+ known pieces
     assert "认" not in tokens and "hello" not in tokens  # once only / already a single token
-    assert auto_tokens(tok, TEXTS, VocabSettings(source="auto", min_count=2, words=False)) == ["军", "彭"]
+    assert auto_tokens(tok, TEXTS, ExtendVocabConfig(source="auto", min_count=2, words=False)) == ["军", "彭"]
 
 
 def test_extension_keeps_old_rows_and_starts_words_at_the_mean_of_their_pieces(tiny_model_dir, tok):
@@ -37,7 +38,7 @@ def test_extension_keeps_old_rows_and_starts_words_at_the_mean_of_their_pieces(t
     old_in = model.get_input_embeddings().weight.detach().clone()
     old_bias = model.cls.predictions.bias.detach().clone()
     pieces = tok("pharmacokinetics", add_special_tokens=False)["input_ids"]
-    report = extend_vocab(model, tok, TEXTS, VocabSettings(source="auto", min_count=2), log=lambda m: None)
+    report = extend_vocab(model, tok, TEXTS, ExtendVocabConfig(source="auto", min_count=2), log=lambda m: None)
     assert report.added == ["军", "彭", "pharmacokinetics"]
     assert report.unk_before > 0.1 and report.unk_after < report.unk_before
     new_in = model.get_input_embeddings().weight
@@ -62,7 +63,7 @@ def test_words_match_only_whole_words(tiny_model_dir, tok):
 def test_token_file(tiny_model_dir, tok, tmp_path):
     path = tmp_path / "tokens.txt"
     path.write_text("彭\n\n军\n彭\nhello\n", encoding="utf-8")
-    report = extend_vocab(BertModel.from_pretrained(tiny_model_dir), tok, TEXTS, VocabSettings(source=str(path)),
+    report = extend_vocab(BertModel.from_pretrained(tiny_model_dir), tok, TEXTS, ExtendVocabConfig(source=str(path)),
                           log=lambda m: None)
     assert report.added == ["彭", "军"]  # "hello" is already in the vocabulary; the repeat counts once
 
@@ -72,17 +73,17 @@ def test_empty_token_file_is_an_error(tiny_model_dir, tok, tmp_path, content):
     path = tmp_path / "tokens.txt"
     path.write_text(content, encoding="utf-8")
     with pytest.raises(DataError, match="tokens.txt.*holds no tokens"):
-        extend_vocab(BertModel.from_pretrained(tiny_model_dir), tok, TEXTS, VocabSettings(source=str(path)))
+        extend_vocab(BertModel.from_pretrained(tiny_model_dir), tok, TEXTS, ExtendVocabConfig(source=str(path)))
 
 
 def test_unreadable_token_file_is_an_error(tiny_model_dir, tok, tmp_path):
     path = tmp_path / "tokens.txt"
     path.write_bytes(b"\xff\xfe\xfa")
     with pytest.raises(DataError, match="cannot read"):
-        extend_vocab(BertModel.from_pretrained(tiny_model_dir), tok, TEXTS, VocabSettings(source=str(path)))
+        extend_vocab(BertModel.from_pretrained(tiny_model_dir), tok, TEXTS, ExtendVocabConfig(source=str(path)))
     with pytest.raises(DataError, match="missing.txt"):
         extend_vocab(BertModel.from_pretrained(tiny_model_dir), tok, TEXTS,
-                     VocabSettings(source=str(tmp_path / "missing.txt")))
+                     ExtendVocabConfig(source=str(tmp_path / "missing.txt")))
 
 
 def test_model_without_resizable_embedding_is_an_error(tok):
@@ -91,21 +92,21 @@ def test_model_without_resizable_embedding_is_an_error(tok):
             raise NotImplementedError
 
     with pytest.raises(ConfigError, match="no resizable input embedding"):
-        extend_vocab(NoEmbedding(), tok, TEXTS, VocabSettings(source="auto"))
+        extend_vocab(NoEmbedding(), tok, TEXTS, ExtendVocabConfig(source="auto"))
 
 
 def test_high_unk_rate_warns_and_names_the_switch(tiny_model_dir, tok):
     lines = []
-    extend_vocab(BertModel.from_pretrained(tiny_model_dir), tok, TEXTS, VocabSettings(), log=lines.append)
+    extend_vocab(BertModel.from_pretrained(tiny_model_dir), tok, TEXTS, ExtendVocabConfig(), log=lines.append)
     assert any("WARNING" in m and "model.extend_vocab: auto" in m for m in lines)
     lines.clear()
-    extend_vocab(BertModel.from_pretrained(tiny_model_dir), tok, ["hello world"], VocabSettings(), log=lines.append)
+    extend_vocab(BertModel.from_pretrained(tiny_model_dir), tok, ["hello world"], ExtendVocabConfig(), log=lines.append)
     assert not any("WARNING" in m for m in lines)
 
 
 def test_saved_tokenizer_and_model_reload_identically(tiny_model_dir, tok, tmp_path):
     model = BertModel.from_pretrained(tiny_model_dir).eval()
-    extend_vocab(model, tok, TEXTS, VocabSettings(source="auto", min_count=2), log=lambda m: None)
+    extend_vocab(model, tok, TEXTS, ExtendVocabConfig(source="auto", min_count=2), log=lambda m: None)
     model.save_pretrained(tmp_path / "run")
     tok.save_pretrained(tmp_path / "run")
     tok2 = AutoTokenizer.from_pretrained(tmp_path / "run")

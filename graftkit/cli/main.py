@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from graftkit.cli.adapt import pretrain_cmd, vocab_cmd
 from graftkit.cli.export import export_cmd, prune_cmd
 from graftkit.cli.retrieval import answer_cmd, index_cmd, search_cmd
 from graftkit.cli.runs import ensemble_cmd, merge_cmd, tune_cmd
@@ -55,7 +56,7 @@ def train(
 ):
     """Train a model from CONFIG and write a self-describing run folder (model, metrics, plots, card)."""
     from graftkit.tasks.run_config import load_config
-    from graftkit.train.trainer import train as run_train
+    from graftkit.train.pretrain import train_with_pretrain as run_train  # plain train() without a pretrain: section
 
     cfg = load_config(config, set_)
     if nproc > 1:
@@ -162,6 +163,8 @@ app.command("answer")(friendly(answer_cmd))
 app.command("merge")(friendly(merge_cmd))
 app.command("ensemble")(friendly(ensemble_cmd))
 app.command("tune")(friendly(tune_cmd))
+app.command("pretrain")(friendly(pretrain_cmd))
+app.command("vocab")(friendly(vocab_cmd))
 
 
 def main() -> None:  # pragma: no cover - console entry

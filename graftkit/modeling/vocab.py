@@ -31,22 +31,12 @@ from typing import Callable, Iterable
 import torch
 from tokenizers import AddedToken
 
+from graftkit.config import ExtendVocabConfig
 from graftkit.data.words import has_cjk, word_spans
 from graftkit.errors import ConfigError, DataError
 
 #: a training text whose [UNK] share is above this gets a warning naming the switch that fixes it
 UNK_WARN_RATE = 0.05
-
-
-@dataclass
-class VocabSettings:
-    """What ``model.extend_vocab`` asks for (the config section maps onto this)."""
-
-    source: str = "off"  # "off", "auto", or a token file
-    min_count: int = 2
-    max_tokens: int = 20000
-    split_pieces: int = 3
-    words: bool = True
 
 
 @dataclass
@@ -118,7 +108,7 @@ def _split_words(tokenizer, texts: list[str], min_pieces: int) -> Counter:
     return out
 
 
-def auto_tokens(tokenizer, texts: list[str], settings: VocabSettings) -> list[str]:
+def auto_tokens(tokenizer, texts: list[str], settings: ExtendVocabConfig) -> list[str]:
     """The tokens ``extend_vocab: auto`` adds for ``texts``: unknown characters first, then split words."""
     if tokenizer.unk_token_id is None:
         return []
@@ -197,7 +187,7 @@ def add_tokens(model, tokenizer, tokens: list[str]) -> tuple[list[str], int]:
     return fresh, len(rows)
 
 
-def extend_vocab(model, tokenizer, texts: list[str], settings: VocabSettings,
+def extend_vocab(model, tokenizer, texts: list[str], settings: ExtendVocabConfig,
                  log: Callable[[str], None] = print) -> VocabReport:
     """Apply ``model.extend_vocab`` to a freshly loaded (tokenizer, model) pair, in place.
 
@@ -222,3 +212,23 @@ def extend_vocab(model, tokenizer, texts: list[str], settings: VocabSettings,
         log(f"WARNING: {100 * report.unk_after:.1f}% of the training text's characters are [UNK] to this "
             f"tokenizer (> {100 * UNK_WARN_RATE:.0f}%); the model cannot learn from them: {fix}")
     return report
+
+
+def check_rows_train(report: VocabReport, peft: bool, frozen_embeddings: bool) -> None:
+    """Refuse a run whose new embedding rows could never leave their initial values.
+
+    Raises:
+        ConfigError: tokens were added while PEFT or ``train.freeze.embeddings`` keeps the embeddings fixed.
+    """
+    if not report.added:
+        return
+    what = "peft keeps the embedding matrix frozen" if peft else "train.freeze.embeddings is set"
+    if peft or frozen_embeddings:
+        raise ConfigError(f"model.extend_vocab added {len(report.added)} tokens but {what}, so their rows would "
+                          "stay at their initial values; train them first (a full fine-tune, or a pretrain: "
+                          "stage whose folder this run then starts from), or set model.extend_vocab: off")
+
+
+def training_texts(examples) -> list[str]:
+    """The texts (and second texts of pairs) of training examples: what extension and [UNK] rates read."""
+    return [t for e in examples for t in (e.text, e.text_pair) if t]

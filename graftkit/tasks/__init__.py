@@ -6,6 +6,7 @@ from graftkit.registry import Registry
 from graftkit.tasks.base import Task, TaskBase
 from graftkit.tasks.classification import ClassificationTask
 from graftkit.tasks.embedding import EmbeddingTask
+from graftkit.tasks.mlm import MlmTask
 from graftkit.tasks.ner import NerTask
 from graftkit.tasks.regression import RegressionTask
 
@@ -25,6 +26,7 @@ TASKS.register("classification")(ClassificationTask)
 TASKS.register("ner")(NerTask)
 TASKS.register("regression")(RegressionTask)
 TASKS.register("embedding")(EmbeddingTask)
+TASKS.register("mlm")(MlmTask)
 
 
 def build_task(task_cfg: TaskConfigBase, data_cfg: DataConfig | None = None) -> Task:

@@ -59,8 +59,18 @@ class Task(Protocol):
     def build_dataset(self, examples: list[Example], tokenizer, max_length: int):
         """A ``datasets.Dataset`` of unpadded features with ``labels``."""
 
+    def build_eval_dataset(self, examples: list[Example], tokenizer, max_length: int):
+        """The validation ``datasets.Dataset`` the Trainer evaluates (default: ``build_dataset``)."""
+
     def collator(self, tokenizer) -> Callable:
         """Batch collator (dynamic padding)."""
+
+    def training_arguments(self) -> dict:
+        """Extra ``TrainingArguments`` this task needs (e.g. keeping columns its collator reads)."""
+
+    #: ``Trainer(preprocess_logits_for_metrics=...)``: shrink evaluation logits before they are
+    #: gathered (vocabulary-wide MLM logits), or None to keep them
+    preprocess_logits: ClassVar[Callable | None]
 
     def loss_fn(self, train: list[Example]) -> Callable | None:
         """Loss(logits, labels) replacing the model's own, or None to keep it."""
@@ -114,6 +124,7 @@ class TaskBase:
     text_augmentation: ClassVar[bool] = True
     can_vote: ClassVar[bool] = False
     owns_training: ClassVar[bool] = False
+    preprocess_logits: ClassVar[Callable | None] = None
 
     def __init__(self, task_cfg: TaskConfigBase | None = None, data_cfg: DataConfig | None = None):
         self.task_cfg = task_cfg or self.config_class()
@@ -131,6 +142,12 @@ class TaskBase:
 
     def loss_fn(self, train: list[Example]) -> Callable | None:
         return None
+
+    def build_eval_dataset(self, examples: list[Example], tokenizer, max_length: int):
+        return self.build_dataset(examples, tokenizer, max_length)
+
+    def training_arguments(self) -> dict:
+        return {}
 
     def input_of(self, example: Example) -> Any:
         return example.text if example.text_pair is None else (example.text, example.text_pair)

@@ -18,6 +18,7 @@ from graftkit.config import (
     EvalConfig,
     ModelConfig,
     PeftSettings,
+    PretrainConfig,
     TrainConfig,
     TuneConfig,
     _Strict,
@@ -43,6 +44,7 @@ class RunConfig(_Strict):
     peft: PeftSettings | None = None
     augment: AugmentConfig | None = None
     tune: TuneConfig | None = None
+    pretrain: PretrainConfig | None = None
 
     @field_validator("output_dir")
     @classmethod

@@ -21,11 +21,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import datasets
 import torch
 import torch.nn.functional as F
 
 from graftkit.data.dataset import Example, read_examples
 from graftkit.errors import ConfigError
+from graftkit.io import write_text
 from graftkit.inference.predictor import Predictor
 from graftkit.tasks.base import Task
 from graftkit.tasks.classification.preprocess import encode_texts
@@ -127,8 +129,6 @@ def read_unlabelled(path: str, data_cfg, task: Task) -> list[Example]:
 
 def unlabelled_dataset(examples: list[Example], tokenizer, max_length: int, task: Task):
     """Features of unlabelled texts with label -100 (no task loss; the KD term still applies)."""
-    import datasets  # heavy: only distillation with unlabelled text needs it here
-
     enc = encode_texts([task.input_of(e) for e in examples], tokenizer, max_length, padding=False,
                        return_tensors=None)
     cols = dict(enc)
@@ -155,19 +155,21 @@ def distillation_report(student_dir: Path, teacher_dir: str, examples: list[Exam
     inputs = [student.task.input_of(e) for e in examples]
     scores = {}
     for name, p in (("student", student), ("teacher", teacher)):
-        preds = p.predict(inputs, batch_size=batch_size)
-        scores[name] = p.task.report(examples, preds, None, plots=False).get(metric)
+        result = p.task.report(examples, p.predict(inputs, batch_size=batch_size), None, plots=False)
+        scores[name] = {k: v for k, v in result.items() if isinstance(v, float)}
     speed = {name: throughput(p, inputs, batch_size) for name, p in (("student", student), ("teacher", teacher))}
     sizes = {"student": parameter_count(student), "teacher": parameter_count(teacher)}
-    report = {"teacher": str(teacher_dir), "metric": metric, "student_metric": scores["student"],
-              "teacher_metric": scores["teacher"],
-              "retention": scores["student"] / scores["teacher"] if scores["teacher"] else None,
+    student_metric, teacher_metric = scores["student"].get(metric), scores["teacher"].get(metric)
+    report = {"teacher": str(teacher_dir), "metric": metric, "student_metric": student_metric,
+              "teacher_metric": teacher_metric, "student_scores": scores["student"],
+              "teacher_scores": scores["teacher"],
+              "retention": student_metric / teacher_metric if teacher_metric else None,
               "student_per_second": speed["student"], "teacher_per_second": speed["teacher"],
               "speed_up": speed["student"] / speed["teacher"], "student_parameters": sizes["student"],
               "teacher_parameters": sizes["teacher"], "size_ratio": sizes["student"] / sizes["teacher"],
               "examples": len(examples)}
-    log(f"distillation: retention {report['retention']:.3f} ({metric} {scores['student']:.4f} vs teacher "
-        f"{scores['teacher']:.4f}), {report['speed_up']:.2f}x the teacher's throughput, "
+    log(f"distillation: retention {report['retention']:.3f} ({metric} {student_metric:.4f} vs teacher "
+        f"{teacher_metric:.4f}), {report['speed_up']:.2f}x the teacher's throughput, "
         f"{report['size_ratio']:.2f}x its size")
     return report
 
@@ -185,3 +187,29 @@ def card_section(report: dict) -> str:
         f"{report['speed_up']:.2f}x (speed-up) |",
         f"| parameters | {report['student_parameters']:,} | {report['teacher_parameters']:,} | "
         f"{report['size_ratio']:.2f} (size) |", ""])
+
+
+def prepare_distillation(cfg, task: Task, tokenizer, train_ds, log: Callable[[str], None] = print):
+    """(Distiller, training set plus ``train.distill.unlabelled``'s texts) for a run with ``train.distill``.
+
+    Raises:
+        ConfigError: the teacher does not fit the student, or ``train.rdrop`` is also set.
+    """
+    if cfg.train.rdrop:
+        raise ConfigError("train.distill and train.rdrop both change the training loss; set train.rdrop to 0")
+    distiller = Distiller.load(cfg.train.distill, task, tokenizer)
+    path = cfg.train.distill.unlabelled
+    if not path:
+        return distiller, train_ds
+    examples = read_unlabelled(path, cfg.data, task)
+    extra = unlabelled_dataset(examples, tokenizer, cfg.data.max_length, task)
+    log(f"train.distill: {len(examples)} unlabelled texts from {path} join training with the teacher's soft labels")
+    return distiller, datasets.concatenate_datasets([train_ds, extra.cast(train_ds.features)])
+
+
+def finish_distillation(run, cfg, test: list[Example], metric: str, log: Callable[[str], None] = print) -> dict:
+    """Measure retention / speed-up / size against the teacher; into metrics.json and the model card."""
+    report = distillation_report(run.path, cfg.train.distill.teacher, test, metric, cfg.eval.batch_size, log)
+    run.update_metrics(distillation=report)
+    write_text(run.card, run.card.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + card_section(report))
+    return report

@@ -15,6 +15,7 @@ from typing import Callable
 
 from graftkit.io import write_text
 from graftkit.modeling.run_folder import RunFolder
+from graftkit.modeling.vocab import training_texts
 from graftkit.tasks.mlm.preprocess import read_documents
 from graftkit.tasks.run_config import RunConfig, config_from_dict
 from graftkit.train.trainer import prepare, train
@@ -28,11 +29,8 @@ def pretrain_run_dir(cfg: RunConfig) -> Path:
 
 def _texts(cfg: RunConfig) -> list[str]:
     """The training split's texts (and text pairs), one per line: what the masked LM reads."""
-    task, splits = prepare(cfg)
-    out = []
-    for e in splits.train:
-        out.extend(t for t in (e.text, e.text_pair) if t)
-    return [" ".join(t.split()) for t in out]  # one document per line: inner newlines become spaces
+    _, splits = prepare(cfg)
+    return [" ".join(t.split()) for t in training_texts(splits.train)]  # one document per line: inner newlines become spaces
 
 
 def pretrain_config(cfg: RunConfig, text_file: Path) -> RunConfig:

@@ -1,6 +1,7 @@
 """The one training path for every task: a thin use of ``transformers.Trainer``."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 from torch.utils.tensorboard import SummaryWriter
@@ -9,15 +10,17 @@ from transformers.integrations import TensorBoardCallback
 
 from graftkit.data.dataset import Splits, load_splits
 from graftkit.evaluate.evaluator import finalize_run
-from graftkit.io import publish_dir, write_json
+from graftkit.io import publish_dir, read_json, write_json
 from graftkit.modeling.load import load_pretrained
 from graftkit.modeling.peft import finish_adapter_save
 from graftkit.modeling.run_folder import RunFolder
+from graftkit.modeling.vocab import check_rows_train, extend_vocab, training_texts
 from graftkit.tasks import build_task
 from graftkit.tasks.base import Task
 from graftkit.tasks.run_config import RunConfig
 from graftkit.train.arguments import selection_metric, training_arguments
 from graftkit.train.callbacks import GracefulStop
+from graftkit.train.distill import Distiller, finish_distillation, prepare_distillation
 from graftkit.train.distributed import is_main_process, run_on_main
 from graftkit.train.extras import setup as setup_extras
 from graftkit.train.rdrop import divergence, double_batch
@@ -29,8 +32,10 @@ __all__ = ["GraftTrainer", "Interrupted", "build_trainer", "prepare", "train"]
 class GraftTrainer(Trainer):
     """Trainer whose loss may come from the task (class weights, CRF, ...)."""
 
-    def __init__(self, *args, loss_fn: Callable | None = None, adversary=None, rdrop: float = 0.0, **kwargs):
+    def __init__(self, *args, loss_fn: Callable | None = None, adversary=None, rdrop: float = 0.0,
+                 distiller: Distiller | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.distiller = distiller  # train.distill: the teacher's soft labels join the loss (graftkit.train.distill)
         self.loss_fn = loss_fn
         self.adversary = adversary  # graftkit.train.adversarial.EmbeddingAttack (train.adversarial)
         self.rdrop = rdrop  # train.rdrop: weight of the R-Drop divergence (graftkit.train.rdrop)
@@ -43,6 +48,8 @@ class GraftTrainer(Trainer):
         return loss
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.distiller is not None and model.training:
+            return self._distill_loss(model, inputs, return_outputs, num_items_in_batch)
         if self.rdrop and model.training:
             return self._rdrop_loss(model, inputs, return_outputs, num_items_in_batch)
         return self._task_loss(model, inputs, return_outputs, num_items_in_batch)
@@ -55,6 +62,13 @@ class GraftTrainer(Trainer):
         first, second = outputs.logits.chunk(2)
         problem_type = getattr(self.accelerator.unwrap_model(model).config, "problem_type", None)
         loss = loss + self.rdrop * divergence(first, second, problem_type, labels)
+        return (loss, outputs) if return_outputs else loss
+
+    def _distill_loss(self, model, inputs, return_outputs, num_items_in_batch):
+        """Task loss and the teacher's soft labels on the same batch (the task loss may pop ``labels``)."""
+        batch = dict(inputs)
+        loss, outputs = self._task_loss(model, dict(inputs), True, num_items_in_batch)
+        loss = self.distiller.loss(outputs.logits, batch, loss)
         return (loss, outputs) if return_outputs else loss
 
     def _task_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -71,11 +85,18 @@ def build_trainer(cfg: RunConfig, task: Task, splits: Splits, run: RunFolder,
     """Model, datasets, arguments and callbacks assembled into a Trainer."""
     set_seed(cfg.train.seed)  # the new head's initial weights follow the seed (the same on every rank)
     tokenizer, model = load_pretrained(cfg.model, task, cfg.data.max_length)
+    vocab = extend_vocab(model, tokenizer, training_texts(splits.train), cfg.model.extend_vocab, log)
+    check_rows_train(vocab, cfg.peft is not None, cfg.train.freeze.embeddings)
     extras = setup_extras(cfg, task, model, tokenizer, splits.train, run, log)  # augment, freeze, peft, ...
     train_ds = task.build_dataset(extras.train, tokenizer, cfg.data.max_length)
-    eval_ds = task.build_dataset(splits.validation, tokenizer, cfg.data.max_length) if splits.validation else None
+    eval_ds = task.build_eval_dataset(splits.validation, tokenizer, cfg.data.max_length) if splits.validation \
+        else None
+    distiller = None
+    if cfg.train.distill:  # the teacher runs on every training batch (graftkit/train/distill.py)
+        distiller, train_ds = prepare_distillation(cfg, task, tokenizer, train_ds, log)
     metric = selection_metric(cfg, task)
     args = training_arguments(cfg, run.checkpoints, metric, eval_ds is not None)
+    args = dataclasses.replace(args, **task.training_arguments()) if task.training_arguments() else args
     callbacks = [GracefulStop()]
     if "tensorboard" in cfg.train.report_to and is_main_process():  # one writer of logs/
         callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(run.logs))))
@@ -88,7 +109,10 @@ def build_trainer(cfg: RunConfig, task: Task, splits: Splits, run: RunFolder,
         compute_metrics=task.compute_metrics if eval_ds is not None else None,
         callbacks=callbacks + extras.callbacks + list(extra_callbacks or []), loss_fn=task.loss_fn(splits.train),
         optimizer_cls_and_kwargs=extras.optimizer(cfg, args), adversary=extras.adversary,
-        rdrop=cfg.train.rdrop)
+        rdrop=cfg.train.rdrop, distiller=distiller, preprocess_logits_for_metrics=task.preprocess_logits)
+    if is_main_process():  # next to what setup_extras recorded
+        setup = run.path / "training_setup.json"
+        write_json(setup, {**(read_json(setup) if setup.is_file() else {}), "vocab": vocab.as_dict()})
     return trainer, tokenizer
 
 
@@ -140,4 +164,6 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
     write_json(run.history, trainer.state.log_history)
     train_metrics = {k: v for k, v in result.metrics.items()}
     finalize_run(run, cfg, splits, train_metrics, selection_metric(cfg, task), log=log)
+    if cfg.train.distill and splits.test:
+        finish_distillation(run, cfg, splits.test, selection_metric(cfg, task), log)
     return run
