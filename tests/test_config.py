@@ -68,3 +68,41 @@ def test_dump_round_trips(tmp_path):
     cfg = load_config(_write(tmp_path, "data: {train: x.csv}\ntrain: {epochs: 4}\n"))
     again = load_config(_write(tmp_path, dump_config(cfg)))
     assert again == cfg
+
+
+def test_key_of_another_task_is_refused_naming_key_and_task(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load_config(_write(tmp_path, "data: {train: x.csv}\ntask: {type: classification, crf: true}\n"))
+    msg = str(e.value)
+    assert "task.crf" in msg and "unknown key" in msg and "task type 'classification'" in msg
+    with pytest.raises(ConfigError, match=r"task\.loss: unknown key for task type 'ner'"):
+        load_config(_write(tmp_path, "data: {train: x.csv}\ntask: {type: ner, loss: huber}\n"))
+    # the same keys are fine for the task they belong to
+    assert load_config(_write(tmp_path, "data: {train: x.csv}\ntask: {type: ner, crf: true}\n")).task.crf is True
+    assert load_config(_write(tmp_path, "data: {train: x.csv}\ntask: {type: regression, loss: huber}\n")).task.loss \
+        == "huber"
+
+
+def test_unknown_task_type_lists_the_known_ones(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load_config(_write(tmp_path, "data: {train: x.csv}\ntask: {type: clasification}\n"))
+    msg = str(e.value)
+    assert "task.type" in msg and "'clasification'" in msg
+    for known in ("classification", "ner", "regression", "embedding"):
+        assert known in msg
+
+
+def test_max_length_beyond_the_models_positions_names_both_numbers(tmp_path, tiny_model_dir):
+    from transformers import AutoConfig
+
+    from graftkit.modeling.load import load_pretrained
+    from graftkit.tasks import build_task
+
+    cfg = load_config(_write(tmp_path, f"data: {{train: x.csv, max_length: 4096}}\nmodel: {{name_or_path: '{tiny_model_dir}'}}\n"))
+    limit = AutoConfig.from_pretrained(tiny_model_dir).max_position_embeddings
+    task = build_task(cfg.task, cfg.data)
+    task.labels = ["a", "b"]
+    with pytest.raises(ConfigError) as e:
+        load_pretrained(cfg.model, task, cfg.data.max_length)
+    assert "data.max_length is 4096" in str(e.value) and f"max_position_embeddings {limit}" in str(e.value)
+    load_pretrained(cfg.model, task, limit)  # at the limit it loads

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -86,3 +87,25 @@ def test_prune_ffn_with_recovery(trained_run, tmp_path):
     assert (out / "COMPLETE").is_file() and (out.with_name("pruned-init") / "model.safetensors").is_file()
     assert json.loads((out / "compression.json").read_text())["recovery_steps"] == 2
     assert Predictor(out).predict(["i loved it"])[0]["label"] in {"pos", "neg"}
+
+
+def test_export_reads_only_the_run_folder(tmp_path, tiny_model_dir):
+    """Export after the training data is gone: parity runs on the test split stored in the run folder."""
+    import shutil
+
+    from deploy_helpers import ner_run as make_ner_run
+    from graftkit.inference.predictor import load_run_config
+    from graftkit.modeling.run_folder import RunFolder
+
+    for make, metric in ((classifier_run, "macro_f1"), (make_ner_run, "f1")):
+        run = make(tmp_path / make.__name__, tiny_model_dir)
+        stored = RunFolder(run).read_test_split()
+        assert stored and all(e.path for e in stored)
+        data = load_run_config(RunFolder(run)).data
+        for f in {data.train, data.test, data.validation} - {None}:
+            Path(f).unlink()
+        shutil.rmtree(run / "onnx", ignore_errors=True)
+        report = export_run(run, log=lambda m: None)
+        b = report["backends"]
+        assert report["passed"] and report["test_examples"] == len(stored)
+        assert b["onnx_fp32"]["metrics"][metric] == b["torch"]["metrics"][metric]

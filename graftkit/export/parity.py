@@ -6,7 +6,6 @@ test split may drop by at most ``int8_tolerance`` (absolute) against torch.
 """
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
@@ -14,8 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from graftkit.data.dataset import Example, load_splits
 from graftkit.config import greater_is_better
+from graftkit.data.dataset import Example, load_splits
 from graftkit.errors import DataError, ExportError
 from graftkit.export.onnx import export_onnx, quantize_int8
 from graftkit.inference.predictor import Predictor, load_run_config, load_task
@@ -25,27 +24,22 @@ from graftkit.modeling.run_folder import ONNX_FILES as FILES
 
 
 def load_test_examples(run_dir: str | Path) -> list[Example]:
-    """The run's test split, re-read through its config.yaml (the same seeded split training used).
+    """The test examples stored in the run folder at training time (``test_split.jsonl``).
 
-    Falls back to ``predictions/test/predictions.jsonl`` when the data files are no longer there.
+    Export reads only the run folder, so it works after the training data moved or was deleted.
+    Run folders written before the split was stored fall back to re-reading the config's data.
     """
     run = RunFolder(run_dir)
+    stored = run.read_test_split()
+    if stored is not None:
+        return stored
     cfg = load_run_config(run)
     task = load_task(run, cfg)
-    reader = getattr(task, "read", None)  # tasks with their own file formats (NER) read them
     try:
-        return load_splits(cfg.data, task.parse_label, task.strat_key, reader=reader).test
-    except (OSError, ValueError, DataError) as err:  # data moved away: use what training evaluated
-        saved = run.predictions / "test" / "predictions.jsonl"
-        if reader is not None or not saved.is_file():
-            raise ExportError(f"{run.config}: cannot read the test data ({err}) and {saved} is missing") from None
-    out = []
-    for line in saved.read_text(encoding="utf-8").splitlines():
-        r = json.loads(line)
-        text, pair = (r["input"], None) if isinstance(r["input"], str) else tuple(r["input"])
-        gold = tuple(r["gold"]) if isinstance(r["gold"], list) and cfg.task.multi_label else r["gold"]
-        out.append(Example(text=text, label=gold, text_pair=pair, path=r.get("file", ""), line=r.get("line", 0)))
-    return out
+        return load_splits(cfg.data, task.parse_label, task.strat_key, reader=task.read).test
+    except (OSError, ValueError, DataError) as err:
+        raise ExportError(f"{run.path}: this run folder predates the stored test split ({run.test_split.name}) "
+                          f"and its test data cannot be read ({err}); retrain it to export") from None
 
 
 def _metrics(report: dict, keys: list[str]) -> dict:

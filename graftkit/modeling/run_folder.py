@@ -9,17 +9,20 @@ Layout::
       metrics.json       validation/test metrics;  history.json  Trainer log history
       plots/             confusion_matrix.png, training_curve.png
       predictions/       test_predictions.jsonl, misclassified.csv
+      test_split.jsonl   the test examples as evaluated (export's parity check reads them, not the data files)
       README.md          model card
       checkpoints/       Trainer checkpoints (resume);  logs/  TensorBoard
       COMPLETE           written last: the run finished
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from graftkit.data.dataset import Example, example_from_json, example_to_json
 from graftkit.errors import ExportError, RunFolderError
-from graftkit.io import read_json, write_json, write_text
+from graftkit.io import read_json, write_json, write_jsonl, write_text
 
 #: where `graftkit export` puts its graphs inside a run folder, per precision
 ONNX_DIR = "onnx"
@@ -50,6 +53,7 @@ class RunFolder:
     checkpoints = property(lambda self: self.path / "checkpoints")
     logs = property(lambda self: self.path / "logs")
     card = property(lambda self: self.path / "README.md")
+    test_split = property(lambda self: self.path / "test_split.jsonl")
     complete_marker = property(lambda self: self.path / "COMPLETE")
 
     @property
@@ -84,6 +88,17 @@ class RunFolder:
         data.update(sections)
         write_json(self.metrics, data)
         return data
+
+    def write_test_split(self, examples: list[Example]) -> None:
+        """Store the test examples, so export checks parity from the run folder alone."""
+        write_jsonl(self.test_split, [example_to_json(e) for e in examples])
+
+    def read_test_split(self) -> list[Example] | None:
+        """The stored test examples, or None for a run folder written before they were stored."""
+        if not self.test_split.is_file():
+            return None
+        return [example_from_json(json.loads(line)) for line in self.test_split.read_text(encoding="utf-8").splitlines()
+                if line.strip()]
 
     def mark_complete(self) -> None:
         write_text(self.complete_marker, "ok\n")

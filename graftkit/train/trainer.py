@@ -9,6 +9,7 @@ from transformers import EarlyStoppingCallback, Trainer, set_seed
 from transformers.integrations import TensorBoardCallback
 
 from graftkit.data.dataset import Splits, load_splits
+from graftkit.data.quality import quality_report, warnings as quality_warnings
 from graftkit.evaluate.evaluator import finalize_run
 from graftkit.io import publish_dir, read_json, write_json
 from graftkit.modeling.load import load_pretrained
@@ -146,6 +147,8 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
         log(f"data.drop_invalid: dropped {n} invalid rows from {name}")
     log(f"examples: train={len(splits.train)} validation={len(splits.validation)} test={len(splits.test)}")
     trainer, tokenizer = build_trainer(cfg, task, splits, run, extra_callbacks, log)
+    for warning in quality_warnings(quality_report(splits, tokenizer, cfg.data.max_length, task.fixed_labels)):
+        log(f"data warning: {warning}")  # the full report: graftkit inspect CONFIG
     if checkpoint:
         log(f"resuming from {checkpoint}")
     result = trainer.train(resume_from_checkpoint=checkpoint)
@@ -163,6 +166,7 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
     run.write_task_state(task.name, task.state())
     write_json(run.history, trainer.state.log_history)
     train_metrics = {k: v for k, v in result.metrics.items()}
+    run.write_test_split(splits.test)  # before COMPLETE: export checks parity on it, not on the data files
     finalize_run(run, cfg, splits, train_metrics, selection_metric(cfg, task), log=log)
     if cfg.train.distill and splits.test:
         finish_distillation(run, cfg, splits.test, selection_metric(cfg, task), log)
