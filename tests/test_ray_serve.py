@@ -11,7 +11,7 @@ from graftkit.errors import ConfigError
 from graftkit.serve import ray_deploy
 from graftkit.serve.settings import load_settings
 
-KEY = "ray-test-key"
+KEY = "ray-test-key-0123456789"
 
 
 def _free_port() -> int:
@@ -51,7 +51,7 @@ def test_two_replicas_answer_like_the_local_predictor(tmp_path, tiny_model_dir):
             assert client.post("/v1/predict", json={"texts": ["x"]}).status_code == 401
             assert client.post("/v1/predict", json={"texts": ["x"]}, headers={"X-API-Key": "nope"}).status_code == 403
             assert client.get("/readyz").json()["ready"] is True
-            assert "graftkit_requests_total" in client.get("/metrics").text
+            assert "graftkit_requests_total" in client.get("/metrics", headers={"X-API-Key": KEY}).text
     finally:
         ray_deploy.shutdown()
     with pytest.raises(httpx.ConnectError):
@@ -72,8 +72,8 @@ def test_replica_and_autoscaling_options(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="run_dir"):
         ray_deploy.app_builder({"port": 8000})
     keys = tmp_path / "keys.txt"
-    keys.write_text("file-key\n")
-    shipped = ray_deploy.replica_settings(load_settings(api_keys=["plain"], api_keys_file=keys),
+    keys.write_text("file-key-0123456789\n")
+    shipped = ray_deploy.replica_settings(load_settings(api_keys=["plain-key-0123456789"], api_keys_file=keys),
                                           ray_deploy.load_ray_settings(cpus_per_replica=2))
     assert shipped.api_keys_file is None and all(k.startswith("sha256:") for k in shipped.api_keys)
     assert len(shipped.api_keys) >= 2 and shipped.threads == 2  # replicas never see plain keys

@@ -24,7 +24,7 @@ def emb_run(tmp_path_factory, tiny_model_dir):
     cfg = run_config(tmp, tiny_model_dir, path, task={"type": "embedding"},
                      data={"text_column": "query", "text_pair_column": "question",
                            "split": {"validation": 0.0, "test": 0.0}},
-                     train={"epochs": 1, "batch_size": 4})
+                     train={"epochs": 1, "batch_size": 4, "early_stopping": {}})  # the default: embedding runs refuse others
     return train(cfg, log=lambda m: None).path
 
 

@@ -15,7 +15,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from graftkit.cli.adapt import pretrain_cmd, vocab_cmd
 from graftkit.cli.export import export_cmd, prune_cmd
 from graftkit.cli.retrieval import answer_cmd, index_cmd, search_cmd
 from graftkit.cli.runs import ensemble_cmd, merge_cmd, tune_cmd
@@ -56,7 +55,7 @@ def train(
 ):
     """Train a model from CONFIG and write a self-describing run folder (model, metrics, plots, card)."""
     from graftkit.tasks.run_config import load_config
-    from graftkit.train.pretrain import train_with_pretrain as run_train  # plain train() without a pretrain: section
+    from graftkit.train.trainer import train as run_train
 
     cfg = load_config(config, set_)
     if nproc > 1:
@@ -119,6 +118,10 @@ def predict(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write JSON Lines here (default: stdout)."),
     batch_size: int = typer.Option(64, help="Inference batch size."),
     backend: str = typer.Option("torch", help="Inference backend (torch; onnx after export)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="--output exists: start it over instead of "
+                                   "continuing it (continuing needs its resume record to match run and input)."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip and count malformed input lines "
+                                      "instead of stopping at the first."),
 ):
     """Predict labels for texts given on the command line or in a file."""
     from graftkit.inference.predict_file import predict_file
@@ -129,7 +132,8 @@ def predict(
         raise GraftkitError("give texts as arguments or a file with --input")
     predictor = Predictor(run_dir, backend=backend)
     if input_:
-        n = predict_file(predictor, input_, output, batch_size, progress_factory=progress_bar)
+        n = predict_file(predictor, input_, output, batch_size, progress_factory=progress_bar, overwrite=overwrite,
+                         skip_invalid=skip_invalid, log=lambda m: err.print(m, highlight=False))
         err.print(f"[green]{n} predictions[/] → {output or 'stdout'}")
         return
     from graftkit.inference.predict_file import pair_inputs
@@ -163,8 +167,6 @@ app.command("answer")(friendly(answer_cmd))
 app.command("merge")(friendly(merge_cmd))
 app.command("ensemble")(friendly(ensemble_cmd))
 app.command("tune")(friendly(tune_cmd))
-app.command("pretrain")(friendly(pretrain_cmd))
-app.command("vocab")(friendly(vocab_cmd))
 
 
 def main() -> None:  # pragma: no cover - console entry
