@@ -250,7 +250,8 @@ class TrainConfig(_Strict):
     save_total_limit: int = Field(2, ge=1)
     group_by_length: bool = Field(True, description="batch similar lengths together (less padding, faster)")
     logging_steps: int = Field(10, ge=1)
-    report_to: list[Literal["tensorboard", "mlflow"]] = ["tensorboard"]
+    report_to: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(
+        ["tensorboard"], description="experiment trackers; wandb honours WANDB_MODE=offline and WANDB_PROJECT")
     num_workers: int = Field(0, ge=0)
     freeze: FreezeConfig = FreezeConfig()
     layer_lr_decay: float = Field(1.0, gt=0, le=1, description="lr of layer l = lr * decay**(layers - l); 1 = off")
@@ -267,6 +268,12 @@ class EvalConfig(_Strict):
     batch_size: int = Field(64, ge=1)
     plots: bool = True
     save_predictions: bool = True
+    calibrate: bool = Field(True, description="classification: fit temperature scaling on the validation split "
+                            "(never on test) and report ECE / Brier / NLL before and after")
+    slices: list[str] = Field([], description="columns of the data to report metrics per value of "
+                              "(source, topic, language, ...)")
+    robustness_rows: int = Field(200, ge=0, description="test rows for the robustness report at the end of "
+                                 "training (0 = off); `graftkit robustness RUN --data FILE` runs it in full")
 
 
 def set_dotted(tree: dict, dotted: str, value: Any) -> None:

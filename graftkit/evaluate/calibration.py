@@ -131,3 +131,41 @@ def reliability_png(report: dict, path: Path, title: str) -> Path:
 
     return reliability_diagram_png(report["bins_before"], report["bins_after"], report["before"]["ece"],
                                    report["after"]["ece"], path, title)
+
+
+def calibrate_run(predictor, examples_by_split: dict[str, list], enabled: bool, plots_dir: Path | None,
+                  log=lambda m: None) -> dict[str, Any] | None:
+    """Fit T on validation (when ``enabled`` and there is one), set it on the task, report every split.
+
+    Returns None for tasks whose scores are not probabilities (``task.temperature_targets`` is None);
+    else ``{"temperature", "fitted_on", "note", <split>: {n, before, after, bins_*}}``. The caller
+    saves the task state (T lives in labels.json).
+    """
+    task = predictor.task
+    present = {k: v for k, v in examples_by_split.items() if v}
+    if not present or task.temperature_targets(next(iter(present.values()))[:1]) is None:
+        return None
+    data = {name: (logits_of(predictor, [task.input_of(e) for e in rows], predictor.cfg.eval.batch_size),
+                   task.temperature_targets(rows)) for name, rows in present.items()}
+    multi = next(iter(data.values()))[1].ndim == 2  # multi-label targets: one 0/1 column per label
+    width = next(iter(data.values()))[0].shape[1]
+    temps, note = [1.0] * (width if multi else 1), None
+    if not enabled:
+        note = "eval.calibrate is false: scores are the model's raw probabilities"
+    elif "validation" not in data:
+        note = ("no validation split: temperature scaling was not fitted (it is never fitted on the test "
+                "split); scores are the model's raw probabilities")
+    else:
+        temps = fit_temperature(*data["validation"], multi_label=multi)
+    task.set_temperature(temps)  # ones when not fitted: labels.json then says so per label
+    out: dict[str, Any] = {"temperature": temps if multi else temps[0],
+                           "fitted_on": "validation" if enabled and "validation" in data else None, "note": note}
+    for name, (logits, gold) in data.items():
+        out[name] = split_report(logits, gold, multi, temps)
+        if plots_dir is not None:
+            reliability_png(out[name], plots_dir / f"reliability_{name}.png", f"Reliability ({name})")
+        b, a = out[name]["before"], out[name]["after"]
+        log(f"calibration {name}: ECE {b['ece']:.4f} -> {a['ece']:.4f}, NLL {b['nll']:.4f} -> {a['nll']:.4f}")
+    if note:
+        log(note)
+    return out

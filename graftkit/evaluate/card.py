@@ -1,20 +1,61 @@
-"""The model card: README.md of a run folder, stating data, hyper-parameters and results."""
+"""The model card: README.md of a run folder, stating data, hyper-parameters, results and trust reports.
+
+It is a Hugging Face Hub model card (``huggingface_hub.ModelCard``): YAML metadata (library,
+pipeline tag, base model, datasets, metrics and a ``model-index`` with the test results) and a
+plain Markdown body the Hub renders, with sections for calibration, robustness, slices and
+data quality when the run has them.
+"""
 from __future__ import annotations
 
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
 from graftkit.io import write_text
+from graftkit.evaluate.generation_card import decoding_section
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.tasks import TASKS
 from graftkit.tasks.run_config import RunConfig
+
+PIPELINE_TAGS = {"classification": "text-classification", "regression": "text-classification",
+                 "ner": "token-classification", "embedding": "sentence-similarity"}
 
 
 def _fmt(v) -> str:
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
+def _is_hub_id(name: str) -> bool:
+    return "/" in name and not name.startswith(("/", ".", "bundled:")) and not Path(name).exists()
+
+
+def card_data(cfg: RunConfig, task_name: str, results: dict) -> ModelCardData:
+    """The card's metadata: what the Hub indexes (task, base model, dataset, test metrics)."""
+    d = cfg.data
+    dataset = d.hub.path if d.hub else Path(d.test or d.train or "data").name
+    pipeline = PIPELINE_TAGS.get(task_name)
+    test = {k: v for k, v in (results.get("test") or {}).items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("n", "predict_seconds")}
+    evals = [EvalResult(task_type=pipeline or task_name, dataset_type=d.hub.path if d.hub else "local",
+                        dataset_name=dataset, dataset_split="test", metric_type=k, metric_value=float(v))
+             for k, v in test.items()] if test else None
+    return ModelCardData(
+        language=None, library_name="transformers", pipeline_tag=pipeline, tags=["graftkit", task_name],
+        base_model=cfg.model.name_or_path if _is_hub_id(cfg.model.name_or_path) else None,
+        datasets=[d.hub.path] if d.hub else None, metrics=sorted(test) or None,
+        model_name=cfg.name if evals else None, eval_results=evals)
+
+
 def write_model_card(run: RunFolder, cfg: RunConfig, results: dict, metric: str) -> None:
     state = run.task_state()
-    cls = TASKS.get(state["task"]).model_class
-    model_class = getattr(getattr(cls, "transformers_class", cls), "__name__", "AutoModel")
+    body = (_header(run, cfg, state, results, metric) + _calibration(results.get("calibration"))
+            + _robustness(results.get("robustness")) + _slices(results) + _quality(results.get("data_quality"))
+            + _use(run, state))
+    card = ModelCard(f"---\n{card_data(cfg, state['task'], results).to_yaml()}\n---\n\n{body}")
+    write_text(run.card, str(card))
+
+
+def _header(run: RunFolder, cfg: RunConfig, state: dict, results: dict, metric: str) -> list[str]:
     d, t = cfg.data, cfg.train
     lines = [
         f"# {cfg.name}", "",
@@ -35,6 +76,7 @@ def write_model_card(run: RunFolder, cfg: RunConfig, results: dict, metric: str)
               "scheduler", "grad_accum", "max_grad_norm", "precision", "seed", "group_by_length"):
         lines.append(f"| {k} | {getattr(t, k)} |")
     lines += [f"| selection metric | {metric} |", f"| dropout override | {cfg.model.dropout} |", ""]
+    lines += decoding_section(run)  # generative runs: the generation_config.json in force
     lines += ["## Results", "", "| split | metric | value |", "| --- | --- | --- |"]
     for split in ("validation", "test"):
         for k, v in (results.get(split) or {}).items():
@@ -43,10 +85,87 @@ def write_model_card(run: RunFolder, cfg: RunConfig, results: dict, metric: str)
     tm = results.get("train", {})
     if "train_samples_per_second" in tm:
         lines.append(f"| train | samples/second | {_fmt(tm['train_samples_per_second'])} |")
-    lines += ["", "![training curve](plots/training_curve.png)", "",
-              "![confusion matrix](plots/confusion_matrix.png)", "",
-              "## Use", "", "```bash", f"graftkit predict {run.path} \"your text here\"", "```", "",
-              "The folder is a plain transformers model folder as well:", "", "```python",
-              f"from transformers import {model_class}",
-              f"model = {model_class}.from_pretrained('{run.path}')", "```", ""]
-    write_text(run.card, "\n".join(lines))
+    if state.get("multi_label") and results.get("validation"):
+        lines += ["", "Multi-label thresholds (and the temperature) were tuned on the validation split, so its "
+                  "figures are optimistic; the test split is the held-out estimate."]
+    return lines + ["", "![training curve](plots/training_curve.png)", "",
+                    "![confusion matrix](plots/confusion_matrix.png)", ""]
+
+
+def _calibration(cal: dict | None) -> list[str]:
+    if not cal:
+        return []
+    t = cal["temperature"]
+    shown = ", ".join(f"{x:.3f}" for x in t) if isinstance(t, list) else f"{t:.3f}"
+    lines = ["## Calibration", "",
+             f"Temperature scaling: T = {shown}" + (f" (fitted on the {cal['fitted_on']} split by NLL; "
+                                                   "applied to every backend's scores)" if cal["fitted_on"] else ""),
+             ""]
+    if cal.get("note"):
+        lines += [f"Note: {cal['note']}.", ""]
+    lines += ["| split | ECE before | ECE after | Brier before | Brier after | NLL before | NLL after |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    for split in ("validation", "test"):
+        if split in cal:
+            b, a = cal[split]["before"], cal[split]["after"]
+            lines.append(f"| {split} | {b['ece']:.4f} | {a['ece']:.4f} | {b['brier']:.4f} | {a['brier']:.4f} | "
+                         f"{b['nll']:.4f} | {a['nll']:.4f} |")
+    lines += ["", "ECE: 15 equal-width confidence bins. "
+              + ("The test split is held out from the fit." if "test" in cal else ""), ""]
+    for split in ("test", "validation"):
+        if split in cal:
+            lines += [f"![reliability diagram](plots/reliability_{split}.png)", ""]
+            break
+    return lines
+
+
+def _robustness(rob: dict | None) -> list[str]:
+    if not rob:
+        return []
+    lines = ["## Robustness", "",
+             f"{rob['rows']} rows of the {rob.get('file', 'data')}, each perturbed once per kind (seed {rob['seed']}, "
+             f"{rob['rate']:.0%} of eligible words); `{rob['metric']}` clean: {_fmt(rob['clean'])}.", "",
+             f"| perturbation | {rob['metric']} | change | flip rate |", "| --- | --- | --- | --- |"]
+    for name, p in rob["perturbations"].items():
+        flip = p.get("flip_rate", p.get("mean_abs_change"))
+        lines.append(f"| {name} | {_fmt(p['metric'])} | {_fmt(p['delta'])} | {_fmt(flip)} |")
+    return lines + ["", "Flip rate: share of predictions that changed (regression: mean absolute change).", ""]
+
+
+def _slices(results: dict) -> list[str]:
+    test = results.get("test") or results.get("validation") or {}
+    if not test.get("slices"):
+        return []
+    lines = ["## Slices", ""]
+    for column, values in test["slices"].items():
+        keys = sorted({k for v in values.values() for k in v if k != "n"})[:4]
+        lines += [f"### {column}", "", "| value | n | " + " | ".join(keys) + " |",
+                  "| --- | --- | " + " | ".join("---" for _ in keys) + " |"]
+        for value, m in values.items():
+            lines.append(f"| {value} | {m['n']} | " + " | ".join(_fmt(m.get(k, "")) for k in keys) + " |")
+        lines.append("")
+    return lines
+
+
+def _quality(q: dict | None) -> list[str]:
+    if not q:
+        return []
+    lines = ["## Data quality", "",
+             "- duplicate rows within a split: " + ", ".join(f"{k} {v}" for k, v in q["duplicates"].items()),
+             "- rows shared across splits (leakage): " + ", ".join(f"{k} {v}" for k, v in q["leakage"].items()),
+             f"- texts with conflicting labels: {q['conflicting_texts']}",
+             "- truncated at max_length: " + ", ".join(f"{k} {v:.1%}" for k, v in q["truncated_share"].items()),
+             "- unknown-token rate: " + ", ".join(f"{k} {v:.2%}" for k, v in q["unk_rate"].items()), ""]
+    if q["warnings"]:
+        lines += ["Warnings:", ""] + [f"- {w}" for w in q["warnings"]] + [""]
+    return lines + ["Full report: `graftkit inspect CONFIG` (add `--find-label-errors` to rank likely "
+                    "mislabelled rows).", ""]
+
+
+def _use(run: RunFolder, state: dict) -> list[str]:
+    cls = TASKS.get(state["task"]).model_class
+    model_class = getattr(getattr(cls, "transformers_class", cls), "__name__", "AutoModel")
+    return ["## Use", "", "```bash", f"graftkit predict {run.path} \"your text here\"", "```", "",
+            "The folder is a plain transformers model folder as well:", "", "```python",
+            f"from transformers import {model_class}",
+            f"model = {model_class}.from_pretrained('{run.path}')", "```", ""]

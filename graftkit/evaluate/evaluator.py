@@ -7,10 +7,16 @@ from pathlib import Path
 from typing import Callable
 
 from graftkit.data.dataset import Example, Splits, read_examples
+from graftkit.data.quality import quality_report, warnings
+from graftkit.evaluate.calibration import calibrate_run
 from graftkit.evaluate.card import write_model_card
+from graftkit.evaluate.robustness import robustness_report
+from graftkit.evaluate.slices import slice_metrics
+from graftkit.inference.generator import open_run
 from graftkit.inference.predictor import Predictor
-from graftkit.io import atomic_path, read_json, write_jsonl
+from graftkit.io import atomic_path, read_json, write_json, write_jsonl
 from graftkit.modeling.run_folder import RunFolder
+from graftkit.progress import progress_bar
 from graftkit.report.plots import training_curve_png
 from graftkit.tasks.run_config import RunConfig
 
@@ -18,14 +24,19 @@ Progress = Callable[[int], None]
 
 
 def evaluate_examples(predictor: Predictor, examples: list[Example], out_dir: Path | None, plots: bool = True,
-                      batch_size: int = 64, progress: Progress | None = None) -> dict:
-    """Predict ``examples``, compute the task's report, and write predictions + error files to ``out_dir``."""
+                      batch_size: int = 64, progress: Progress | None = None, slices: list[str] | None = None) -> dict:
+    """Predict ``examples``, compute the task's report, and write predictions + error files to ``out_dir``.
+
+    ``slices``: data columns to report metrics per value of (``eval.slices``).
+    """
     task = predictor.task
     t0 = time.perf_counter()
     preds = predictor.predict([task.input_of(e) for e in examples], batch_size=batch_size, progress=progress)
     seconds = time.perf_counter() - t0
     result = task.report(examples, preds, out_dir, plots=plots)
     result["predict_seconds"] = round(seconds, 3)
+    if slices:
+        result["slices"] = slice_metrics(task, examples, preds, slices, predictor.cfg.data)
     if out_dir is not None:
         write_jsonl(out_dir / "predictions.jsonl",
                     ({"file": e.path, "line": e.line, "input": task.input_of(e), "gold": e.label, "prediction": p}
@@ -39,7 +50,7 @@ def evaluate_file(run_dir: str | Path, data: str | Path, out_dir: str | Path | N
 
     Results go to ``out_dir`` (default ``RUN/eval/<file stem>``) and into the run's metrics.json.
     """
-    predictor = Predictor(run_dir, backend=backend)
+    predictor = open_run(run_dir, backend=backend)  # a Generator for causal_lm / seq2seq runs
     data_cfg = predictor.cfg.data.model_copy(update={k: v for k, v in data_overrides.items() if v is not None})
     predictor.task.data_cfg = data_cfg
     examples, dropped = read_examples(str(data), data_cfg, predictor.task.parse_label,
@@ -49,9 +60,10 @@ def evaluate_file(run_dir: str | Path, data: str | Path, out_dir: str | Path | N
     if progress_factory:
         with progress_factory(len(examples), f"evaluating {Path(data).name}") as advance:
             result = evaluate_examples(predictor, examples, out, predictor.cfg.eval.plots,
-                                       predictor.cfg.eval.batch_size, advance)
+                                       predictor.cfg.eval.batch_size, advance, predictor.cfg.eval.slices)
     else:
-        result = evaluate_examples(predictor, examples, out, predictor.cfg.eval.plots, predictor.cfg.eval.batch_size)
+        result = evaluate_examples(predictor, examples, out, predictor.cfg.eval.plots, predictor.cfg.eval.batch_size,
+                                   slices=predictor.cfg.eval.slices)
     result["file"] = str(data)
     result["dropped_rows"] = dropped
     evals = predictor.run.read_metrics().get("evaluations", {})
@@ -62,22 +74,39 @@ def evaluate_file(run_dir: str | Path, data: str | Path, out_dir: str | Path | N
 
 def finalize_run(run: RunFolder, cfg: RunConfig, splits: Splits, train_metrics: dict, metric: str,
                  log: Callable[[str], None] = print) -> dict:
-    """After training: calibrate, evaluate validation and test, plots, metrics.json, model card, COMPLETE."""
-    predictor = Predictor(run.path)
+    """After training: calibrate, evaluate validation and test, robustness, plots, metrics.json, card, COMPLETE."""
+    predictor = open_run(run.path)  # a Generator for causal_lm / seq2seq runs
     task = predictor.task
-    if splits.validation:
+    plots_dir = run.plots if cfg.eval.plots else None
+    # temperature first: multi-label thresholds are then tuned on calibrated probabilities
+    calibration = calibrate_run(predictor, {"validation": splits.validation, "test": splits.test},
+                                cfg.eval.calibrate, plots_dir, log)
+    if splits.validation and not task.generative:  # nothing to calibrate on generated text
         val_inputs = [task.input_of(e) for e in splits.validation]
         task.calibrate(splits.validation, predictor.predict(val_inputs, cfg.eval.batch_size))
-        run.write_task_state(task.name, task.state())
+    run.write_task_state(task.name, task.state())
+    quality = quality_report(splits, predictor.tokenizer, cfg.data.max_length, task.fixed_labels)
     results: dict = {"train": train_metrics, "data": {
         "train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test),
-        "dropped_rows": splits.dropped, "notes": splits.notes}}
+        "dropped_rows": splits.dropped, "notes": splits.notes}, "data_quality": _quality_summary(quality)}
+    if calibration is not None:
+        write_json(run.path / "calibration.json", calibration)
+        results["calibration"] = _calibration_summary(calibration)
     for name, examples in (("validation", splits.validation), ("test", splits.test)):
         if examples:
             out = run.predictions / name if cfg.eval.save_predictions else None
-            results[name] = evaluate_examples(predictor, examples, out, cfg.eval.plots, cfg.eval.batch_size)
+            with progress_bar(len(examples), f"evaluating {name}") as advance:
+                results[name] = evaluate_examples(predictor, examples, out, cfg.eval.plots, cfg.eval.batch_size,
+                                                  progress=advance, slices=cfg.eval.slices)
             log(f"{name}: " + ", ".join(f"{k}={v:.4f}" for k, v in results[name].items()
                                         if isinstance(v, float) and k != "predict_seconds"))
+    if cfg.eval.robustness_rows and splits.test and task.fixed_labels:
+        report_metric = metric if metric in results["test"] else task.default_metric
+        robustness = robustness_report(predictor, splits.test, report_metric, max_rows=cfg.eval.robustness_rows,
+                                       batch_size=cfg.eval.batch_size, log=log)
+        robustness["file"] = "test split"
+        write_json(run.path / "robustness.json", robustness)
+        results["robustness"] = robustness
     if cfg.eval.plots:
         run.plots.mkdir(parents=True, exist_ok=True)
         training_curve_png(read_json(run.history), metric, run.plots / "training_curve.png")
@@ -91,3 +120,20 @@ def finalize_run(run: RunFolder, cfg: RunConfig, splits: Splits, train_metrics: 
     write_model_card(run, cfg, results, metric)
     run.mark_complete()
     return results
+
+
+def _calibration_summary(calibration: dict) -> dict:
+    """What metrics.json keeps of calibration.json: T, the note, before/after per split (no bins)."""
+    return {k: ({m: v[m] for m in ("n", "before", "after")} if isinstance(v, dict) else v)
+            for k, v in calibration.items()}
+
+
+def _quality_summary(report: dict) -> dict:
+    """The data-quality figures the card shows (the full report: `graftkit inspect CONFIG`)."""
+    dup = report["duplicates"]
+    return {"warnings": warnings(report),
+            "duplicates": {n: d["exact"] + d["near"] for n, d in dup["within"].items()},
+            "leakage": {p: d["rows"] for p, d in dup["leakage"].items()},
+            "conflicting_texts": report["conflicts"]["texts"],
+            "truncated_share": {n: t.get("truncated_share", 0.0) for n, t in report["tokens"].items()},
+            "unk_rate": {n: t.get("unk_rate", 0.0) for n, t in report["tokens"].items()}}

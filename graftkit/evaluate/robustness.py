@@ -22,8 +22,6 @@ from graftkit.io import write_json
 
 DEFAULT_RATE = 0.1
 DEFAULT_SEED = 13
-#: rows the automatic end-of-training report uses (eval.robustness_rows overrides)
-CAPPED_ROWS = 200
 
 
 def perturb_example(e: Example, name: str, seed: int, key: int, rate: float, ner: bool) -> tuple[Example, Perturbed]:
@@ -94,6 +92,22 @@ def robustness_report(predictor, examples: Sequence[Example], metric: str, pertu
     return out
 
 
-def write_report(report: dict, path: Path) -> Path:
-    write_json(path, report)
-    return path
+def robustness_file(run_dir: str | Path, data: str | Path, perturbations: Sequence[str] | None = None,
+                    seed: int = DEFAULT_SEED, rate: float = DEFAULT_RATE, max_rows: int | None = None,
+                    backend: str = "torch", out: str | Path | None = None,
+                    log: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
+    """Robustness of a run on a labelled file; writes ``RUN/robustness.json`` (or ``out``) and metrics.json."""
+    from graftkit.data.dataset import read_examples
+    from graftkit.inference.predictor import Predictor
+
+    predictor = Predictor(run_dir, backend=backend)
+    task = predictor.task
+    examples, _ = read_examples(str(data), predictor.cfg.data, task.parse_label, reader=getattr(task, "read", None))
+    task.check(examples)
+    metric = predictor.cfg.train.metric if predictor.cfg.train.metric not in ("auto", "loss") else task.default_metric
+    report = robustness_report(predictor, examples, metric, perturbations, seed, rate, max_rows,
+                               predictor.cfg.eval.batch_size, log)
+    report["file"] = str(data)
+    write_json(Path(out) if out else predictor.run.path / "robustness.json", report)
+    predictor.run.update_metrics(robustness=report)
+    return report

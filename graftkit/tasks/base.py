@@ -35,6 +35,12 @@ class Task(Protocol):
     can_vote: ClassVar[bool]
     #: the task trains through its own library's trainer (``train_run``) instead of transformers.Trainer
     owns_training: ClassVar[bool]
+    #: each input has one right answer (a class, label set, entity set or number): class balance,
+    #: conflicting labels, robustness flip rates and the label-error search apply
+    fixed_labels: ClassVar[bool]
+    #: the task writes text (causal_lm, seq2seq): it predicts through ``inference.generator.Generator``
+    #: and validates by generating (``evaluate_generation``)
+    generative: ClassVar[bool]
 
     # -- data ---------------------------------------------------------------------------
     def read(self, path: str, data_cfg: DataConfig, with_labels: bool = True) -> tuple[list[Example], int]:
@@ -99,6 +105,13 @@ class Task(Protocol):
     def ensemble_logits(self, logits: list) -> Any:
         """Combine the members' logits under ``combine: vote`` (only when ``can_vote``)."""
 
+    def temperature_targets(self, examples: list[Example]) -> np.ndarray | None:
+        """Gold targets for temperature scaling of the logits (class ids; a 0/1 matrix, one column per
+        label, for multi-label), or None when the task's scores are not probabilities to calibrate."""
+
+    def set_temperature(self, temperature: list[float]) -> None:
+        """Divide the logits by ``temperature`` (one value; one per label for multi-label) in ``decode``."""
+
     def train_run(self, cfg: Any, session: Any) -> Any:
         """Train and write the run folder with the task's own trainer (only when ``owns_training``);
         ``session`` is the train layer's :class:`graftkit.train.session.TrainSession`."""
@@ -132,6 +145,8 @@ class TaskBase:
 
     def read(self, path: str, data_cfg: DataConfig, with_labels: bool = True) -> tuple[list[Example], int]:
         return rows_to_examples(read_rows(path, data_cfg.format, data_cfg.encoding), data_cfg, self.parse_label,
+    fixed_labels: ClassVar[bool] = False
+    generative: ClassVar[bool] = False
                                 with_labels=with_labels)
 
     def strat_key(self, example: Example) -> Hashable:
@@ -163,3 +178,9 @@ class TaskBase:
 
     def train_run(self, cfg: Any, session: Any) -> Any:
         raise NotImplementedError(f"{self.name} trains through transformers.Trainer (owns_training is False)")
+    def temperature_targets(self, examples: list[Example]) -> np.ndarray | None:
+        return None
+
+    def set_temperature(self, temperature: list[float]) -> None:
+        raise NotImplementedError(f"{self.name} scores are not calibrated by a temperature")
+

@@ -65,6 +65,7 @@ def training_arguments(cfg: RunConfig, output_dir: Path, metric: str, has_eval: 
         logging_steps=t.logging_steps,
         report_to=[r for r in t.report_to if r != "tensorboard"] or "none",
         seed=t.seed,
+        run_name=cfg.name,  # the run's name in wandb / mlflow
         data_seed=t.seed,
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         dataloader_num_workers=t.num_workers,

@@ -22,12 +22,15 @@ class ClassificationTask(TaskBase):
     config_class = ClassificationConfig
     model_class = head.MODEL_CLASS
     default_metric = "macro_f1"
+    fixed_labels = True
 
     def __init__(self, task_cfg=None, data_cfg=None):
         super().__init__(task_cfg, data_cfg)
         self.multi_label = bool(self.task_cfg.multi_label or (data_cfg and data_cfg.label_separator))
         self.labels: list[str] = []
         self.thresholds: list[float] = []
+        #: temperature scaling (graftkit/evaluate/calibration.py): one T, or one per label for multi-label
+        self.temperature: list[float] = [1.0]
 
     # -- data
     @property
@@ -92,7 +95,17 @@ class ClassificationTask(TaskBase):
         return dict(preprocess.encode_texts(inputs, tokenizer, max_length)), None
 
     def decode(self, logits: np.ndarray, context: Any) -> list[dict]:
-        return postprocess.decode(logits, self.labels, self.multi_label, self.thresholds)
+        scaled = np.asarray(logits, dtype=np.float64) / np.asarray(self.temperature)  # torch and ONNX alike
+        return postprocess.decode(scaled, self.labels, self.multi_label, self.thresholds)
+
+    def temperature_targets(self, examples: list[Example]) -> np.ndarray | None:
+        return np.asarray(preprocess.targets(examples, self.label2id, self.multi_label))
+
+    def set_temperature(self, temperature: list[float]) -> None:
+        if len(temperature) != (len(self.labels) if self.multi_label else 1):
+            raise ValueError(f"expected {len(self.labels) if self.multi_label else 1} temperature(s), "
+                             f"got {len(temperature)}")
+        self.temperature = [float(t) for t in temperature]
 
     def calibrate(self, examples: list[Example], predictions: list[dict]) -> None:
         if not (self.multi_label and self.task_cfg.tune_thresholds and examples):
@@ -106,9 +119,11 @@ class ClassificationTask(TaskBase):
         return metrics.report(examples, predictions, self.labels, self.multi_label, out_dir, plots)
 
     def state(self) -> dict:
-        return {"labels": self.labels, "multi_label": self.multi_label, "thresholds": self.thresholds}
+        return {"labels": self.labels, "multi_label": self.multi_label, "thresholds": self.thresholds,
+                "temperature": self.temperature}
 
     def load_state(self, state: dict) -> None:
         self.labels = list(state["labels"])
         self.multi_label = bool(state["multi_label"])
         self.thresholds = list(state.get("thresholds") or [self.task_cfg.threshold] * len(self.labels))
+        self.temperature = [float(t) for t in state.get("temperature") or [1.0]]  # runs from before calibration

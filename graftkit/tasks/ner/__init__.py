@@ -27,6 +27,7 @@ class NerTask(TaskBase):
     config_class = NerConfig
     model_class = head.TokenClassifier
     default_metric = "f1"
+    fixed_labels = True
     text_augmentation = False  # tags belong to token positions; word-level edits would corrupt them
     can_vote = True  # entity-span majority vote (graftkit/tasks/ner/ensemble.py)
 

@@ -23,6 +23,7 @@ class RegressionTask(TaskBase):
     config_class = RegressionConfig
     model_class = head.MODEL_CLASS
     default_metric = "rmse"
+    fixed_labels = True
 
     def __init__(self, task_cfg=None, data_cfg=None):
         super().__init__(task_cfg, data_cfg)
