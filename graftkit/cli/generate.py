@@ -21,6 +21,7 @@ def generate_cmd(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="--input: write JSON Lines here "
                                           "(default: stdout)."),
     batch_size: int = typer.Option(16, min=1, help="--input: prompts per generate() call."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="--input: start --output over instead of resuming it."),
     max_new_tokens: Optional[int] = typer.Option(None, help="Override (capped by the run's max_new_tokens_limit)."),
     num_beams: Optional[int] = typer.Option(None, help="Override the beam width."),
     do_sample: Optional[bool] = typer.Option(None, "--sample/--greedy", help="Sample, or decode greedily / by beams."),
@@ -42,7 +43,8 @@ def generate_cmd(
                      no_repeat_ngram_size=no_repeat_ngram_size)
     generator = Generator(run_dir)
     if input_:
-        n = generate_file(generator, input_, output, batch_size, progress_factory=progress_bar, **overrides)
+        n = generate_file(generator, input_, output, batch_size, progress_factory=progress_bar, overwrite=overwrite,
+                          log=lambda m: err.print(m, highlight=False), **overrides)
         err.print(f"[green]{n} generations[/] → {output or 'stdout'}")
         return
     generator.config_for(**overrides)  # a bad override fails before any output

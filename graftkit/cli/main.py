@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from graftkit.cli.export import export_cmd, prune_cmd
+from graftkit.cli.generate import generate_cmd
 from graftkit.cli.retrieval import answer_cmd, index_cmd, search_cmd
 from graftkit.cli.runs import ensemble_cmd, merge_cmd, tune_cmd
 from graftkit.cli.serve import serve_cmd
@@ -167,6 +168,7 @@ app.command("answer")(friendly(answer_cmd))
 app.command("merge")(friendly(merge_cmd))
 app.command("ensemble")(friendly(ensemble_cmd))
 app.command("tune")(friendly(tune_cmd))
+app.command("generate")(friendly(generate_cmd))
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -43,7 +43,8 @@ def merge_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     with atomic_path(out) as tmp:
         model.save_pretrained(str(tmp))
         AutoTokenizer.from_pretrained(str(run.path)).save_pretrained(str(tmp))
-        for name in ("labels.json", "config.yaml"):
-            (tmp / name).write_bytes((run.path / name).read_bytes())
+        for name in ("labels.json", "config.yaml", "generation_config.json"):  # the run's, not the base model's
+            if (run.path / name).is_file():
+                (tmp / name).write_bytes((run.path / name).read_bytes())
         (tmp / "COMPLETE").write_text("ok\n", encoding="utf-8")
     return out

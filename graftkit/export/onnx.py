@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 from graftkit.errors import ExportError
+from graftkit.export import generation
 from graftkit.inference.predictor import load_task
 from graftkit.inference.run_model import load_run_model
 from graftkit.modeling.run_folder import RunFolder
@@ -34,6 +35,8 @@ def export_onnx(run_dir: str | Path, out_file: str | Path, opset: int = 18) -> l
 
     run = RunFolder(run_dir).require_model()
     task = load_task(run)
+    if task.generative:
+        raise ExportError(generation.refusal(task.name))
     tokenizer = AutoTokenizer.from_pretrained(str(run.path))
     model = load_run_model(run.path, task)  # full, adapter (merged below) or ensemble run
     if hasattr(model, "merge_and_unload"):  # a PEFT adapter: export the merged weights

@@ -1,14 +1,15 @@
-"""Batch generation over a file: bounded memory, progress, and resume after a kill (like `predict`)."""
+"""Batch generation over a file, through ``predict_file``'s streamed, resumable path (progress, resume
+record, malformed-line errors): a generative run's prompt column is the input and each output line is
+``{"input": ..., "generated": ...}``."""
 from __future__ import annotations
 
 import json
-import os
-import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from graftkit.inference.generator import Generator
-from graftkit.inference.predict_file import _done_lines, iter_inputs
+from graftkit.inference.predict_file import predict_file
 from graftkit.tasks.generation.rows import CHAT
 
 
@@ -18,57 +19,34 @@ def input_column(generator: Generator) -> str:
     return cfg.messages_column if generator.task.row_format == CHAT else cfg.prompt_column
 
 
-def _count(path: Path, skip: int) -> int | None:
-    suffix = path.suffix.lower()
-    if suffix not in (".txt", ".jsonl", ".ndjson", ".csv", ".tsv"):
-        return None
-    with open(path, "rb") as fh:
-        n = sum(1 for line in fh if line.strip()) - (suffix in (".csv", ".tsv"))
-    return max(n - skip, 0)
+@dataclass
+class _FileView:
+    """What ``predict_file`` reads of a predictor, for a Generator with fixed decoding overrides."""
+
+    generator: Generator
+    overrides: dict
+
+    def __post_init__(self):
+        g = self.generator
+        self.run = g.run
+        self.cfg = g.cfg.model_copy(update={"data": g.cfg.data.model_copy(
+            update={"text_column": input_column(g), "text_pair_column": None})})
+        # part of the resume fingerprint: a restart with other decoding settings is refused
+        self.backend_name = "torch " + json.dumps(self.overrides, sort_keys=True)
+
+    def predict_batch(self, inputs: list[Any]) -> list[dict]:
+        return [{"generated": t} for t in self.generator.generate(inputs, max(len(inputs), 1), **self.overrides)]
 
 
 def generate_file(generator: Generator, input_path: Path, output: Path | None, batch_size: int = 16,
-                  progress_factory=None, resume: bool = True, **overrides: Any) -> int:
-    """Write ``{"input": ..., "generated": ...}`` JSON Lines for every input of ``input_path``.
+                  progress_factory=None, overwrite: bool = False, log: Callable[[str], None] | None = None,
+                  **overrides: Any) -> int:
+    """Generate for every input of ``input_path`` into JSON Lines at ``output`` (stdout when None).
 
-    With ``resume`` an existing output continues after its last complete line. Returns the number of
-    lines written by this call. ``overrides`` are decoding settings (checked against the run's limits).
+    An interrupted ``output`` is continued (see ``predict_file``); ``overrides`` are decoding settings,
+    checked against the run's limits before anything is read. Returns the number of lines written now.
     """
-    generator.config_for(**overrides)  # reject bad overrides before reading anything
-    inputs = iter_inputs(Path(input_path), input_column(generator), None)
-    skip = _done_lines(Path(output)) if (output and resume) else 0
-    if output and not resume and Path(output).exists():
-        os.remove(output)
-    for _ in range(skip):
-        next(inputs, None)
-    sink = open(output, "a", encoding="utf-8") if output else sys.stdout
-    ctx = progress_factory(_count(Path(input_path), skip), f"generating {Path(input_path).name}") \
-        if progress_factory else None
-    advance = ctx.__enter__() if ctx else None
-    written = 0
-    try:
-        batch: list[Any] = []
-        for x in inputs:
-            batch.append(x)
-            if len(batch) == batch_size:
-                written += _write(generator, batch, sink, advance, overrides)
-                batch = []
-        if batch:
-            written += _write(generator, batch, sink, advance, overrides)
-    finally:
-        if ctx:
-            ctx.__exit__(None, None, None)
-        if output:
-            sink.flush()
-            os.fsync(sink.fileno())
-            sink.close()
-    return written
-
-
-def _write(generator: Generator, batch: list[Any], sink, advance, overrides: dict) -> int:
-    for x, text in zip(batch, generator.generate(batch, len(batch), **overrides)):
-        sink.write(json.dumps({"input": x, "generated": text}, ensure_ascii=False) + "\n")
-    sink.flush()  # a kill loses at most the batch in flight
-    if advance:
-        advance(len(batch))
-    return len(batch)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    generator.config_for(**overrides)
+    return predict_file(_FileView(generator, overrides), Path(input_path), output, batch_size,
+                        progress_factory=progress_factory, overwrite=overwrite, log=log)

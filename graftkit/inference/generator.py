@@ -18,7 +18,9 @@ from transformers import AutoTokenizer, GenerationConfig, StoppingCriteria, Stop
 from graftkit.errors import RunFolderError
 from graftkit.inference.predictor import load_run_config, load_task
 from graftkit.inference.run_model import load_run_model
+from graftkit.inference.predictor import Predictor
 from graftkit.modeling.run_folder import RunFolder
+from graftkit.tasks import TASKS
 from graftkit.tasks.generation.decode import decode_texts, generate_ids
 
 
@@ -148,3 +150,11 @@ class Generator:
             thread.join()
         if failure:
             raise failure[0]
+
+
+def open_run(run_dir: str | Path, backend: str = "torch", **backend_kwargs: Any) -> Predictor | Generator:
+    """The inference object of any finished run: a Generator for causal_lm / seq2seq runs, else a Predictor."""
+    run = RunFolder(run_dir).require_model()
+    if TASKS.get(run.task_state()["task"]).generative:
+        return Generator(run.path, backend)
+    return Predictor(run.path, backend, **backend_kwargs)

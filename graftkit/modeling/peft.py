@@ -54,6 +54,10 @@ def _task_type(model: torch.nn.Module) -> str | None:
         return "SEQ_CLS"
     if name.endswith("ForTokenClassification"):
         return "TOKEN_CLS"
+    if name.endswith(("ForCausalLM", "LMHeadModel")):
+        return "CAUSAL_LM"
+    if name.endswith("ForConditionalGeneration") or name == "EncoderDecoderModel":
+        return "SEQ_2_SEQ_LM"
     return None
 
 
@@ -62,7 +66,11 @@ def peft_config(settings: PeftSettings, model: torch.nn.Module, total_steps: int
     import peft
 
     task_type = _task_type(model)
-    head = trained_whole_modules(model, settings)
+    if type(model).__name__ == "EncoderDecoderModel":
+        raise ConfigError("peft: a warm-started encoder-decoder (BERT2BERT) has newly initialised cross-attention "
+                          "that must train in full; remove the peft section for this seq2seq run")
+    # a language model's head is its pretrained (often tied) output embedding: nothing new to train in full
+    head = [] if task_type in ("CAUSAL_LM", "SEQ_2_SEQ_LM") else trained_whole_modules(model, settings)
     common = {"task_type": task_type, "modules_to_save": head or None}
     if settings.method in PROMPT_METHODS and task_type is None:
         raise ConfigError(f"peft.method {settings.method}: peft supports prompt methods only for sequence or "
@@ -141,7 +149,10 @@ def finish_adapter_save(model, out_dir: str | Path, base_name_or_path: str) -> N
     """Complete an adapter run's saved model: peft folders lack config.json, so store the base model's
     (with the task's labels); bottleneck runs keep only their adapters + head (see bottleneck.py)."""
     if is_peft_model(model):
-        model.get_base_model().config.save_pretrained(str(out_dir))
+        base = model.get_base_model()
+        base.config.save_pretrained(str(out_dir))
+        if base.can_generate():  # the run's decoding settings (causal_lm / seq2seq), not the base model's
+            base.generation_config.save_pretrained(str(out_dir))
     elif is_bottleneck_model(model):
         save_adapters(model, out_dir, base_name_or_path)
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from graftkit.errors import ConfigError
 from graftkit.serve import handlers
 from graftkit.serve.middleware import BodySizeLimit, ObserveRequests
-from graftkit.serve.routes import admin, embed, info, pages, predict
+from graftkit.serve.routes import admin, embed, generate, info, pages, predict
 from graftkit.serve.service import Service, lifespan
 from graftkit.serve.settings import ServeConfig, load_settings
 
@@ -40,6 +40,7 @@ def create_app(run_dir, settings: Optional[ServeConfig] = None) -> FastAPI:
     handlers.install(app)
     app.include_router(predict.build_router(service))
     app.include_router(embed.build_router(service))
+    app.include_router(generate.build_router(service))
     app.include_router(info.router)
     app.include_router(pages.router)
     app.include_router(admin.router)

@@ -45,7 +45,9 @@ def load_predictor(run_dir: Path, settings: ServeConfig):
         import torch
 
         torch.set_num_threads(settings.threads)
-    return Predictor(run_dir, "torch")
+    from graftkit.inference.generator import open_run
+
+    return open_run(run_dir, "torch")  # a Generator for causal_lm / seq2seq runs (POST /v1/generate)
 
 
 class Service:

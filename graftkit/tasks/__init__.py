@@ -4,11 +4,13 @@ from __future__ import annotations
 from graftkit.config import DataConfig, TaskConfigBase
 from graftkit.registry import Registry
 from graftkit.tasks.base import Task, TaskBase
+from graftkit.tasks.causal_lm import CausalLmTask
 from graftkit.tasks.classification import ClassificationTask
 from graftkit.tasks.embedding import EmbeddingTask
 from graftkit.tasks.mlm import MlmTask
 from graftkit.tasks.ner import NerTask
 from graftkit.tasks.regression import RegressionTask
+from graftkit.tasks.seq2seq import Seq2SeqTask
 
 
 class TaskRegistry(Registry):
@@ -27,6 +29,8 @@ TASKS.register("ner")(NerTask)
 TASKS.register("regression")(RegressionTask)
 TASKS.register("embedding")(EmbeddingTask)
 TASKS.register("mlm")(MlmTask)
+TASKS.register("causal_lm")(CausalLmTask)
+TASKS.register("seq2seq")(Seq2SeqTask)
 
 
 def build_task(task_cfg: TaskConfigBase, data_cfg: DataConfig | None = None) -> Task:

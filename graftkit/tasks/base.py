@@ -74,6 +74,14 @@ class Task(Protocol):
     def training_arguments(self) -> dict:
         """Extra ``TrainingArguments`` this task needs (e.g. keeping columns its collator reads)."""
 
+    def prepare_model(self, model, tokenizer):
+        """Adjust the freshly loaded pretrained model before training (special token ids, the
+        ``generation_config`` of generative tasks); returns the model."""
+
+    def evaluate_generation(self, model, tokenizer, examples: list[Example]) -> dict[str, float]:
+        """Validation metrics from generating text (generative tasks; merged into each evaluation as
+        ``eval_<name>`` so the best checkpoint follows the task metric); {} for the others."""
+
     #: ``Trainer(preprocess_logits_for_metrics=...)``: shrink evaluation logits before they are
     #: gathered (vocabulary-wide MLM logits), or None to keep them
     preprocess_logits: ClassVar[Callable | None]
@@ -97,6 +105,13 @@ class Task(Protocol):
     def calibrate(self, examples: list[Example], predictions: list[dict]) -> None:
         """Tune decision state (e.g. thresholds) on validation predictions; may do nothing."""
 
+    def temperature_targets(self, examples: list[Example]) -> np.ndarray | None:
+        """Gold targets for temperature scaling of the logits (class ids; a 0/1 matrix, one column per
+        label, for multi-label), or None when the task's scores are not probabilities to calibrate."""
+
+    def set_temperature(self, temperature: list[float]) -> None:
+        """Divide the logits by ``temperature`` (one value; one per label for multi-label) in ``decode``."""
+
     def bind_run(self, run_dir: Path, load_member: Callable[[Path], "Task"]) -> None:
         """Read state kept in the run folder's weights (e.g. CRF transitions); ``load_member(folder)``
         loads the task of an ensemble member folder."""
@@ -104,13 +119,6 @@ class Task(Protocol):
     # -- ensembles and own trainers -----------------------------------------------------
     def ensemble_logits(self, logits: list) -> Any:
         """Combine the members' logits under ``combine: vote`` (only when ``can_vote``)."""
-
-    def temperature_targets(self, examples: list[Example]) -> np.ndarray | None:
-        """Gold targets for temperature scaling of the logits (class ids; a 0/1 matrix, one column per
-        label, for multi-label), or None when the task's scores are not probabilities to calibrate."""
-
-    def set_temperature(self, temperature: list[float]) -> None:
-        """Divide the logits by ``temperature`` (one value; one per label for multi-label) in ``decode``."""
 
     def train_run(self, cfg: Any, session: Any) -> Any:
         """Train and write the run folder with the task's own trainer (only when ``owns_training``);
@@ -137,6 +145,8 @@ class TaskBase:
     text_augmentation: ClassVar[bool] = True
     can_vote: ClassVar[bool] = False
     owns_training: ClassVar[bool] = False
+    fixed_labels: ClassVar[bool] = False
+    generative: ClassVar[bool] = False
     preprocess_logits: ClassVar[Callable | None] = None
 
     def __init__(self, task_cfg: TaskConfigBase | None = None, data_cfg: DataConfig | None = None):
@@ -145,8 +155,6 @@ class TaskBase:
 
     def read(self, path: str, data_cfg: DataConfig, with_labels: bool = True) -> tuple[list[Example], int]:
         return rows_to_examples(read_rows(path, data_cfg.format, data_cfg.encoding), data_cfg, self.parse_label,
-    fixed_labels: ClassVar[bool] = False
-    generative: ClassVar[bool] = False
                                 with_labels=with_labels)
 
     def strat_key(self, example: Example) -> Hashable:
@@ -164,11 +172,23 @@ class TaskBase:
     def training_arguments(self) -> dict:
         return {}
 
+    def prepare_model(self, model, tokenizer):
+        return model
+
+    def evaluate_generation(self, model, tokenizer, examples: list[Example]) -> dict[str, float]:
+        return {}
+
     def input_of(self, example: Example) -> Any:
         return example.text if example.text_pair is None else (example.text, example.text_pair)
 
     def calibrate(self, examples: list[Example], predictions: list[dict]) -> None:
         return None
+
+    def temperature_targets(self, examples: list[Example]) -> np.ndarray | None:
+        return None
+
+    def set_temperature(self, temperature: list[float]) -> None:
+        raise NotImplementedError(f"{self.name} scores are not calibrated by a temperature")
 
     def bind_run(self, run_dir: Path, load_member: Callable[[Path], Task]) -> None:
         return None
@@ -178,9 +198,3 @@ class TaskBase:
 
     def train_run(self, cfg: Any, session: Any) -> Any:
         raise NotImplementedError(f"{self.name} trains through transformers.Trainer (owns_training is False)")
-    def temperature_targets(self, examples: list[Example]) -> np.ndarray | None:
-        return None
-
-    def set_temperature(self, temperature: list[float]) -> None:
-        raise NotImplementedError(f"{self.name} scores are not calibrated by a temperature")
-

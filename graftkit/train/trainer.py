@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable
 
 from torch.utils.tensorboard import SummaryWriter
@@ -34,8 +35,9 @@ class GraftTrainer(Trainer):
     """Trainer whose loss may come from the task (class weights, CRF, ...)."""
 
     def __init__(self, *args, loss_fn: Callable | None = None, adversary=None, rdrop: float = 0.0,
-                 distiller: Distiller | None = None, **kwargs):
+                 distiller: Distiller | None = None, generation_eval: Callable | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.generation_eval = generation_eval  # generative tasks: metrics of generated validation text
         self.distiller = distiller  # train.distill: the teacher's soft labels join the loss (graftkit.train.distill)
         self.loss_fn = loss_fn
         self.adversary = adversary  # graftkit.train.adversarial.EmbeddingAttack (train.adversarial)
@@ -47,6 +49,16 @@ class GraftTrainer(Trainer):
             self.adversary.attack(self.accelerator.unwrap_model(model),
                                   lambda: super(GraftTrainer, self).training_step(model, inputs, num_items_in_batch))
         return loss
+
+    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
+                        metric_key_prefix="eval"):
+        """The loss loop, plus generated-text metrics for generative tasks (before logging, early stopping
+        and best-checkpoint selection read them)."""
+        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
+        if self.generation_eval is not None and metric_key_prefix == "eval":
+            scores = self.generation_eval(self.accelerator.unwrap_model(self.model))
+            output.metrics.update({f"{metric_key_prefix}_{k}": v for k, v in scores.items()})
+        return output
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.distiller is not None and model.training:
@@ -86,6 +98,7 @@ def build_trainer(cfg: RunConfig, task: Task, splits: Splits, run: RunFolder,
     """Model, datasets, arguments and callbacks assembled into a Trainer."""
     set_seed(cfg.train.seed)  # the new head's initial weights follow the seed (the same on every rank)
     tokenizer, model = load_pretrained(cfg.model, task, cfg.data.max_length)
+    model = task.prepare_model(model, tokenizer)  # e.g. generation settings onto generation_config
     vocab = extend_vocab(model, tokenizer, training_texts(splits.train), cfg.model.extend_vocab, log)
     check_rows_train(vocab, cfg.peft is not None, cfg.train.freeze.embeddings)
     extras = setup_extras(cfg, task, model, tokenizer, splits.train, run, log)  # augment, freeze, peft, ...
@@ -110,7 +123,9 @@ def build_trainer(cfg: RunConfig, task: Task, splits: Splits, run: RunFolder,
         compute_metrics=task.compute_metrics if eval_ds is not None else None,
         callbacks=callbacks + extras.callbacks + list(extra_callbacks or []), loss_fn=task.loss_fn(splits.train),
         optimizer_cls_and_kwargs=extras.optimizer(cfg, args), adversary=extras.adversary,
-        rdrop=cfg.train.rdrop, distiller=distiller, preprocess_logits_for_metrics=task.preprocess_logits)
+        rdrop=cfg.train.rdrop, distiller=distiller, preprocess_logits_for_metrics=task.preprocess_logits,
+        generation_eval=functools.partial(task.evaluate_generation, tokenizer=tokenizer, examples=splits.validation)
+        if task.generative and eval_ds is not None else None)
     if is_main_process():  # next to what setup_extras recorded
         setup = run.path / "training_setup.json"
         write_json(setup, {**(read_json(setup) if setup.is_file() else {}), "vocab": vocab.as_dict()})

@@ -25,7 +25,6 @@ EVAL_METRICS = ("rougeL", "rouge1", "rouge2", "rougeLsum", "bleu", "chrf", "exac
 class GenerativeTask(TaskBase):
     """Shared behaviour of causal_lm and seq2seq; subclasses tokenize prompts and targets."""
 
-    default_metric = "rougeL"
     text_augmentation = False
     generative: ClassVar[bool] = True
     #: decoder-only models continue the prompt (left padding); encoder–decoders start a new sequence
@@ -36,6 +35,11 @@ class GenerativeTask(TaskBase):
     def __init__(self, task_cfg=None, data_cfg=None):
         super().__init__(task_cfg, data_cfg)
         self.row_format: str | None = None
+
+    @property
+    def default_metric(self) -> str:
+        """ROUGE-L of validation generations; the loss when nothing is generated during training."""
+        return "rougeL" if self.task_cfg.eval_samples and self.row_format != rows.TEXT else "loss"
 
     @property
     def max_length(self) -> int:
