@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -15,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from graftkit.cli.adapt import pretrain_cmd, vocab_cmd
 from graftkit.cli.export import export_cmd, prune_cmd
 from graftkit.cli.generate import generate_cmd
 from graftkit.cli.retrieval import answer_cmd, index_cmd, search_cmd
@@ -22,10 +24,23 @@ from graftkit.cli.runs import ensemble_cmd, merge_cmd, tune_cmd
 from graftkit.cli.serve import serve_cmd
 from graftkit.errors import GraftkitError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Fine-tune pretrained transformers on your own labelled data: train → evaluate → predict.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 out = Console()
 err = Console(stderr=True)
+
+
+@app.callback()
+def options(ctx: typer.Context,
+            verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the libraries' own logs, warnings "
+                                         "and progress bars (transformers, datasets, ...) besides graftkit's.")):
+    """Fine-tune pretrained transformers on your own labelled data: train → evaluate → predict."""
+    if ctx.invoked_subcommand is None or ctx.resilient_parsing:
+        return
+    from graftkit.progress import quiet_libraries
+
+    # held for the whole command: the libraries' per-file bars and repeated warnings stay off unless
+    # --verbose, and are restored when the command ends
+    ctx.with_resource(quiet_libraries(verbose))
 
 
 def friendly(fn):
@@ -56,7 +71,7 @@ def train(
 ):
     """Train a model from CONFIG and write a self-describing run folder (model, metrics, plots, card)."""
     from graftkit.tasks.run_config import load_config
-    from graftkit.train.trainer import train as run_train
+    from graftkit.train.pretrain import train_with_pretrain as run_train  # plain train() without a pretrain: section
 
     cfg = load_config(config, set_)
     if nproc > 1:
@@ -69,9 +84,27 @@ def train(
     main = is_main_process()  # under torchrun only rank 0 talks
     if main:
         err.print(f"[bold]graftkit train[/] {cfg.name} → {cfg.run_dir}")
-    run = run_train(cfg, resume=resume, overwrite=overwrite, log=lambda m: err.print(m, highlight=False))
+    started = time.monotonic()
+    run = run_train(cfg, resume=resume, overwrite=overwrite, log=lambda m: err.print(m, highlight=False, soft_wrap=True))
     if main:
+        out.print(run_summary(run, time.monotonic() - started))
         out.print(f"[green]done:[/] {run.path}")
+
+
+def run_summary(run, seconds: float) -> Table:
+    """The final table of a training run: its headline metrics per split, where it is, how long it took."""
+    metrics = run.read_metrics()
+    table = Table(title=f"{run.path.name}: {run.task_state().get('task', '')} run, {seconds:.0f} s")
+    table.add_column("split")
+    names = [k for k, v in (metrics.get("test") or metrics.get("validation") or {}).items()
+             if isinstance(v, float) and not k.endswith("seconds")][:6]
+    for name in names:
+        table.add_column(name, justify="right")
+    for split in ("validation", "test"):
+        if isinstance(metrics.get(split), dict):
+            table.add_row(split, *(f"{metrics[split].get(n, float('nan')):.4f}" for n in names))
+    table.caption = f"{run.path}  (metrics.json, README.md, plots/)"
+    return table
 
 
 @app.command()
@@ -134,7 +167,7 @@ def predict(
     predictor = Predictor(run_dir, backend=backend)
     if input_:
         n = predict_file(predictor, input_, output, batch_size, progress_factory=progress_bar, overwrite=overwrite,
-                         skip_invalid=skip_invalid, log=lambda m: err.print(m, highlight=False))
+                         skip_invalid=skip_invalid, log=lambda m: err.print(m, highlight=False, soft_wrap=True))
         err.print(f"[green]{n} predictions[/] → {output or 'stdout'}")
         return
     from graftkit.inference.predict_file import pair_inputs
@@ -168,6 +201,8 @@ app.command("answer")(friendly(answer_cmd))
 app.command("merge")(friendly(merge_cmd))
 app.command("ensemble")(friendly(ensemble_cmd))
 app.command("tune")(friendly(tune_cmd))
+app.command("pretrain")(friendly(pretrain_cmd))
+app.command("vocab")(friendly(vocab_cmd))
 app.command("generate")(friendly(generate_cmd))
 
 

@@ -63,9 +63,10 @@ def training_arguments(cfg: RunConfig, output_dir: Path, metric: str, has_eval: 
         metric_for_best_model=metric if has_eval else None,
         greater_is_better=greater_is_better(metric),
         logging_steps=t.logging_steps,
+        disable_tqdm=True,  # graftkit.train.callbacks.TrainingProgress draws the progress bar
         report_to=[r for r in t.report_to if r != "tensorboard"] or "none",
-        seed=t.seed,
         run_name=cfg.name,  # the run's name in wandb / mlflow
+        seed=t.seed,
         data_seed=t.seed,
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         dataloader_num_workers=t.num_workers,

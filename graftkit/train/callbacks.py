@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import signal
+from contextlib import ExitStack
+from typing import Callable
 
 from transformers import TrainerCallback
+
+from graftkit.progress import progress_bar
+from graftkit.train.distributed import any_rank
 
 
 class GracefulStop(TrainerCallback):
@@ -29,8 +34,6 @@ class GracefulStop(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kw):
         if args.world_size > 1:  # all ranks stop at the same step, or DDP waits forever for the one that stopped
-            from graftkit.train.distributed import any_rank
-
             self.requested = any_rank(self.requested, args.device)
         if self.requested:
             control.should_save = True
@@ -40,3 +43,43 @@ class GracefulStop(TrainerCallback):
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous.clear()
+
+
+class TrainingProgress(TrainerCallback):
+    """One progress bar for the training stage (step, loss, ETA), and one line per evaluation.
+
+    Replaces transformers' tqdm bar and its printed log dicts (``disable_tqdm`` is set, and the
+    trainer drops its PrinterCallback), so a log file gets readable lines instead of redraws.
+    """
+
+    def __init__(self, log: Callable[[str], None] = print):
+        self.log = log
+        self._stack: ExitStack | None = None
+        self._advance = None
+        self._loss: float | None = None
+
+    def on_train_begin(self, args, state, control, **kw):
+        if state.is_world_process_zero:
+            self._stack = ExitStack()
+            self._advance = self._stack.enter_context(progress_bar(state.max_steps, "training"))
+            if state.global_step:  # resumed: the bar starts where the checkpoint left off
+                self._advance(state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        if logs and "loss" in logs:
+            self._loss = float(logs["loss"])
+
+    def on_step_end(self, args, state, control, **kw):
+        if self._advance is not None:
+            self._advance(1, **({"loss": f"{self._loss:.4f}"} if self._loss is not None else {}))
+
+    def on_evaluate(self, args, state, control, metrics=None, **kw):
+        if state.is_world_process_zero and metrics:
+            shown = {k.removeprefix("eval_"): v for k, v in metrics.items()
+                     if isinstance(v, float) and k != "epoch" and not k.endswith(("_runtime", "_per_second"))}
+            self.log(f"epoch {state.epoch:.2f} validation: " + ", ".join(f"{k}={v:.4f}" for k, v in shown.items()))
+
+    def on_train_end(self, args, state, control, **kw):
+        if self._stack is not None:
+            self._stack.close()
+            self._stack, self._advance = None, None

@@ -6,7 +6,7 @@ import functools
 from typing import Callable
 
 from torch.utils.tensorboard import SummaryWriter
-from transformers import EarlyStoppingCallback, Trainer, set_seed
+from transformers import EarlyStoppingCallback, PrinterCallback, ProgressCallback, Trainer, set_seed
 from transformers.integrations import TensorBoardCallback
 
 from graftkit.data.dataset import Splits, load_splits
@@ -21,7 +21,7 @@ from graftkit.tasks import build_task
 from graftkit.tasks.base import Task
 from graftkit.tasks.run_config import RunConfig
 from graftkit.train.arguments import selection_metric, training_arguments
-from graftkit.train.callbacks import GracefulStop
+from graftkit.train.callbacks import GracefulStop, TrainingProgress
 from graftkit.train.distill import Distiller, finish_distillation, prepare_distillation
 from graftkit.train.distributed import is_main_process, run_on_main
 from graftkit.train.extras import setup as setup_extras
@@ -111,7 +111,7 @@ def build_trainer(cfg: RunConfig, task: Task, splits: Splits, run: RunFolder,
     metric = selection_metric(cfg, task)
     args = training_arguments(cfg, run.checkpoints, metric, eval_ds is not None)
     args = dataclasses.replace(args, **task.training_arguments()) if task.training_arguments() else args
-    callbacks = [GracefulStop()]
+    callbacks = [GracefulStop(), TrainingProgress(log)]
     if "tensorboard" in cfg.train.report_to and is_main_process():  # one writer of logs/
         callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(run.logs))))
     if cfg.train.early_stopping and eval_ds is not None:
@@ -126,6 +126,8 @@ def build_trainer(cfg: RunConfig, task: Task, splits: Splits, run: RunFolder,
         rdrop=cfg.train.rdrop, distiller=distiller, preprocess_logits_for_metrics=task.preprocess_logits,
         generation_eval=functools.partial(task.evaluate_generation, tokenizer=tokenizer, examples=splits.validation)
         if task.generative and eval_ds is not None else None)
+    for printer in (PrinterCallback, ProgressCallback):  # TrainingProgress draws the one bar and eval lines
+        trainer.remove_callback(printer)
     if is_main_process():  # next to what setup_extras recorded
         setup = run.path / "training_setup.json"
         write_json(setup, {**(read_json(setup) if setup.is_file() else {}), "vocab": vocab.as_dict()})
@@ -166,7 +168,12 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
         log(f"data warning: {warning}")  # the full report: graftkit inspect CONFIG
     if checkpoint:
         log(f"resuming from {checkpoint}")
-    result = trainer.train(resume_from_checkpoint=checkpoint)
+    try:
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+    finally:  # an exception skips on_train_end: still close the progress bar
+        for cb in trainer.callback_handler.callbacks:
+            if isinstance(cb, TrainingProgress):
+                cb.on_train_end(trainer.args, trainer.state, trainer.control)
     stop = next(c for c in trainer.callback_handler.callbacks if isinstance(c, GracefulStop))
     if stop.requested:
         raise TrainSession(cfg).interrupted(trainer.state.global_step, run)
