@@ -22,6 +22,7 @@ from graftkit.cli.generate import generate_cmd
 from graftkit.cli.retrieval import answer_cmd, index_cmd, search_cmd
 from graftkit.cli.runs import ensemble_cmd, merge_cmd, tune_cmd
 from graftkit.cli.serve import serve_cmd
+from graftkit.cli.trust import explain_cmd, inspect_cmd, push_cmd, robustness_cmd
 from graftkit.errors import GraftkitError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
@@ -204,6 +205,10 @@ app.command("tune")(friendly(tune_cmd))
 app.command("pretrain")(friendly(pretrain_cmd))
 app.command("vocab")(friendly(vocab_cmd))
 app.command("generate")(friendly(generate_cmd))
+app.command("explain")(friendly(explain_cmd))
+app.command("robustness")(friendly(robustness_cmd))
+app.command("inspect")(friendly(inspect_cmd))
+app.command("push")(friendly(push_cmd))
 
 
 def main() -> None:  # pragma: no cover - console entry
