@@ -31,7 +31,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "financial_phrasebank" / "Sentences_AllAgree.txt"
-KEY = "bench-key"
+KEY = "bench-key-0123456789"  # graftkit serve refuses keys under 16 characters
 
 
 def phrasebank_split(seed: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:

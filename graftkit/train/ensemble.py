@@ -1,10 +1,19 @@
 """`graftkit ensemble`: write one servable run folder combining finished runs, and evaluate it.
 
+Members must have been trained on the same data, split the same way, with the same targets: otherwise
+one member's training rows could be another's test rows, and the ensemble's test score would be
+inflated. The ensemble is evaluated on the test split recorded in the members' run folders. The folder
+is built and evaluated next to its target and published by rename, so an old result is replaced only
+by a complete new one, and a second writer of the same folder gets a clear error.
+
 How members are combined at inference time is described in ``graftkit/inference/ensemble.py``.
 """
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 from transformers import AutoConfig, AutoTokenizer
@@ -12,7 +21,7 @@ from transformers import AutoConfig, AutoTokenizer
 from graftkit.errors import GraftkitError, RunFolderError
 from graftkit.evaluate.evaluator import evaluate_examples
 from graftkit.inference.ensemble import COMBINE_MODES
-from graftkit.inference.predictor import Predictor, load_task
+from graftkit.inference.predictor import Predictor, load_run_config, load_task
 from graftkit.io import read_json, write_json
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.train.trainer import prepare
@@ -37,6 +46,70 @@ def _check_compatible(runs: list[RunFolder]) -> None:
     for run in runs[1:]:
         if AutoTokenizer.from_pretrained(str(run.path)).get_vocab() != vocab:
             raise GraftkitError(f"{run.path} uses a different tokenizer from {runs[0].path}; members must share one")
+
+
+#: data settings that decide which rows a member trained, validated and was tested on (and what it predicts)
+DATA_FIELDS = ("train", "validation", "test", "hub", "format", "text_column", "text_pair_column", "label_column",
+               "label_separator", "split", "drop_invalid")
+
+
+def _check_same_data(runs: list[RunFolder]) -> None:
+    """Refuse members trained on different data, splits or targets, naming the setting that differs."""
+    first = load_run_config(runs[0]).data
+    for run in runs[1:]:
+        data = load_run_config(run).data
+        for field in DATA_FIELDS:
+            a, b = getattr(first, field), getattr(data, field)
+            a, b = (a.model_dump() if hasattr(a, "model_dump") else a), (b.model_dump() if hasattr(b, "model_dump") else b)
+            if a != b:
+                what = "targets" if field == "label_column" else "data or splits"
+                raise GraftkitError(f"members differ in data.{field}: {runs[0].path} has {a!r}, {run.path} has "
+                                    f"{b!r}; an ensemble needs members trained on the same {what} (otherwise "
+                                    "one member's training rows can be another's test rows)")
+    split = runs[0].read_test_split()
+    for run in runs[1:]:
+        other = run.read_test_split()
+        if split is not None and other is not None and \
+                [(e.text, e.text_pair) for e in split] != [(e.text, e.text_pair) for e in other]:
+            raise GraftkitError(f"{run.path} was tested on other rows than {runs[0].path} (their recorded test "
+                                "splits differ); train the members with the same data and split settings")
+
+
+@contextmanager
+def _sole_writer(target: Path):
+    """Hold ``.<name>.lock`` next to ``target`` for this process; a second writer gets a clear error."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(target.with_name(f".{target.name}.lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise RunFolderError(f"another process is writing {target} right now; wait for it to finish") from None
+    try:
+        yield
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+
+
+def publish_run(staging: Path, target: Path) -> None:
+    """Replace ``target`` by the complete folder ``staging`` with renames: the old result is removed
+    only after the new one is in place (sibling folders, so each rename is atomic on one filesystem)."""
+    for f in staging.rglob("*"):
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # the renames themselves are durable
+    finally:
+        os.close(fd)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _copy_member(run: RunFolder, dst: Path) -> None:
@@ -90,35 +163,40 @@ def build_ensemble(run_dirs: list[str | Path], out_dir: str | Path, overwrite: b
         raise GraftkitError("an ensemble needs at least two run folders")
     runs = [RunFolder(d).require_model() for d in run_dirs]
     _check_compatible(runs)
+    _check_same_data(runs)
     how = _combine_spec(runs, combine, vote)
     out = RunFolder(out_dir)
-    if out.path.exists():
-        if not overwrite:
-            raise RunFolderError(f"{out.path} already exists; choose another --out or pass --overwrite")
-        shutil.rmtree(out.path)
-    staging = out.path.with_name(f".{out.path.name}.staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    for i, run in enumerate(runs):
-        _copy_member(run, staging / "members" / str(i))
-    for name in ("config.yaml", "labels.json", "config.json") + TOKENIZER_FILES:
-        if (runs[0].path / name).is_file():
-            shutil.copy2(runs[0].path / name, staging / name)
-    problem_type = getattr(AutoConfig.from_pretrained(str(runs[0].path)), "problem_type", None)
-    write_json(staging / "ensemble.json", {"members": [f"members/{i}" for i in range(len(runs))],
-                                           "sources": [str(r.path) for r in runs], "problem_type": problem_type,
-                                           **how})
-    staging.rename(out.path)
-    return evaluate_ensemble(out, runs, log)
+    if out.path.exists() and not overwrite:
+        raise RunFolderError(f"{out.path} already exists; choose another --out or pass --overwrite")
+    with _sole_writer(out.path):
+        staging = out.path.with_name(f".{out.path.name}.staging")
+        shutil.rmtree(staging, ignore_errors=True)  # left by a crashed writer (we hold the lock)
+        staging.mkdir(parents=True)
+        for i, run in enumerate(runs):
+            _copy_member(run, staging / "members" / str(i))
+        for name in ("config.yaml", "labels.json", "config.json", "test_split.jsonl") + TOKENIZER_FILES:
+            if (runs[0].path / name).is_file():
+                shutil.copy2(runs[0].path / name, staging / name)
+        problem_type = getattr(AutoConfig.from_pretrained(str(runs[0].path)), "problem_type", None)
+        write_json(staging / "ensemble.json", {"members": [f"members/{i}" for i in range(len(runs))],
+                                               "sources": [str(r.path) for r in runs], "problem_type": problem_type,
+                                               **how})
+        results = evaluate_ensemble(RunFolder(staging), runs, log)  # complete before it replaces anything
+        publish_run(staging, out.path)
+    return results
 
 
 def evaluate_ensemble(out: RunFolder, runs: list[RunFolder], log=print) -> dict:
-    """Evaluate on the test split of the first member's config (re-read with its seed) and compare members."""
+    """Evaluate on the test split recorded in the first member's run folder and compare members."""
     predictor = Predictor(out.path)
-    _, splits = prepare(predictor.cfg)
+    test = runs[0].read_test_split()
+    if test is None:  # a run folder from before test splits were recorded: re-read with the recorded seed
+        log(f"{runs[0].path} records no test split; re-splitting its data with the recorded seed")
+        _, splits = prepare(predictor.cfg)
+        test = splits.test
     results: dict = {"members": {str(r.path): r.read_metrics().get("test", {}) for r in runs}}
-    if splits.test:
-        res = evaluate_examples(predictor, splits.test, out.predictions / "test", predictor.cfg.eval.plots,
+    if test:
+        res = evaluate_examples(predictor, test, out.predictions / "test", predictor.cfg.eval.plots,
                                 predictor.cfg.eval.batch_size)
         results["test"] = res
         log("ensemble test: " + ", ".join(f"{k}={v:.4f}" for k, v in res.items()
