@@ -189,11 +189,15 @@ class AdversarialConfig(_Strict):
     steps: int = Field(3, ge=1, description="pgd: number of attack steps")
 
 
+#: the operations of graftkit/data/augment.py (its AUGMENT_OPS registry checks it implements exactly these)
+AUGMENT_OP_NAMES = ("swap", "delete", "insert", "synonym")
+
+
 class AugmentConfig(_Strict):
     """Offline EDA-style augmentation of the training split (never validation/test)."""
 
     copies: int = Field(1, ge=1, description="augmented variants per training example")
-    ops: list[Literal["swap", "delete", "insert", "synonym"]] = ["swap", "delete", "insert", "synonym"]
+    ops: list[Literal[AUGMENT_OP_NAMES]] = list(AUGMENT_OP_NAMES)
     rate: float = Field(0.1, gt=0, le=0.5, description="fraction of words (characters for Chinese) changed")
     neighbours: int = Field(5, ge=1, description="synonyms: nearest embedding neighbours to pick from")
     seed: int = 13

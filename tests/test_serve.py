@@ -260,6 +260,6 @@ def test_cli_errors_are_friendly(run, monkeypatch):
     res = CliRunner().invoke(app, ["serve", str(run)])
     assert res.exit_code == 2 and "no API keys configured" in res.output
     res = CliRunner().invoke(app, ["export", str(run), "--format", "tflite"])
-    assert res.exit_code == 2 and "unsupported 'tflite'" in res.output
+    assert res.exit_code == 2 and "unknown export format 'tflite'" in res.output and "onnx" in res.output
     res = CliRunner().invoke(app, ["serve", str(run), "--backend", "tensorrt", "--allow-anonymous"])
     assert res.exit_code == 2 and "backend" in res.output

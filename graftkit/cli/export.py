@@ -12,7 +12,7 @@ err = Console(stderr=True)
 
 def export_cmd(
     run_dir: Path = typer.Argument(..., help="A finished run folder."),
-    format_: str = typer.Option("onnx", "--format", help="Export format (onnx)."),
+    format_: str = typer.Option("onnx", "--format", help="Export format (see graftkit/export/formats.py: onnx)."),
     quantize: Optional[str] = typer.Option(None, "--quantize", help="Also write an int8 graph (onnxruntime "
                                            "dynamic quantization): int8."),
     sample_size: int = typer.Option(64, help="Test inputs used for the logits comparison."),
@@ -21,13 +21,11 @@ def export_cmd(
     opset: int = typer.Option(18, help="ONNX opset."),
 ):
     """Export RUN_DIR to RUN_DIR/onnx/ with a parity report (parity.json); refuses when parity fails."""
-    from graftkit.errors import ConfigError
-    from graftkit.export.parity import export_run
+    from graftkit.export.formats import EXPORT_FORMATS
 
-    if format_ != "onnx":
-        raise ConfigError(f"--format: unsupported '{format_}' (supported: onnx)")
-    report = export_run(run_dir, quantize, sample_size, logits_tolerance, int8_tolerance, opset,
-                        log=lambda m: err.print(m, highlight=False))
+    export = EXPORT_FORMATS.get(format_)  # an unknown name lists the known ones
+    report = export(run_dir, quantize=quantize, sample_size=sample_size, logits_tolerance=logits_tolerance,
+                    int8_tolerance=int8_tolerance, opset=opset, log=lambda m: err.print(m, highlight=False))
     err.print(f"[green]parity ok[/] → {Path(run_dir) / 'onnx' / 'parity.json'}")
     for name, b in report["backends"].items():
         metrics = ", ".join(f"{k}={v:.4f}" for k, v in b["metrics"].items())

@@ -14,8 +14,9 @@ from dataclasses import replace
 
 import torch
 
-from graftkit.config import AugmentConfig
+from graftkit.config import AUGMENT_OP_NAMES, AugmentConfig
 from graftkit.data.dataset import Example
+from graftkit.registry import Registry
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"^[^\W\d_]{2,}$")
@@ -91,7 +92,12 @@ class EmbeddingSynonyms:
         return self.cache[key]
 
 
-def _synonym(rng: random.Random, parts: list[str], syn: EmbeddingSynonyms, n: int) -> list[str]:
+#: augmentation op name -> function(rng, units, n_edits, rate, synonyms) -> units; ``augment.ops`` names them
+AUGMENT_OPS = Registry("augmentation op")
+
+
+@AUGMENT_OPS.register("synonym")
+def _synonym(rng: random.Random, parts: list[str], n: int, rate: float, syn: EmbeddingSynonyms) -> list[str]:
     out = list(parts)
     positions = [i for i, p in enumerate(out) if syn.of(p)]
     for i in rng.sample(positions, min(n, len(positions))):
@@ -99,7 +105,8 @@ def _synonym(rng: random.Random, parts: list[str], syn: EmbeddingSynonyms, n: in
     return out
 
 
-def _insert(rng: random.Random, parts: list[str], syn: EmbeddingSynonyms, n: int) -> list[str]:
+@AUGMENT_OPS.register("insert")
+def _insert(rng: random.Random, parts: list[str], n: int, rate: float, syn: EmbeddingSynonyms) -> list[str]:
     out = list(parts)
     sources = [p for p in parts if syn.of(p)]
     for _ in range(n if sources else 0):
@@ -107,7 +114,8 @@ def _insert(rng: random.Random, parts: list[str], syn: EmbeddingSynonyms, n: int
     return out
 
 
-def _swap(rng: random.Random, parts: list[str], n: int) -> list[str]:
+@AUGMENT_OPS.register("swap")
+def _swap(rng: random.Random, parts: list[str], n: int, rate: float, syn=None) -> list[str]:
     out = list(parts)
     for _ in range(n if len(out) > 1 else 0):
         i, j = rng.sample(range(len(out)), 2)
@@ -115,28 +123,27 @@ def _swap(rng: random.Random, parts: list[str], n: int) -> list[str]:
     return out
 
 
-def _delete(rng: random.Random, parts: list[str], rate: float) -> list[str]:
+@AUGMENT_OPS.register("delete")
+def _delete(rng: random.Random, parts: list[str], n: int, rate: float, syn=None) -> list[str]:
     kept = [p for p in parts if rng.random() > rate]
     return kept or [rng.choice(parts)]
 
 
+#: ops that pick words from the model's embedding neighbours
+NEEDS_SYNONYMS = {"synonym", "insert"}
+if set(AUGMENT_OPS.names()) != set(AUGMENT_OP_NAMES):  # the config's Literal and this table name the same ops
+    raise ImportError(f"augment ops {AUGMENT_OPS.names()} differ from config's {AUGMENT_OP_NAMES}")
+
+
 def variant(text: str, op: str, rng: random.Random, rate: float, syn: EmbeddingSynonyms | None) -> str:
-    """One augmented version of ``text`` made with ``op`` (swap, delete, insert, synonym)."""
+    """One augmented version of ``text`` made with ``op`` (a name in AUGMENT_OPS)."""
     parts = units(text)
     if not parts:
         return text
-    n = max(1, int(rate * len(parts)))
-    if op == "swap":
-        parts = _swap(rng, parts, n)
-    elif op == "delete":
-        parts = _delete(rng, parts, rate)
-    elif op == "insert":
-        parts = _insert(rng, parts, syn, n) if syn else parts
-    elif op == "synonym":
-        parts = _synonym(rng, parts, syn, n) if syn else parts
-    else:
-        raise ValueError(f"unknown augmentation op {op!r}")
-    return join(parts, is_chinese(text))
+    edit = AUGMENT_OPS.get(op)
+    if op in NEEDS_SYNONYMS and syn is None:
+        return text
+    return join(edit(rng, parts, max(1, int(rate * len(parts))), rate, syn), is_chinese(text))
 
 
 def augment_examples(train: list[Example], cfg: AugmentConfig, tokenizer=None,
@@ -152,7 +159,7 @@ def augment_examples(train: list[Example], cfg: AugmentConfig, tokenizer=None,
         (original + generated examples, counts for the run folder).
     """
     syn = None
-    if {"synonym", "insert"} & set(cfg.ops):
+    if NEEDS_SYNONYMS & set(cfg.ops):
         if tokenizer is None or embeddings is None:
             raise ValueError("synonym/insert augmentation needs the tokenizer and embedding matrix")
         syn = EmbeddingSynonyms(tokenizer, embeddings, cfg.neighbours)

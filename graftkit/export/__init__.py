@@ -5,7 +5,8 @@ Names load lazily so ``graftkit --help`` does not import torch.
 from importlib import import_module
 
 _WHERE = {"ExportError": "graftkit.errors", "export_onnx": "graftkit.export.onnx",
-          "export_run": "graftkit.export.parity", "prune_run": "graftkit.export.prune"}
+          "export_run": "graftkit.export.parity", "prune_run": "graftkit.export.prune",
+          "EXPORT_FORMATS": "graftkit.export.formats"}
 
 __all__ = list(_WHERE)
 
