@@ -93,3 +93,10 @@ def test_no_import_cycles():
 
 def test_cycle_finder_sees_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_importing_the_plots_changes_no_matplotlib_state():
+    code = ("import matplotlib; import graftkit.report.plots, graftkit.report.trust_plots; "
+            "import sys; sys.exit(0 if matplotlib.get_backend() == 'svg' else 1)")
+    res = subprocess.run([sys.executable, "-c", code], env={**os.environ, "MPLBACKEND": "svg"}, timeout=120)
+    assert res.returncode == 0

@@ -4,19 +4,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # headless: plots are files
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from graftkit.io import atomic_path  # noqa: E402
+from graftkit.io import atomic_path
 
 
-def _save(fig, path: Path) -> Path:
+def new_figure(figsize: tuple[float, float]) -> tuple[Figure, object]:
+    """A figure and its axes from matplotlib's object API: no pyplot state and no global backend
+    switch (``Figure.savefig`` renders with Agg), so importing this module changes nothing."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
+
+
+def save_png(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` to ``path`` atomically as PNG."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
-    plt.close(fig)
     return path
 
 
@@ -24,7 +28,7 @@ def confusion_matrix_png(matrix: np.ndarray, labels: Sequence[str], path: Path, 
     """Row-normalised confusion matrix with raw counts annotated."""
     n = len(labels)
     size = max(4.0, min(0.45 * n + 2, 30))
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig, ax = new_figure((size, size))
     norm = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(n), labels=list(labels), rotation=60 if n > 6 else 0, ha="right" if n > 6 else "center")
@@ -38,7 +42,7 @@ def confusion_matrix_png(matrix: np.ndarray, labels: Sequence[str], path: Path, 
                 ax.text(j, i, int(matrix[i, j]), ha="center", va="center",
                         color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of true class")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def training_curve_png(history: list[dict], metric: str, path: Path) -> Path | None:
@@ -47,7 +51,7 @@ def training_curve_png(history: list[dict], metric: str, path: Path) -> Path | N
     evals = [h for h in history if "eval_loss" in h and "step" in h]
     if not train and not evals:
         return None
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = new_figure((7, 4))
     if train:
         ax.plot(*zip(*train), label="train loss", color="tab:blue", alpha=0.8)
     if evals:
@@ -67,4 +71,4 @@ def training_curve_png(history: list[dict], metric: str, path: Path) -> Path | N
     ax.legend(lines, names, loc="best")
     ax.set_title("Training curve")
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_png(fig, path)
