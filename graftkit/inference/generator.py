@@ -64,10 +64,11 @@ class Generator:
 
     # -- settings
     def config_for(self, **overrides: Any) -> GenerationConfig:
-        """The run's generation config with ``overrides`` (checked against the run's limits: ConfigError)."""
-        settings = self.settings.override(**overrides)
+        """The run's ``generation_config.json`` with ``overrides`` applied (checked against the run's limits
+        first: ConfigError)."""
+        self.settings.override(**overrides)
         gc = copy.deepcopy(self.generation_config)
-        gc.update(**settings.decoding())
+        gc.update(**{k: v for k, v in overrides.items() if v is not None})
         return gc
 
     def prompt_ids(self, inputs: Sequence[Any]) -> list[list[int]]:

@@ -87,11 +87,11 @@ class GenerationBatcher:
     """One worker thread running batched ``generate()`` calls over a :class:`Generator`."""
 
     def __init__(self, generator: Generator, max_batch_size: int = 8, max_wait_ms: float = 5.0,
-                 on_batch: Callable[[int, float], None] | None = None,
+                 on_batch: Callable[[int, float, int], None] | None = None,
                  on_first_token: Callable[[Job], None] | None = None):
         self.generator = generator
         self.max_batch_size, self.max_wait = max_batch_size, max_wait_ms / 1000.0
-        self.on_batch = on_batch or (lambda n, s: None)
+        self.on_batch = on_batch or (lambda rows, seconds, tokens: None)
         self.on_first_token = on_first_token or (lambda job: None)
         self.jobs: queue.Queue[Job | None] = queue.Queue()
         self.held: list[Job] = []  # taken from the queue but waiting for a batch with their settings
@@ -152,9 +152,10 @@ class GenerationBatcher:
                                    stopping_criteria=StoppingCriteriaList([Cancelled(rows=[j.cancel for j in batch])]))
             texts = decode_texts(g.tokenizer, ids)
             results: list[Any] = list(zip(texts, (len(i) for i in ids)))
+            tokens = sum(len(i) for i in ids)  # cancelled rows count what they generated before stopping
         except Exception as err:  # noqa: BLE001 - every waiting request gets the error, the worker lives on
-            results = [err] * len(batch)
-        self.on_batch(len(batch), time.perf_counter() - t0)
+            results, tokens = [err] * len(batch), 0
+        self.on_batch(len(batch), time.perf_counter() - t0, tokens)
         for job, result in zip(batch, results):
             job.loop.call_soon_threadsafe(_settle, job, result)
 

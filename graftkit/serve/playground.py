@@ -1,4 +1,5 @@
-"""The playground page served at ``GET /``: type text, see the prediction (entities highlighted)."""
+"""The playground page served at ``GET /``: type text, see the prediction (entities highlighted); for
+causal_lm / seq2seq runs (``{{MODE}}`` = generate) the text streams in from ``POST /v1/generate``."""
 
 PLAYGROUND_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>graftkit playground · {{MODEL}}</title>
@@ -15,6 +16,7 @@ PLAYGROUND_HTML = """<!doctype html>
 <label>API key <input id="key" type="password" autocomplete="off"></label>
 <p><textarea id="text" placeholder="Type a sentence…"></textarea></p>
 <button id="go">Predict</button>
+<div id="mode" data-mode="{{MODE}}" hidden></div>
 <div id="out" aria-live="polite"></div>
 <script>
 const out = document.getElementById("out");
@@ -45,9 +47,36 @@ function render(text, p){
   if (Object.keys(rest).length) html += "<pre>" + esc(JSON.stringify(rest, null, 2)) + "</pre>";
   return html;
 }
+const generating = document.getElementById("mode").dataset.mode === "generate";
+if (generating) document.getElementById("go").textContent = "Generate";
+async function generate(text) {  // server-sent events over fetch (EventSource cannot send a POST or a key)
+  const r = await fetch("/v1/generate", {method:"POST", headers:{"Content-Type":"application/json",
+    "X-API-Key": document.getElementById("key").value}, body: JSON.stringify({prompt:text, stream:true})});
+  if (!r.ok) { const body = await r.json();
+    out.innerHTML = '<p class="error" id="error">' + r.status + ": " + esc(String(body.error || body.detail || ""))
+                  + '</p>'; return; }
+  out.innerHTML = '<pre id="generated" style="white-space:pre-wrap"></pre>';
+  const pre = document.getElementById("generated"), reader = r.body.getReader(), dec = new TextDecoder();
+  let buf = "";
+  for (;;) {
+    const {value, done} = await reader.read();
+    if (done) break;
+    buf += dec.decode(value, {stream:true});
+    let cut;
+    while ((cut = buf.search(/\\r?\\n\\r?\\n/)) >= 0) {   // one SSE event per blank-line-terminated block
+      const block = buf.slice(0, cut); buf = buf.slice(cut).replace(/^\\r?\\n\\r?\\n/, "");
+      const event = (block.match(/^event: ?(.*)$/m) || [])[1], data = (block.match(/^data: ?(.*)$/m) || [])[1];
+      if (event === "token") pre.textContent += JSON.parse(data);
+      if (event === "done") pre.insertAdjacentHTML("afterend", '<p id="result">' +
+                                                   JSON.parse(data).tokens + ' tokens</p>');
+    }
+  }
+}
 document.getElementById("go").addEventListener("click", async () => {
   const text = document.getElementById("text").value;
   out.innerHTML = "…";
+  if (generating) { try { await generate(text); } catch (e) {
+    out.innerHTML = '<p class="error" id="error">' + esc(String(e)) + '</p>'; } return; }
   try {
     const r = await fetch("/v1/predict", {method:"POST", headers:{"Content-Type":"application/json",
       "X-API-Key": document.getElementById("key").value}, body: JSON.stringify({texts:[text]})});

@@ -10,4 +10,6 @@ router = APIRouter()
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def playground(request: Request):
-    return HTMLResponse(PLAYGROUND_HTML.replace("{{MODEL}}", get_service(request).model_name))
+    svc = get_service(request)
+    mode = "generate" if getattr(getattr(svc.predictor, "task", None), "generative", False) else "predict"
+    return HTMLResponse(PLAYGROUND_HTML.replace("{{MODEL}}", svc.model_name).replace("{{MODE}}", mode))
