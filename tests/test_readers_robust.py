@@ -28,3 +28,22 @@ def test_no_usable_rows_names_the_file(tmp_path, name, content):
     with pytest.raises(DataError, match="no usable rows") as err:
         read_rows(path)
     assert name in str(err.value)
+
+
+def test_a_class_lost_to_the_split_is_named(tmp_path):
+    from graftkit.config import DataConfig
+    from graftkit.data import load_splits
+
+    path = tmp_path / "few.csv"
+    path.write_text("text,label\n" + "".join(f"good {i},pos\n" for i in range(3)) + "bad one,neg\n", encoding="utf-8")
+    raised = 0
+    for seed in range(20):  # the lone 'neg' row lands in validation/test for some seeds
+        cfg = DataConfig(train=str(path), split={"validation": 0.25, "test": 0.25, "seed": seed})
+        try:
+            splits = load_splits(cfg)
+        except DataError as err:
+            raised += 1
+            assert "few.csv" in str(err) and "holds only class 'pos'" in str(err) and "'neg' (1 row)" in str(err)
+        else:
+            assert {e.label for e in splits.train} == {"pos", "neg"}
+    assert raised > 0

@@ -7,6 +7,7 @@ An ``Example`` is the task-neutral record every task consumes: ``text``, optiona
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -146,10 +147,26 @@ def load_splits(cfg: DataConfig, parse_label=None, strat_key: Callable[[Example]
         key = strat_key or (lambda e: str(e.label))
         v_frac = cfg.split.validation if val is None else 0.0
         t_frac = cfg.split.test if test is None else 0.0
-        train, v_part, t_part = split_items(train, [key(e) for e in train], v_frac, t_frac,
-                                            cfg.split.seed, cfg.split.stratify)
+        keys = [key(e) for e in train]
+        whole = train
+        train, v_part, t_part = split_items(train, keys, v_frac, t_frac, cfg.split.seed, cfg.split.stratify)
+        _check_classes_survive(whole, keys, train, key)
         val = val if val is not None else v_part
         test = test if test is not None else t_part
         notes.append(f"split train file with seed {cfg.split.seed}: validation={v_frac}, test={t_frac}, "
                      f"stratified={cfg.split.stratify}")
     return Splits(train=train, validation=val, test=test, dropped=dropped, notes=notes)
+
+
+def _check_classes_survive(whole: list[Example], keys: list, train: list[Example], key) -> None:
+    """After carving validation/test out of the train file, the training part must still hold more than
+    one class when the file did; otherwise name the rare classes and their counts."""
+    counts = Counter(keys)
+    left = {key(e) for e in train}
+    if len(counts) < 2 or len(left) > 1:
+        return
+    gone = ", ".join(f"'{k}' ({counts[k]} row{'s' if counts[k] != 1 else ''})" for k in sorted(counts, key=str)
+                     if k not in left)
+    raise DataError(whole[0].path, f"after the validation/test split the training part holds only class "
+                    f"'{next(iter(left))}'; too few rows of {gone} to go round: add rows, lower "
+                    "data.split.validation / data.split.test, or give data.validation / data.test files")
