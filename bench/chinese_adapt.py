@@ -29,16 +29,19 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from graftkit.config import EvalConfig  # noqa: E402
 from graftkit.io import read_json, write_json  # noqa: E402
 from graftkit.tasks.run_config import config_from_dict  # noqa: E402
 from graftkit.train.pretrain import train_with_pretrain  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
+#: the same lean evaluation for every arm: no plots, no robustness report (it re-predicts perturbed copies)
+QUIET_EVAL = {"plots": False, "save_predictions": False, "robustness_rows": 0}
 ARMS = {"default": ("off", False), "vocab": ("auto", False), "vocab_tapt": ("auto", True)}
 
 
-def chnsenti(work: Path, n_train: int, seed: int) -> tuple[dict, dict, str]:
+def chnsenti(work: Path, n_train: int, seed: int, n_test: int = 0) -> tuple[dict, dict, str]:
     from sklearn.model_selection import train_test_split
 
     with open(DATA / "chnsenticorp_htl" / "ChnSentiCorp_htl_all.csv", encoding="utf-8", newline="") as fh:
@@ -46,6 +49,8 @@ def chnsenti(work: Path, n_train: int, seed: int) -> tuple[dict, dict, str]:
     train, test = train_test_split(rows, test_size=0.2, random_state=seed, stratify=[r[1] for r in rows])
     if n_train:
         train = random.Random(seed).sample(train, n_train)
+    if n_test:
+        test = random.Random(seed).sample(test, n_test)
     for name, part in (("train", train), ("test", test)):
         with open(work / f"chnsenti.{name}.csv", "w", encoding="utf-8", newline="") as fh:
             csv.writer(fh).writerows([("text", "label"), *part])
@@ -86,7 +91,7 @@ def run_arm(name: str, arm: str, data: dict, task: dict, metric: str, args, out_
             "model": {"name_or_path": "bundled:minilm", "extend_vocab": {"source": extend, "words": False}},
             "train": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
                       "seed": args.seed, "report_to": [], "early_stopping": None, "logging_steps": 50},
-            "eval": {"plots": False, "save_predictions": False}}
+            "eval": {k: v for k, v in QUIET_EVAL.items() if k in EvalConfig.model_fields}}
     if tapt:
         tree["pretrain"] = {"epochs": args.tapt_epochs, "learning_rate": args.tapt_lr, "batch_size": args.batch_size}
     cfg = config_from_dict(tree, f"{name}-{arm}")
@@ -102,7 +107,6 @@ def run_arm(name: str, arm: str, data: dict, task: dict, metric: str, args, out_
            "wall_seconds": round(seconds, 1), "epochs": args.epochs}
     if tapt:
         pre = read_json(out_dir / f"{name}-{arm}-pretrain" / "metrics.json")
-        # the pretrain stage reuses the fine-tuning run's extension, so its own log has the "after" rate
         row["tapt_validation_perplexity"] = pre.get("validation", {}).get("perplexity")
         row["tapt_validation_masked_accuracy"] = pre.get("validation", {}).get("masked_accuracy")
     return row
@@ -113,6 +117,7 @@ def main(argv=None) -> int:
     ap.add_argument("--datasets", default="chnsenti,weibo,cluener")
     ap.add_argument("--arms", default="default,vocab,vocab_tapt")
     ap.add_argument("--chnsenti-train", type=int, default=2000, help="training reviews sampled (0 = all 6,212)")
+    ap.add_argument("--chnsenti-test", type=int, default=0, help="test reviews sampled from the 20%% split (0 = all)")
     ap.add_argument("--cluener-train", type=int, default=3000, help="training sentences sampled (0 = all 10,748)")
     ap.add_argument("--weibo-train", type=int, default=0, help="training messages sampled (0 = all 1,350)")
     ap.add_argument("--epochs", type=float, default=2)
@@ -128,7 +133,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name in args.datasets.split(","):
-            data, task, metric = DATASETS[name](work, getattr(args, f"{name}_train"), args.seed)
+            extra = {"n_test": args.chnsenti_test} if name == "chnsenti" else {}
+            data, task, metric = DATASETS[name](work, getattr(args, f"{name}_train"), args.seed, **extra)
             for arm in args.arms.split(","):
                 row = run_arm(name, arm, data, task, metric, args, work / "runs")
                 print(json.dumps(row, ensure_ascii=False), flush=True)

@@ -116,3 +116,45 @@ def test_saved_tokenizer_and_model_reload_identically(tiny_model_dir, tok, tmp_p
     batch = tok(TEXTS, padding=True, return_tensors="pt")
     with torch.no_grad():
         assert torch.allclose(model(**batch).last_hidden_state, model2(**batch).last_hidden_state, atol=1e-6)
+
+
+def test_run_folder_keeps_the_added_tokens_for_every_later_command(tmp_path, tiny_model_dir):
+    """Train with extend_vocab: auto; the folder's tokenizer, the Predictor, plain transformers, an ensemble
+    and a run continued from the folder all see the same tokens and agree on the predictions."""
+    from transformers import AutoModelForSequenceClassification
+
+    from conftest import run_config, write_csv
+    from graftkit.inference.predictor import Predictor
+    from graftkit.io import read_json
+    from graftkit.train.ensemble import build_ensemble
+    from graftkit.train.trainer import train
+
+    rows = [["彭军认为很好", "pos"], ["彭军说不好", "neg"], ["军人很好", "pos"], ["彭说不行", "neg"]] * 4
+    data = write_csv(tmp_path / "train.csv", rows)
+    lines: list[str] = []
+    cfg = run_config(tmp_path, tiny_model_dir, data, model={"name_or_path": tiny_model_dir, "extend_vocab": "auto"},
+                     train={"max_steps": 4})
+    run = train(cfg, log=lines.append)
+    assert any("extend_vocab (auto): added" in m for m in lines)
+    vocab = read_json(run.path / "training_setup.json")["vocab"]
+    assert vocab["tokens_added"] >= 2 and vocab["unk_rate_after"] < vocab["unk_rate_before"]
+    tok = AutoTokenizer.from_pretrained(run.path)
+    assert tok.tokenize("彭军") == ["彭", "军"]
+    texts = [r[0] for r in rows[:4]]
+    preds = Predictor(run.path).predict(texts)
+    model = AutoModelForSequenceClassification.from_pretrained(run.path).eval()
+    with torch.no_grad():
+        probs = model(**tok(texts, padding=True, return_tensors="pt")).logits.softmax(-1)
+    # the Predictor may divide the logits by a fitted temperature; the decision is the same
+    assert [p["label"] for p in preds] == [model.config.id2label[int(i)] for i in probs.argmax(-1)]
+    # a second run continued from the folder adds nothing: the tokens are already there
+    lines.clear()
+    again = run_config(tmp_path, str(run.path), data, name="again", train={"max_steps": 2},
+                       model={"name_or_path": str(run.path), "extend_vocab": "auto"})
+    train(again, log=lines.append)
+    assert any("added 0 tokens" in m for m in lines)
+    assert len(AutoTokenizer.from_pretrained(tmp_path / "runs" / "again")) == len(tok)
+    ens = tmp_path / "runs" / "ens"
+    build_ensemble([run.path, tmp_path / "runs" / "again"], ens, log=lambda m: None)
+    assert AutoTokenizer.from_pretrained(ens).tokenize("彭军") == ["彭", "军"]
+    assert len(Predictor(ens).predict(texts)) == 4
