@@ -138,3 +138,118 @@ def monitor_serve(
 
     settings = load_settings(host=host, port=port, api_keys_file=api_keys_file, allow_anonymous=allow_anonymous)
     uvicorn.run(create_monitor_app(load_monitor_config(config), settings), host=host, port=port)
+
+
+def assistant_app(wrap: Callable) -> typer.Typer:
+    """The `graftkit assistant` group: chat, calibrate, serve."""
+    grp = typer.Typer(no_args_is_help=True, help="Customer-service assistant: intent + FAQ + out-of-scope handoff.")
+    grp.command("chat")(wrap(assistant_chat))
+    grp.command("calibrate")(wrap(assistant_calibrate))
+    grp.command("serve")(wrap(assistant_serve))
+    return grp
+
+
+def assistant_chat(
+    config: Path = typer.Argument(..., help="Assistant YAML (see configs/assistant.yaml)."),
+    messages: List[str] = typer.Argument(..., help="Messages, answered in order in one conversation."),
+    session: Optional[str] = typer.Option(None, help="Continue this conversation id."),
+):
+    """Answer messages in one conversation (JSON lines: reply, intent, handoff and its reason)."""
+    import json
+
+    from graftkit.apps.assistant import Assistant, load_assistant_config
+
+    bot = Assistant.from_config(load_assistant_config(config))
+    try:
+        for m in messages:
+            out = bot.reply(m, session)
+            session = out["session_id"]
+            sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+    finally:
+        bot.close()
+
+
+def assistant_calibrate(
+    config: Path = typer.Argument(..., help="Assistant YAML."),
+    validation: Path = typer.Option(..., help="Validation file with in-scope and out-of-scope questions "
+                                    "(a label that is not an intent of the run counts as out of scope)."),
+    test: Optional[Path] = typer.Option(None, help="Also report this file at the chosen thresholds."),
+    text_column: str = typer.Option("text"),
+    label_column: str = typer.Option("label"),
+    target_accuracy: float = typer.Option(0.9, min=0.0, max=1.0, help="In-scope accuracy to keep."),
+    no_similarity: bool = typer.Option(False, "--no-similarity", help="Tune the confidence threshold only."),
+    out: Optional[Path] = typer.Option(None, help="Write a copy of the config with the chosen thresholds here."),
+):
+    """Pick the out-of-scope thresholds for a target in-scope accuracy; report OOS recall/precision, handoff rate."""
+    import json
+
+    import yaml
+
+    from graftkit.apps.assistant import Assistant, load_assistant_config
+    from graftkit.apps.assistant.calibrate import calibrate, evaluate, read_labelled
+    from graftkit.io import write_text
+
+    cfg = load_assistant_config(config)
+    bot = Assistant.from_config(cfg)
+    result = calibrate(bot, *read_labelled(validation, text_column, label_column), target_accuracy, not no_similarity)
+    cfg.thresholds = cfg.thresholds.model_validate(result["thresholds"])
+    if test:
+        result["test"] = evaluate(bot, *read_labelled(test, text_column, label_column))
+    bot.close()
+    if not result["target_reached"]:
+        err.print(f"[yellow]no thresholds reach in-scope accuracy {target_accuracy}; chose the most accurate[/]")
+    if out:
+        tree = yaml.safe_load(config.read_text(encoding="utf-8"))
+        tree["thresholds"] = result["thresholds"]
+        write_text(out, yaml.safe_dump(tree, sort_keys=False))
+        err.print(f"config with the chosen thresholds → {out}")
+    typer.echo(json.dumps(result, indent=2))
+
+
+def assistant_serve(
+    config: Path = typer.Argument(..., help="Assistant YAML."),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    port: int = typer.Option(8000, help="TCP port."),
+    api_keys_file: Optional[Path] = typer.Option(None, help="API keys, one per line; or set GRAFTKIT_API_KEYS."),
+    allow_anonymous: bool = typer.Option(False, "--allow-anonymous", help="No API key needed (local use only)."),
+):
+    """Serve POST /v1/chat and the chat page at /chat."""
+    import uvicorn
+
+    from graftkit.apps.assistant import load_assistant_config
+    from graftkit.serve.apps import create_assistant_app
+    from graftkit.serve.settings import load_settings
+
+    settings = load_settings(host=host, port=port, api_keys_file=api_keys_file, allow_anonymous=allow_anonymous)
+    uvicorn.run(create_assistant_app(load_assistant_config(config), settings), host=host, port=port)
+
+
+def recommend_cmd(
+    run_dir: Path = typer.Argument(..., help="A ranking run (task.type: ranking) or an embedding run."),
+    candidates: Path = typer.Option(..., "--candidates", "-c", help="Items file (.csv/.jsonl) with id and text."),
+    history: Optional[List[str]] = typer.Option(None, "--history", help="An item the user read/bought (repeatable, "
+                                                "oldest first)."),
+    history_file: Optional[Path] = typer.Option(None, help="A text file: one history item per line, oldest first."),
+    k: int = typer.Option(10, "-k", "--top-k", help="Items returned."),
+    weights: Optional[str] = typer.Option(None, help="Blend, e.g. model=1,popularity=0.3,recency=0.2: min-max "
+                                          "scaled model score and numeric candidate columns (see README)."),
+    id_column: str = typer.Option("id"),
+    text_column: str = typer.Option("text"),
+):
+    """Rank candidate items for a user's history (JSON lines, best first)."""
+    import json
+
+    from graftkit.apps.recommend.ranker import Recommender, blend, parse_weights, read_candidates
+
+    hist = list(history or [])
+    if history_file:
+        hist += [line.strip() for line in history_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    w = parse_weights(weights)
+    rows, feats = read_candidates(candidates, id_column, text_column, [n for n in w if n != "model"])
+    rec = Recommender(run_dir)
+    interest = rec.scores(hist, [r["text"] for r in rows])
+    final = blend(interest, feats, w)
+    for rank, i in enumerate(sorted(range(len(rows)), key=lambda j: -final[j])[:k], 1):
+        sys.stdout.write(json.dumps({"rank": rank, "id": rows[i]["id"], "text": rows[i]["text"],
+                                     "score": round(float(final[i]), 6), "interest": round(float(interest[i]), 6),
+                                     **{f: float(feats[f][i]) for f in feats}}, ensure_ascii=False) + "\n")

@@ -1,0 +1,87 @@
+"""The assistant's one YAML file: the runs, the out-of-scope thresholds, the store, and the replies."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from graftkit.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Thresholds(_Strict):
+    """When the assistant answers; below either threshold the question is out of scope and handed off."""
+
+    intent_confidence: float = Field(0.5, ge=0, le=1, description="minimum intent probability")
+    retrieval_similarity: float | None = Field(None, ge=-1, le=1, description="minimum cosine similarity of "
+                                               "the best FAQ entry (None: not used)")
+
+
+class GenerationSettings(_Strict):
+    """Generated (retrieval-augmented) replies from a causal_lm / seq2seq run instead of the FAQ answer."""
+
+    run: str
+    prompt: str = Field("Answer the customer's question using the FAQ answers.\nFAQ:\n{context}\n"
+                        "Question: {question}\nAnswer:", description="{context} and {question} are filled in")
+    max_new_tokens: int = Field(96, ge=1)
+
+
+class AssistantConfig(_Strict):
+    """Everything `graftkit assistant` needs."""
+
+    intent_run: str = Field(..., description="single-label classification run over the intents")
+    retrieval_run: str | None = Field(None, description="embedding run with an FAQ index (graftkit index)")
+    index: str = Field("default", description="index name beside the retrieval run")
+    rerank_run: str | None = Field(None, description="pair classification run that re-ranks FAQ hits")
+    positive_label: str | None = None
+    oos_label: str | None = Field(None, description="the intent run's trained out-of-scope class, if it has one")
+    handoff_intents: list[str] = Field(default_factory=list, description="intents always handed to a person "
+                                                                         "(e.g. talk_to_agent)")
+    thresholds: Thresholds = Thresholds()
+    k: int = Field(3, ge=1, description="FAQ entries returned")
+    followup_max_words: int = Field(8, ge=0, description="a short message below the confidence threshold, in a "
+                                                         "session with a previous intent, is read as a follow-up")
+    generation: GenerationSettings | None = None
+    store: str = Field("sqlite:///assistant.db", description="SQLAlchemy URL of the session store")
+    store_retries: int = Field(5, ge=1)
+    store_backoff_s: float = Field(0.5, ge=0)
+    handoff_message: str = "I'm not sure I can help with that; I'm passing you to a colleague."
+
+
+def assistant_config_from_dict(tree: dict, source: str = "assistant config",
+                               base_dir: Path | None = None) -> AssistantConfig:
+    """Validate ``tree``; relative paths (runs, an SQLite file) resolve against ``base_dir``."""
+    try:
+        cfg = AssistantConfig.model_validate(tree)
+    except ValidationError as err:
+        lines = [f"  - {'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}" for e in err.errors()]
+        raise ConfigError(f"{source}: invalid assistant config:\n" + "\n".join(lines)) from None
+    if base_dir is not None:
+        for key in ("intent_run", "retrieval_run", "rerank_run"):
+            if getattr(cfg, key):
+                setattr(cfg, key, _resolve(getattr(cfg, key), base_dir))
+        if cfg.generation:
+            cfg.generation.run = _resolve(cfg.generation.run, base_dir)
+        if cfg.store.startswith("sqlite:///") and cfg.store != "sqlite:///:memory:":
+            cfg.store = "sqlite:///" + _resolve(cfg.store[len("sqlite:///"):], base_dir)
+    return cfg
+
+
+def load_assistant_config(path: str | Path) -> AssistantConfig:
+    """The assistant config in a YAML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: assistant config not found")
+    try:
+        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    return assistant_config_from_dict(tree, str(path), path.parent)
+
+
+def _resolve(p: str, base: Path) -> str:
+    return p if Path(p).is_absolute() else str((base / p).resolve())

@@ -1,0 +1,122 @@
+"""Rank candidates for a user: a model's interest score, optionally blended with numeric features.
+
+The interest score comes from a ranking run (cross-encoder: P(click | history, candidate)) or an
+embedding run (two-tower: cosine of the history's and the candidate's embeddings). The blend is
+
+    score = w_model * norm(model score) + sum_f w_f * norm(feature f)
+
+where ``norm`` is min-max scaling over the candidate list (so weights are comparable whatever a
+feature's unit), e.g. ``{"model": 1.0, "popularity": 0.3, "recency": 0.2}``. With weights for the
+model only, the ranking is the model's.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from graftkit.errors import ConfigError, DataError, RunFolderError
+from graftkit.modeling.run_folder import RunFolder
+
+POSITIVE = "1"
+
+
+class Recommender:
+    """Interest scores of candidates given a user's history texts.
+
+    Args:
+        run_dir: a ranking run (cross-encoder) or an embedding run (two-tower).
+        max_history: most recent history texts used.
+        separator: joins history texts (ranking runs use their own training setting).
+    """
+
+    def __init__(self, run_dir: str | Path, max_history: int = 10, separator: str = " ; "):
+        run = RunFolder(run_dir).require_model()
+        self.kind = run.task_state().get("task")
+        self.max_history, self.separator = max_history, separator
+        if self.kind == "ranking":
+            from graftkit.inference.predictor import Predictor
+
+            self.predictor = Predictor(run.path)
+            self.max_history = self.predictor.cfg.task.max_history
+            self.separator = self.predictor.cfg.task.history_separator
+        elif self.kind == "embedding":
+            from graftkit.inference.retrieval.index import load_encoder
+
+            self.encoder = load_encoder(run)
+        else:
+            raise RunFolderError(f"{run.path} is a '{self.kind}' run; recommend needs a ranking run (task.type: "
+                                 "ranking) or an embedding run")
+
+    def history_text(self, history: Sequence[str]) -> str:
+        items = [h for h in history if h.strip()][-self.max_history:]
+        return self.separator.join(items) if items else "(no history)"
+
+    def scores(self, history: Sequence[str], candidates: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """One interest score per candidate (higher = more likely to be clicked)."""
+        hist = self.history_text(history)
+        if self.kind == "ranking":
+            preds = self.predictor.predict([(hist, c) for c in candidates], batch_size)
+            return np.array([p["scores"][POSITIVE] for p in preds])
+        from graftkit.tasks.embedding.postprocess import embed
+
+        vecs = embed(self.encoder, [hist] + list(candidates), batch_size)
+        return vecs[1:] @ vecs[0]
+
+
+def _norm(x: np.ndarray) -> np.ndarray:
+    span = x.max() - x.min()
+    return np.zeros_like(x, dtype=float) if span == 0 else (x - x.min()) / span
+
+
+def blend(model_scores: np.ndarray, features: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    """The weighted blend of the module docstring; ``weights`` names 'model' and feature columns.
+
+    Raises:
+        ConfigError: a weight names a feature that is not there.
+    """
+    missing = [k for k in weights if k != "model" and k not in features]
+    if missing:
+        raise ConfigError(f"weights name features {missing} that the candidates file lacks "
+                          f"(numeric columns: {sorted(features) or 'none'})")
+    total = weights.get("model", 1.0) * _norm(np.asarray(model_scores, dtype=float))
+    for name, w in weights.items():
+        if name != "model":
+            total = total + w * _norm(np.asarray(features[name], dtype=float))
+    return total
+
+
+def read_candidates(path: str | Path, id_column: str = "id", text_column: str = "text",
+                    feature_columns: Sequence[str] = ()) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """Candidate rows and their numeric feature columns; bad values name the file, line and field."""
+    from graftkit.inference.retrieval.index import read_corpus
+
+    rows = read_corpus(path, id_column, text_column)
+    feats: dict[str, np.ndarray] = {}
+    for col in feature_columns:
+        values = []
+        for n, r in enumerate(rows, 2):
+            try:
+                values.append(float(r[col]))
+            except (KeyError, TypeError, ValueError):
+                raise DataError(str(path), f"feature '{col}' must be a number (got {r.get(col)!r})", line=n,
+                                field=col) from None
+        feats[col] = np.array(values)
+    return rows, feats
+
+
+def parse_weights(text: str | None) -> dict[str, float]:
+    """'model=1,popularity=0.3' → {'model': 1.0, 'popularity': 0.3}."""
+    if not text:
+        return {"model": 1.0}
+    out = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(f"--weights {text!r}: write name=number pairs, e.g. model=1,popularity=0.3") from None
+        if not sep or not name.strip():
+            raise ConfigError(f"--weights {text!r}: write name=number pairs, e.g. model=1,popularity=0.3")
+    return out

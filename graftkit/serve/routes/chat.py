@@ -1,0 +1,55 @@
+"""``POST /v1/chat`` (one assistant turn), ``GET /v1/chat/{session_id}`` (the stored turns), ``GET /chat`` (the page)."""
+import asyncio
+from typing import List, Optional
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+
+from graftkit.apps.store import StoreError
+from graftkit.serve.app_pages import CHAT_HTML
+from graftkit.serve.apps import application, require_key
+
+router = APIRouter()
+
+
+class ChatRequest(BaseModel):
+    message: str = Field(..., min_length=1, max_length=2000)
+    session_id: Optional[str] = Field(None, max_length=64, description="omit to start a new conversation")
+
+
+class ChatResponse(BaseModel):
+    session_id: str
+    turn: int
+    reply: str
+    intent: Optional[str]
+    closest_intent: Optional[str]
+    confidence: float
+    similarity: Optional[float]
+    followup: bool
+    handoff: bool
+    reason: Optional[str]
+    answers: List[dict]
+
+
+@router.post("/v1/chat", response_model=ChatResponse, summary="One turn of a customer conversation")
+async def chat(body: ChatRequest, request: Request, key_id: str = Depends(require_key)):
+    if not body.message.strip():
+        raise HTTPException(422, "message: empty")
+    try:
+        return await asyncio.to_thread(application(request).reply, body.message, body.session_id)
+    except StoreError as e:
+        raise HTTPException(503, str(e), headers={"Retry-After": "5"}) from None
+
+
+@router.get("/v1/chat/{session_id}", summary="The stored turns of a conversation")
+async def history(session_id: str, request: Request, key_id: str = Depends(require_key)):
+    turns = await asyncio.to_thread(application(request).history, session_id)
+    if not turns:
+        raise HTTPException(404, f"no conversation '{session_id}'")
+    return {"session_id": session_id, "turns": turns}
+
+
+@router.get("/chat", response_class=HTMLResponse, include_in_schema=False)
+async def chat_page():
+    return HTMLResponse(CHAT_HTML)

@@ -1,0 +1,63 @@
+"""Tiny intent + FAQ retrieval runs for the assistant tests (trained once per session, cached on disk)."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from conftest import REPO, run_config, write_csv
+
+FAQ = REPO / "examples" / "customer_service_faq.csv"
+INTENTS = {
+    "change_pin": ["how do i change my pin", "reset my card pin", "i forgot my pin", "new pin please"],
+    "lost_card": ["my card was stolen", "i lost my card", "card missing help", "someone took my card"],
+    "transfer_pending": ["transfer still pending", "my transfer is stuck", "money sent not received",
+                         "payment not arrived yet"],
+    "card_delivery": ["when will my card arrive", "card not delivered", "where is my new card",
+                      "track my card delivery"],
+}
+OUT_OF_SCOPE = ["what is the weather in paris", "tell me a joke about cats", "who won the football match",
+                "recommend a good pizza recipe"]
+
+
+def intent_run(base: Path, model_dir: str) -> Path:
+    from graftkit.train.trainer import train
+
+    tmp = base / "intent"
+    if (tmp / "runs" / "t" / "COMPLETE").is_file():
+        return tmp / "runs" / "t"
+    rows = [[t, lab] for lab, texts in INTENTS.items() for t in texts]
+    data = write_csv(tmp / "train.csv", rows * 6, header=("text", "intent"))
+    cfg = run_config(tmp, model_dir, data, data={"label_column": "intent", "validation": str(data),
+                                                  "test": str(write_csv(tmp / "t.csv", rows, ("text", "intent")))},
+                     train={"epochs": 15, "learning_rate": 1e-2, "batch_size": 8})
+    return train(cfg, log=lambda m: None).path
+
+
+def retrieval_run(base: Path, model_dir: str) -> Path:
+    """An embedding run trained on (query, FAQ question) pairs, with the FAQ indexed as 'faq'."""
+    from graftkit.inference.retrieval.index import build_index
+    from graftkit.train.trainer import train
+
+    tmp = base / "faq"
+    if (tmp / "runs" / "t" / "COMPLETE").is_file():
+        return tmp / "runs" / "t"
+    with open(FAQ, encoding="utf-8") as fh:
+        question = {r["intent"]: r["question"] for r in csv.DictReader(fh)}
+    pairs = [[t, question[lab]] for lab, texts in INTENTS.items() for t in texts]
+    path = write_csv(tmp / "pairs.csv", pairs * 3, header=("query", "question"))
+    cfg = run_config(tmp, model_dir, path, task={"type": "embedding"},
+                     data={"text_column": "query", "text_pair_column": "question",
+                           "split": {"validation": 0.0, "test": 0.0}},
+                     train={"epochs": 4, "batch_size": 8, "learning_rate": 2e-3})
+    cfg.train.early_stopping = type(cfg.train)().early_stopping  # the bi-encoder trainer refuses any other value
+    run = train(cfg, log=lambda m: None).path
+    build_index(run, FAQ, text_column="question", name="faq")
+    return run
+
+
+def assistant_tree(intent: Path, retrieval: Path | None, store: str, **extra) -> dict:
+    tree = {"intent_run": str(intent), "store": store, "thresholds": {"intent_confidence": 0.3}}
+    if retrieval:
+        tree.update(retrieval_run=str(retrieval), index="faq")
+    tree.update(extra)
+    return tree
