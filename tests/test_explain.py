@@ -120,3 +120,78 @@ def test_steps_are_capped(keyword_run):
     capped = Explainer(keyword_run, steps=2, max_steps=2).explain(TEXTS[1])
     assert capped["steps"] == 2 and capped["converged"] == (abs(capped["delta"]) <= 0.02 * abs(
         capped["score"] - capped["baseline_score"]) + 1e-4)
+
+
+# -- POST /v1/explain and the playground heat-map -------------------------------------------------
+KEY = "explain-key-0123456789"
+
+
+@pytest.fixture
+def client(keyword_run):
+    from fastapi.testclient import TestClient
+
+    from graftkit.serve import ServeConfig, create_app
+
+    app = create_app(keyword_run, ServeConfig(api_keys=[KEY], log_level="warning", explain_per_minute=3,
+                                              explain_max_chars=60, explain_max_steps=200))
+    with TestClient(app) as c:
+        yield c
+
+
+def test_explain_endpoint_limits_and_caps(client, keyword_run):
+    h = {"X-API-Key": KEY}
+    r = client.post("/v1/explain", json={"text": TEXTS[0]}, headers=h)
+    assert r.status_code == 200, r.text
+    x = r.json()["explanation"]
+    direct = Explainer(keyword_run, steps=50, max_steps=200).explain(TEXTS[0])  # the server's settings
+    assert x["target"] == direct["target"] == "pos"
+    assert [w["text"] for w in x["words"]] == TEXTS[0].split()
+    assert [w["attribution"] for w in x["words"]] == pytest.approx([w["attribution"] for w in direct["words"]],
+                                                                    abs=1e-5)
+    too_long = client.post("/v1/explain", json={"text": "word " * 20}, headers=h)
+    assert too_long.status_code == 422 and too_long.json()["limit"]["name"] == "explain_max_chars"
+    too_many = client.post("/v1/explain", json={"text": "ok", "steps": 201}, headers=h)
+    assert too_many.status_code == 422 and too_many.json()["limit"]["name"] == "explain_max_steps"
+    limited = client.post("/v1/explain", json={"text": "one more"}, headers=h)  # the 4th in this minute
+    assert limited.status_code == 429 and limited.json()["limit"]["name"] == "explain_per_minute"
+    assert client.post("/v1/predict", json={"texts": ["still fine"]}, headers=h).status_code == 200
+    assert client.post("/v1/explain", json={"text": "x"}).status_code == 401
+
+
+@pytest.mark.browser
+def test_playground_heatmap_in_chromium(keyword_run, tmp_path_factory):
+    import shutil
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):  # see tests/test_serve_browser.py: a missing browser is a broken machine
+        pytest.fail("headless Chromium tests need Debian's `chromium` and `chromium-driver`")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from deploy_helpers import serving
+    from graftkit.serve import ServeConfig, create_app
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-explain')}"):
+        opts.add_argument(flag)
+    browser = webdriver.Chrome(service=Service(driver), options=opts)
+    try:
+        with serving(create_app(keyword_run, ServeConfig(api_keys=[KEY], log_level="warning"))) as url:
+            browser.get(url + "/")
+            browser.find_element(By.ID, "key").send_keys(KEY)
+            browser.find_element(By.ID, "text").send_keys("a dog sat excellent today")
+            browser.find_element(By.ID, "explain-go").click()
+            WebDriverWait(browser, 60).until(ec.any_of(ec.presence_of_element_located((By.ID, "heatmap")),
+                                                       ec.presence_of_element_located((By.ID, "error"))))
+            spans = browser.find_elements(By.CSS_SELECTOR, "#heatmap span.attr")
+            assert [s.text for s in spans] == ["a", "dog", "sat", "excellent", "today"]
+            attrs = [float(s.get_attribute("data-attribution")) for s in spans]
+            assert spans[int(np.argmax(attrs))].text == "excellent"
+            assert "rgb(22, 163, 74)" in spans[3].get_attribute("style")  # the strongest word: fully green
+    finally:
+        browser.quit()

@@ -85,9 +85,8 @@ class Explainer:
         self.layers = embedding_layers(self.model)
 
     # -- the attribution itself
-    def _attribute(self, enc, f: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, Any]:
+    def _attribute(self, enc, f: Callable[[torch.Tensor], torch.Tensor], steps: int) -> dict[str, Any]:
         """Attributions of ``f(model logits)``, doubling the steps until completeness holds (or the cap)."""
-        steps = self.steps
         while True:
             attrs, delta, fx, fb = self._integrate(enc, f, steps)
             ok = abs(delta) <= TOLERANCE * abs(fx - fb) + ABS_TOLERANCE
@@ -125,14 +124,25 @@ class Explainer:
         return attrs[0].detach().cpu().numpy(), float(delta[0]), fx, fb
 
     # -- tasks
-    def explain(self, text: str, pair: str | None = None, target: str | int | None = None) -> dict[str, Any]:
-        """Attributions for one input; ``target``: a class / label / target column (default: the prediction)."""
+    def explain(self, text: str, pair: str | None = None, target: str | int | None = None,
+                steps: int | None = None) -> dict[str, Any]:
+        """Attributions for one input.
+
+        Args:
+            text: the input (NER: a sentence; entities are predicted, then each is explained).
+            pair: the second text of a pair-input run.
+            target: a class / label / target column (default: the prediction).
+            steps: steps to start with for this call (default: the explainer's), at most ``max_steps``.
+        """
+        steps = steps or self.steps
+        if not 1 <= steps <= self.max_steps:
+            raise GraftkitError(f"steps must be between 1 and max_steps={self.max_steps} (got {steps})")
         if self.task.name == "ner":
-            return self._explain_ner(text)
+            return self._explain_ner(text, steps)
         enc = self.tokenizer(text, pair, truncation=True, max_length=self.predictor.max_length,
                              return_offsets_mapping=True)
         target_name, f = self._target(text if pair is None else (text, pair), target)
-        res = self._attribute(enc, f)
+        res = self._attribute(enc, f, steps)
         words = aggregate_words(enc, res.pop("attrs"), (text, pair))
         return {"task": self.task.name, "target": target_name, **res, "baseline": BASELINE, "words": words,
                 "truncated": _truncated(self.tokenizer, text, pair, self.predictor.max_length)}
@@ -154,7 +164,7 @@ class Explainer:
         j = _index(labels, target if target is not None else pred["label"], "class")
         return labels[j], lambda z: torch.softmax(z / temps[0], dim=-1)[:, j]
 
-    def _explain_ner(self, text: str) -> dict[str, Any]:
+    def _explain_ner(self, text: str, steps: int) -> dict[str, Any]:
         from graftkit.tasks.ner.preprocess import as_words
 
         text, words = as_words(text)
@@ -169,10 +179,10 @@ class Explainer:
             positions = [p for p, w in enumerate(word_ids) if w in inside and (p == 0 or word_ids[p - 1] != w)]
             tags = [i for i, lab in enumerate(self.state["labels"]) if lab != "O" and lab.split("-", 1)[-1] == ent["label"]]
             f = _entity_score(positions, tags)
-            res = self._attribute(enc, f)
+            res = self._attribute(enc, f, steps)
             attrs = res.pop("attrs")
             out.append({**ent, **res, "words": _ner_words(text, words, word_ids, attrs)})
-        return {"task": "ner", "steps": max((e["steps"] for e in out), default=self.steps), "baseline": BASELINE,
+        return {"task": "ner", "steps": max((e["steps"] for e in out), default=steps), "baseline": BASELINE,
                 "entities": out,
                 "truncated": len(set(w for w in word_ids if w is not None)) < len(words)}
 

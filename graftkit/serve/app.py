@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from graftkit.errors import ConfigError
 from graftkit.serve import handlers
 from graftkit.serve.middleware import BodySizeLimit, ObserveRequests
-from graftkit.serve.routes import admin, embed, generate, info, pages, predict
+from graftkit.serve.routes import admin, embed, explain, generate, info, pages, predict
 from graftkit.serve.service import Service, lifespan
 from graftkit.serve.settings import ServeConfig, load_settings
 
@@ -39,6 +39,7 @@ def create_app(run_dir, settings: Optional[ServeConfig] = None) -> FastAPI:
     app.add_middleware(ObserveRequests)  # added last = outermost: it also sees the 413s
     handlers.install(app)
     app.include_router(predict.build_router(service))
+    app.include_router(explain.build_router())
     app.include_router(embed.build_router(service))
     app.include_router(generate.build_router(service))
     app.include_router(info.router)

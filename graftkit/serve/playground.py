@@ -1,4 +1,5 @@
-"""The playground page served at ``GET /``: type text, see the prediction (entities highlighted); for
+"""The playground page served at ``GET /``: type text, see the prediction (entities highlighted) or, with
+Explain, a heat-map of word attributions from ``POST /v1/explain``; for
 causal_lm / seq2seq runs (``{{MODE}}`` = generate) the text streams in from ``POST /v1/generate``."""
 
 PLAYGROUND_HTML = """<!doctype html>
@@ -11,11 +12,12 @@ PLAYGROUND_HTML = """<!doctype html>
  .label{font-size:1.4rem;font-weight:600} .bar{background:#4a7;height:.6rem;display:inline-block;margin-left:.5rem}
  mark{padding:0 .2rem;border-radius:.2rem;background:#fd7} mark small{color:#555;margin-left:.2rem}
  .error{color:#b00} table{border-collapse:collapse} td{padding:.1rem .6rem}
+ .attr{padding:.1rem .15rem;border-radius:.2rem} #heatmap{line-height:2}
 </style></head><body>
 <h1>graftkit playground</h1><p>Model: <code>{{MODEL}}</code></p>
 <label>API key <input id="key" type="password" autocomplete="off"></label>
 <p><textarea id="text" placeholder="Type a sentence…"></textarea></p>
-<button id="go">Predict</button>
+<button id="go">Predict</button> <button id="explain-go">Explain</button>
 <div id="mode" data-mode="{{MODE}}" hidden></div>
 <div id="out" aria-live="polite"></div>
 <script>
@@ -48,7 +50,34 @@ function render(text, p){
   return html;
 }
 const generating = document.getElementById("mode").dataset.mode === "generate";
-if (generating) document.getElementById("go").textContent = "Generate";
+if (generating) { document.getElementById("go").textContent = "Generate";
+                  document.getElementById("explain-go").hidden = true; }
+function heatmap(words){  // green: pushes towards the explained label, red: away from it
+  const scale = Math.max(1e-12, ...words.map(w=>Math.abs(w.attribution)));
+  return words.map(w => { const a = Math.min(1, Math.abs(w.attribution)/scale).toFixed(2);
+    const rgb = w.attribution > 0 ? "22,163,74" : "220,38,38";
+    return '<span class="attr" data-attribution="'+w.attribution+'" title="'+w.attribution.toFixed(4)
+         + '" style="background:rgba('+rgb+','+a+')">' + esc(w.text) + '</span>'; }).join(" ");
+}
+document.getElementById("explain-go").addEventListener("click", async () => {
+  const text = document.getElementById("text").value;
+  out.innerHTML = "…";
+  try {
+    const r = await fetch("/v1/explain", {method:"POST", headers:{"Content-Type":"application/json",
+      "X-API-Key": document.getElementById("key").value}, body: JSON.stringify({text})});
+    const body = await r.json();
+    if (!r.ok) { const e = body.error || body.detail; out.innerHTML = '<p class="error" id="error">' + r.status
+      + ": " + esc(typeof e === "string" ? e : JSON.stringify(e)) + '</p>'; return; }
+    const x = body.explanation;
+    const blocks = x.task === "ner" ? x.entities.map(e => '<p><b>'+esc(e.text)+'</b> → '+esc(e.label)+'</p>'
+                                                      + '<p class="heat">'+heatmap(e.words)+'</p>')
+                                    : ['<p class="label" id="label">'+esc(String(x.target))+' '
+                                       + Number(x.score).toFixed(3)+'</p><p class="heat">'+heatmap(x.words)+'</p>'];
+    out.innerHTML = '<div id="result"><div id="heatmap">' + (blocks.join("") || "<p>no entities</p>")
+                  + '</div><p><small>Integrated Gradients, completeness delta '
+                  + Number(x.delta ?? 0).toExponential(1) + '</small></p></div>';
+  } catch (e) { out.innerHTML = '<p class="error" id="error">' + esc(String(e)) + '</p>'; }
+});
 async function generate(text) {  // server-sent events over fetch (EventSource cannot send a POST or a key)
   const r = await fetch("/v1/generate", {method:"POST", headers:{"Content-Type":"application/json",
     "X-API-Key": document.getElementById("key").value}, body: JSON.stringify({prompt:text, stream:true})});

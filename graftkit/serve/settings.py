@@ -42,6 +42,10 @@ class ServeConfig(BaseSettings):
                                     "redis://HOST:PORT (shared by workers and replicas)")
     auth_failures_per_minute: int = Field(10, ge=1, description="failed authentications per client address "
                                           "and minute before that address gets 429")
+    # explanations (POST /v1/explain): far more compute per text than a prediction
+    explain_per_minute: int = Field(30, ge=1, description="explanations per minute per key")
+    explain_max_chars: int = Field(1000, ge=1, description="characters per explained text (pair included)")
+    explain_max_steps: int = Field(400, ge=1, le=1000, description="Integrated-Gradients steps per explanation")
     # request limits
     max_texts: int = Field(64, ge=1, description="texts per request")
     max_chars: int = Field(5000, ge=1, description="characters per text")
