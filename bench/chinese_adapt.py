@@ -41,7 +41,7 @@ QUIET_EVAL = {"plots": False, "save_predictions": False, "robustness_rows": 0}
 ARMS = {"default": ("off", False), "vocab": ("auto", False), "vocab_tapt": ("auto", True)}
 
 
-def chnsenti(work: Path, n_train: int, seed: int, n_test: int = 0) -> tuple[dict, dict, str]:
+def chnsenti(work: Path, n_train: int, seed: int, n_test: int = 0, max_length: int = 160) -> tuple[dict, dict, str]:
     from sklearn.model_selection import train_test_split
 
     with open(DATA / "chnsenticorp_htl" / "ChnSentiCorp_htl_all.csv", encoding="utf-8", newline="") as fh:
@@ -54,7 +54,7 @@ def chnsenti(work: Path, n_train: int, seed: int, n_test: int = 0) -> tuple[dict
     for name, part in (("train", train), ("test", test)):
         with open(work / f"chnsenti.{name}.csv", "w", encoding="utf-8", newline="") as fh:
             csv.writer(fh).writerows([("text", "label"), *part])
-    data = {"train": str(work / "chnsenti.train.csv"), "test": str(work / "chnsenti.test.csv"), "max_length": 160,
+    data = {"train": str(work / "chnsenti.train.csv"), "test": str(work / "chnsenti.test.csv"), "max_length": max_length,
             "split": {"validation": 0.1, "test": 0.0, "seed": seed}}
     return data, {"type": "classification"}, "accuracy"
 
@@ -118,6 +118,7 @@ def main(argv=None) -> int:
     ap.add_argument("--arms", default="default,vocab,vocab_tapt")
     ap.add_argument("--chnsenti-train", type=int, default=2000, help="training reviews sampled (0 = all 6,212)")
     ap.add_argument("--chnsenti-test", type=int, default=0, help="test reviews sampled from the 20%% split (0 = all)")
+    ap.add_argument("--chnsenti-max-length", type=int, default=160, help="tokens kept per review")
     ap.add_argument("--cluener-train", type=int, default=3000, help="training sentences sampled (0 = all 10,748)")
     ap.add_argument("--weibo-train", type=int, default=0, help="training messages sampled (0 = all 1,350)")
     ap.add_argument("--epochs", type=float, default=2)
@@ -133,7 +134,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name in args.datasets.split(","):
-            extra = {"n_test": args.chnsenti_test} if name == "chnsenti" else {}
+            extra = {"n_test": args.chnsenti_test, "max_length": args.chnsenti_max_length} if name == "chnsenti" else {}
             data, task, metric = DATASETS[name](work, getattr(args, f"{name}_train"), args.seed, **extra)
             for arm in args.arms.split(","):
                 row = run_arm(name, arm, data, task, metric, args, work / "runs")

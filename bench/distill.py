@@ -26,6 +26,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import fpb_split, write_csv  # noqa: E402
 
+from graftkit.config import EvalConfig  # noqa: E402
 from graftkit.io import read_json, write_json  # noqa: E402
 from graftkit.tasks.run_config import config_from_dict  # noqa: E402
 from graftkit.train.distill import distillation_report  # noqa: E402
@@ -40,7 +41,8 @@ def tree(name: str, work: Path, args, seed: int, **extra) -> dict:
          "model": {"name_or_path": "bundled:minilm"},
          "train": {"epochs": args.epochs, "batch_size": 16, "learning_rate": args.lr, "seed": seed, "report_to": [],
                    "early_stopping": None, "logging_steps": 20, "save_total_limit": 1},
-         "eval": {"plots": False, "save_predictions": False}}
+         "eval": {k: v for k, v in {"plots": False, "save_predictions": False, "robustness_rows": 0}.items()
+                  if k in EvalConfig.model_fields}}  # the same lean evaluation for every run
     for section, values in extra.items():
         t[section].update(values)
     return t

@@ -158,3 +158,21 @@ def test_run_folder_keeps_the_added_tokens_for_every_later_command(tmp_path, tin
     build_ensemble([run.path, tmp_path / "runs" / "again"], ens, log=lambda m: None)
     assert AutoTokenizer.from_pretrained(ens).tokenize("彭军") == ["彭", "军"]
     assert len(Predictor(ens).predict(texts)) == 4
+
+
+def test_vocab_command_shows_the_unk_rate_and_the_new_tokens(tmp_path, tiny_model_dir):
+    import yaml
+    from typer.testing import CliRunner
+
+    from conftest import write_csv
+    from graftkit.cli import app
+
+    data = write_csv(tmp_path / "train.csv", [["彭军认为", "a"], ["彭军说", "b"]] * 3)
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"data": {"train": str(data), "split": {"validation": 0.0, "test": 0.0}},
+                                      "model": {"name_or_path": tiny_model_dir}}), encoding="utf-8")
+    result = CliRunner().invoke(app, ["vocab", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "[UNK] rate of the training text: 100.00%" in result.output
+    # each occurs at least min_count (2) times: most frequent first, ties in code-point order
+    assert "extend_vocab auto: 5 new tokens: 军 彭 为 认 说" in result.output
