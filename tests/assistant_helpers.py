@@ -61,3 +61,28 @@ def assistant_tree(intent: Path, retrieval: Path | None, store: str, **extra) ->
         tree.update(retrieval_run=str(retrieval), index="faq")
     tree.update(extra)
     return tree
+
+
+def known_texts(intent: Path, n: int = 2) -> list[tuple[str, str]]:
+    """Training texts the tiny intent run classifies correctly, most confident first, one per intent.
+
+    Tests about the assistant's behaviour use these, so they do not depend on how well a 2-layer
+    random model learned every example; at least ``n`` intents must be learned.
+    """
+    from graftkit.inference.predictor import Predictor
+
+    pred = Predictor(intent)
+    rows = [(t, lab) for lab, texts in INTENTS.items() for t in texts]
+    scored = [(p["score"], t, lab) for (t, lab), p in zip(rows, pred.predict([t for t, _ in rows]))
+              if p["label"] == lab]
+    best: dict[str, tuple[str, str]] = {}
+    for _, t, lab in sorted(scored, reverse=True):
+        best.setdefault(lab, (t, lab))
+    assert len(best) >= n, f"the tiny intent run learned only {sorted(best)}"
+    return list(best.values())[:n]
+
+
+def faq_answers(intent: str) -> set[str]:
+    """The FAQ answers tagged with ``intent`` (an intent may have several entries)."""
+    with open(FAQ, encoding="utf-8") as fh:
+        return {r["answer"] for r in csv.DictReader(fh) if r["intent"] == intent}

@@ -2,6 +2,7 @@
 kill -9 + restart, malformed items, webhook retries/failures, a locked database, metrics and the report."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -12,21 +13,19 @@ import threading
 import time
 from pathlib import Path
 
-import asyncio
-
 import pytest
 import yaml
+from deploy_helpers import serving
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from monitor_helpers import monitor_tree, sentences_file, sentiment_run
 from sqlalchemy import create_engine, select
 
-from deploy_helpers import serving
-from monitor_helpers import monitor_tree, sentences_file, sentiment_run
 from graftkit.apps.monitor import Monitor
+from graftkit.apps.monitor import store as st
 from graftkit.apps.monitor.config import monitor_config_from_dict
 from graftkit.apps.monitor.demo import DemoSpec, write_demo
 from graftkit.apps.monitor.sources import Item, replay
-from graftkit.apps.monitor import store as st
 from graftkit.apps.store import StoreError
 
 SPEC = DemoSpec(hours=20, companies=2, per_hour=80, surge_company="BOLT", surge_start=15, surge_hours=1.5,
@@ -162,7 +161,7 @@ class _Hook:
         self.app = FastAPI()
 
         @self.app.post("/hook")
-        async def hook(request: Request):  # noqa: F811 (FastAPI needs the annotation resolvable at module level)
+        async def hook(request: Request):
             self.calls.append(await request.json())
             if len(self.calls) <= fail:
                 if hang:

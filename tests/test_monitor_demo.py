@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from conftest import REPO
+
 from graftkit.apps.monitor import Monitor, load_monitor_config
 from graftkit.apps.monitor.demo import DemoSpec, write_demo
 from graftkit.apps.monitor.scoring import Scorer

@@ -1,15 +1,12 @@
 """The monitor service: authenticated POST /v1/ingest, the summary JSON, /metrics, and the dashboard in Chromium."""
 from __future__ import annotations
 
-import json
-import time
-
 import pytest
-from fastapi.testclient import TestClient
-
 from browser_helpers import browser_factory  # noqa: F401 (fixture)
 from deploy_helpers import serving
+from fastapi.testclient import TestClient
 from monitor_helpers import NEGATIVE, NEUTRAL, monitor_tree, sentiment_run
+
 from graftkit.apps.monitor.config import monitor_config_from_dict
 from graftkit.serve.apps import create_monitor_app
 from graftkit.serve.settings import ServeConfig

@@ -9,7 +9,17 @@ import time
 import pytest
 
 from graftkit.apps.monitor.config import SourceConfig
-from graftkit.apps.monitor.sources import FLUSH, Item, Skip, content_id, follow, from_stream, parse_time, replay, rss
+from graftkit.apps.monitor.sources import (
+    FLUSH,
+    Item,
+    Skip,
+    content_id,
+    follow,
+    from_stream,
+    parse_time,
+    replay,
+    rss,
+)
 
 FIELDS = SourceConfig()
 

@@ -6,10 +6,14 @@ import json
 
 import numpy as np
 import pytest
+from conftest import run_config
 from typer.testing import CliRunner
 
-from conftest import run_config
-from graftkit.apps.recommend.evaluate import compare, popularity_counts, score_popularity
+from graftkit.apps.recommend.evaluate import (
+    compare,
+    popularity_counts,
+    score_popularity,
+)
 from graftkit.apps.recommend.ranker import blend, parse_weights
 from graftkit.apps.recommend.synthetic import write_mind
 from graftkit.errors import ConfigError, DataError
@@ -91,8 +95,9 @@ def test_ranking_run_reports_mind_metrics_and_beats_chance(mind_run):
 
 
 def test_recommend_cli_ranks_and_blends(mind_run, tmp_path):
-    from graftkit.cli.apps import recommend_cmd
     import typer
+
+    from graftkit.cli.apps import recommend_cmd
 
     run, *_ = mind_run
     items = tmp_path / "items.csv"

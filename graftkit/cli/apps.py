@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, List, Optional
 
 import typer
 from rich.console import Console
@@ -29,12 +29,12 @@ def monitor_app(wrap: Callable) -> typer.Typer:
 
 def monitor_run(
     config: Path = typer.Argument(..., help="Monitor YAML (see configs/monitor_demo.yaml)."),
-    replay: Optional[Path] = typer.Option(None, help="Replay a CSV/TSV/JSONL file with a time column."),
+    replay: Path | None = typer.Option(None, help="Replay a CSV/TSV/JSONL file with a time column."),
     speed: float = typer.Option(0.0, help="Replay: event time runs this many times faster than real time "
                                 "(0 = as fast as possible)."),
-    follow: Optional[Path] = typer.Option(None, help="Follow a growing JSONL (or one-record-per-line CSV) file."),
+    follow: Path | None = typer.Option(None, help="Follow a growing JSONL (or one-record-per-line CSV) file."),
     stdin: bool = typer.Option(False, "--stdin", help="Read JSON lines from standard input."),
-    rss: Optional[List[str]] = typer.Option(None, help="An RSS/Atom feed URL or file (repeatable)."),
+    rss: list[str] | None = typer.Option(None, help="An RSS/Atom feed URL or file (repeatable)."),
     poll_s: float = typer.Option(60.0, help="Follow / RSS: seconds between polls."),
     once: bool = typer.Option(False, "--once", help="RSS: poll each feed once and exit."),
     metrics_port: int = typer.Option(0, help="Expose Prometheus metrics on this port while running (0 = off)."),
@@ -82,9 +82,9 @@ def _progress(result: dict) -> None:
 
 def monitor_report(
     config: Path = typer.Argument(..., help="Monitor YAML."),
-    since: Optional[str] = typer.Option(None, help="Only items/alerts since: a duration back from the newest "
+    since: str | None = typer.Option(None, help="Only items/alerts since: a duration back from the newest "
                                         "item (24h, 7d) or an ISO-8601 time."),
-    plots: Optional[Path] = typer.Option(None, help="Write a trend PNG per topic into this folder."),
+    plots: Path | None = typer.Option(None, help="Write a trend PNG per topic into this folder."),
     bucket: str = typer.Option("1h", help="Trend bucket: a duration like 15m, 1h, 1d."),
     top: int = typer.Option(20, help="Topics shown (most items first)."),
 ):
@@ -125,7 +125,7 @@ def monitor_serve(
     config: Path = typer.Argument(..., help="Monitor YAML."),
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
     port: int = typer.Option(8000, help="TCP port."),
-    api_keys_file: Optional[Path] = typer.Option(None, help="API keys for POST /v1/ingest, one per line "
+    api_keys_file: Path | None = typer.Option(None, help="API keys for POST /v1/ingest, one per line "
                                                  "(plain or sha256:<hex>); or set GRAFTKIT_API_KEYS."),
     allow_anonymous: bool = typer.Option(False, "--allow-anonymous", help="No API key needed (local use only)."),
 ):
@@ -151,8 +151,8 @@ def assistant_app(wrap: Callable) -> typer.Typer:
 
 def assistant_chat(
     config: Path = typer.Argument(..., help="Assistant YAML (see configs/assistant.yaml)."),
-    messages: List[str] = typer.Argument(..., help="Messages, answered in order in one conversation."),
-    session: Optional[str] = typer.Option(None, help="Continue this conversation id."),
+    messages: list[str] = typer.Argument(..., help="Messages, answered in order in one conversation."),
+    session: str | None = typer.Option(None, help="Continue this conversation id."),
 ):
     """Answer messages in one conversation (JSON lines: reply, intent, handoff and its reason)."""
     import json
@@ -173,12 +173,12 @@ def assistant_calibrate(
     config: Path = typer.Argument(..., help="Assistant YAML."),
     validation: Path = typer.Option(..., help="Validation file with in-scope and out-of-scope questions "
                                     "(a label that is not an intent of the run counts as out of scope)."),
-    test: Optional[Path] = typer.Option(None, help="Also report this file at the chosen thresholds."),
+    test: Path | None = typer.Option(None, help="Also report this file at the chosen thresholds."),
     text_column: str = typer.Option("text"),
     label_column: str = typer.Option("label"),
     target_accuracy: float = typer.Option(0.9, min=0.0, max=1.0, help="In-scope accuracy to keep."),
     no_similarity: bool = typer.Option(False, "--no-similarity", help="Tune the confidence threshold only."),
-    out: Optional[Path] = typer.Option(None, help="Write a copy of the config with the chosen thresholds here."),
+    out: Path | None = typer.Option(None, help="Write a copy of the config with the chosen thresholds here."),
 ):
     """Pick the out-of-scope thresholds for a target in-scope accuracy; report OOS recall/precision, handoff rate."""
     import json
@@ -210,7 +210,7 @@ def assistant_serve(
     config: Path = typer.Argument(..., help="Assistant YAML."),
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
     port: int = typer.Option(8000, help="TCP port."),
-    api_keys_file: Optional[Path] = typer.Option(None, help="API keys, one per line; or set GRAFTKIT_API_KEYS."),
+    api_keys_file: Path | None = typer.Option(None, help="API keys, one per line; or set GRAFTKIT_API_KEYS."),
     allow_anonymous: bool = typer.Option(False, "--allow-anonymous", help="No API key needed (local use only)."),
 ):
     """Serve POST /v1/chat and the chat page at /chat."""
@@ -227,11 +227,11 @@ def assistant_serve(
 def recommend_cmd(
     run_dir: Path = typer.Argument(..., help="A ranking run (task.type: ranking) or an embedding run."),
     candidates: Path = typer.Option(..., "--candidates", "-c", help="Items file (.csv/.jsonl) with id and text."),
-    history: Optional[List[str]] = typer.Option(None, "--history", help="An item the user read/bought (repeatable, "
+    history: list[str] | None = typer.Option(None, "--history", help="An item the user read/bought (repeatable, "
                                                 "oldest first)."),
-    history_file: Optional[Path] = typer.Option(None, help="A text file: one history item per line, oldest first."),
+    history_file: Path | None = typer.Option(None, help="A text file: one history item per line, oldest first."),
     k: int = typer.Option(10, "-k", "--top-k", help="Items returned."),
-    weights: Optional[str] = typer.Option(None, help="Blend, e.g. model=1,popularity=0.3,recency=0.2: min-max "
+    weights: str | None = typer.Option(None, help="Blend, e.g. model=1,popularity=0.3,recency=0.2: min-max "
                                           "scaled model score and numeric candidate columns (see README)."),
     id_column: str = typer.Option("id"),
     text_column: str = typer.Option("text"),
@@ -239,7 +239,12 @@ def recommend_cmd(
     """Rank candidate items for a user's history (JSON lines, best first)."""
     import json
 
-    from graftkit.apps.recommend.ranker import Recommender, blend, parse_weights, read_candidates
+    from graftkit.apps.recommend.ranker import (
+        Recommender,
+        blend,
+        parse_weights,
+        read_candidates,
+    )
 
     hist = list(history or [])
     if history_file:

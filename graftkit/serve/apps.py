@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from contextlib import asynccontextmanager
-from typing import Callable, Optional
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
@@ -23,8 +23,8 @@ _api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
 _bearer = HTTPBearer(auto_error=False)
 
 
-def require_key(request: Request, api_key: Optional[str] = Depends(_api_key),
-                cred: Optional[HTTPAuthorizationCredentials] = Depends(_bearer)) -> str:
+def require_key(request: Request, api_key: str | None = Depends(_api_key),
+                cred: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str:
     """The caller's key id; 401 without a key, 403 for a wrong one (anonymous when the settings allow it)."""
     keys: KeyStore = request.app.state.keys
     presented = api_key or (cred.credentials if cred else None)

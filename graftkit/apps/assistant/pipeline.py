@@ -9,8 +9,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import select
@@ -80,7 +81,7 @@ class Assistant:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, cfg: AssistantConfig) -> "Assistant":
+    def from_config(cls, cfg: AssistantConfig) -> Assistant:
         """Load the runs the config names."""
         from graftkit.inference.predictor import Predictor
 

@@ -29,7 +29,7 @@ class TopicsConfig(_Strict):
     overall: bool = Field(False, description="also track every item under the topic '*'")
 
     @model_validator(mode="after")
-    def _run_given(self) -> "TopicsConfig":
+    def _run_given(self) -> TopicsConfig:
         if self.source != "entity" and not self.run:
             raise ValueError(f"topics.source '{self.source}' needs topics.run (a run folder)")
         return self
@@ -60,7 +60,7 @@ class DetectionConfig(_Strict):
     rules: list[RuleConfig] = Field(default_factory=lambda: [RuleConfig(name="negative-share-1h")])
 
     @model_validator(mode="after")
-    def _unique(self) -> "DetectionConfig":
+    def _unique(self) -> DetectionConfig:
         names = [r.name for r in self.rules]
         if len(set(names)) != len(names):
             raise ValueError(f"detection.rules names must be unique (got {names})")

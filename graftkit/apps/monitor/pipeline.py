@@ -15,7 +15,7 @@ import math
 import threading
 import time
 from collections import Counter, defaultdict
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from sqlalchemy import select
@@ -27,8 +27,19 @@ from graftkit.apps.monitor.detect import AlertState, evaluate_rule, step
 from graftkit.apps.monitor.metrics import MonitorMetrics
 from graftkit.apps.monitor.scoring import Scored, Scorer
 from graftkit.apps.monitor.sources import Flush, Item, Skip
-from graftkit.apps.monitor.store import (METADATA, alerts, deliveries, existing_ids, get_progress, item_topics, items,
-                                         rule_states, set_progress, skipped, topic_rows)
+from graftkit.apps.monitor.store import (
+    METADATA,
+    alerts,
+    deliveries,
+    existing_ids,
+    get_progress,
+    item_topics,
+    items,
+    rule_states,
+    set_progress,
+    skipped,
+    topic_rows,
+)
 from graftkit.apps.store import open_engine, with_retry
 
 log = logging.getLogger("graftkit.monitor")
@@ -285,7 +296,7 @@ class Monitor:
             self.sender.close()
         self.engine.dispose()
 
-    def __enter__(self) -> "Monitor":
+    def __enter__(self) -> Monitor:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from graftkit.apps.monitor.sources import BadRecord, parse_time
-from graftkit.apps.monitor.store import alerts, item_topics, list_alerts
+from graftkit.apps.monitor.store import item_topics, list_alerts
 from graftkit.errors import ConfigError
 from graftkit.io import atomic_path
 
@@ -66,7 +66,9 @@ def trend(engine: Engine, topic: str, bucket_s: float = 3600, since: float | Non
 
 def trend_png(engine: Engine, topic: str, path: str | Path, bucket_s: float = 3600, since: float | None = None) -> Path:
     """Negative share (line) and volume (bars) over time for ``topic``; alert openings red, resolutions green."""
-    from matplotlib.figure import Figure  # the object API: no pyplot, no global backend switch
+    from matplotlib.figure import (
+        Figure,  # the object API: no pyplot, no global backend switch
+    )
 
     series = trend(engine, topic, bucket_s, since)
     when = [datetime.fromtimestamp(t, tz=timezone.utc) for t in series["start"]]
@@ -107,8 +109,6 @@ def alert_rows(engine: Engine, since: float | None) -> list[dict]:
     return [{**a, "opened": fmt_time(a["opened_at"]), "resolved": fmt_time(a["resolved_at"])}
             for a in list_alerts(engine, since)]
 
-
-__all__ = ["alert_rows", "alerts", "fmt_time", "resolve_since", "safe_name", "trend", "trend_png"]
 
 
 def parse_duration(text: str) -> float:

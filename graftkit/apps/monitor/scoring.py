@@ -1,8 +1,8 @@
 """Batched scoring: sentiment from a classification run, topics from the item, an NER run or a topic run."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from graftkit.apps.monitor.config import MonitorConfig
 from graftkit.apps.monitor.sources import Item

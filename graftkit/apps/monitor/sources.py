@@ -12,10 +12,11 @@ import io
 import json
 import re
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator
+from typing import IO
 
 from graftkit.apps.monitor.config import SourceConfig
 
@@ -72,7 +73,7 @@ def parse_time(raw) -> float:
 
 def content_id(source: str, when: float, text: str) -> str:
     """The id of an item that has none: a hash of its source, time and text (so a replay finds it again)."""
-    return "sha256:" + hashlib.sha256(f"{source}\x1f{when!r}\x1f{text}".encode("utf-8")).hexdigest()[:32]
+    return "sha256:" + hashlib.sha256(f"{source}\x1f{when!r}\x1f{text}".encode()).hexdigest()[:32]
 
 
 def item_from_record(rec: dict, fields: SourceConfig, source: str, where: str) -> Item:

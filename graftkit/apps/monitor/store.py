@@ -7,8 +7,21 @@ the next run delivers, so no alert is lost or sent from a half-written state.
 """
 from __future__ import annotations
 
-from sqlalchemy import (Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text,
-                        and_, func, select)
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    func,
+    select,
+)
 from sqlalchemy.engine import Connection, Engine
 
 METADATA = MetaData()

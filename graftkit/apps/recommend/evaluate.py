@@ -23,13 +23,8 @@ def popularity_counts(train_folder: str | Path) -> Counter:
     return Counter(item for imp in impressions for item, label in imp.candidates if label)
 
 
-def _rows(folder: str | Path):
-    news, impressions = read_mind(folder)
-    return news, impressions
-
-
 def score_popularity(folder, counts: Counter) -> dict:
-    _, imps = _rows(folder)
+    _, imps = read_mind(folder)
     groups, labels, scores = [], [], []
     for imp in imps:
         for item, y in imp.candidates:
@@ -41,7 +36,7 @@ def score_popularity(folder, counts: Counter) -> dict:
 
 def score_encoder(folder, scorer, max_history: int = 10) -> dict:
     """``scorer(history_texts, candidate_texts) -> scores`` per impression (the model or a baseline)."""
-    news, imps = _rows(folder)
+    news, imps = read_mind(folder)
     groups, labels, scores = [], [], []
     for imp in imps:
         cands = [item for item, _ in imp.candidates]

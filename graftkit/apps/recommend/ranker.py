@@ -11,8 +11,8 @@ model only, the ranking is the model's.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -1,6 +1,5 @@
 """``POST /v1/chat`` (one assistant turn), ``GET /v1/chat/{session_id}`` (the stored turns), ``GET /chat`` (the page)."""
 import asyncio
-from typing import List, Optional
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
@@ -15,21 +14,21 @@ router = APIRouter()
 
 class ChatRequest(BaseModel):
     message: str = Field(..., min_length=1, max_length=2000)
-    session_id: Optional[str] = Field(None, max_length=64, description="omit to start a new conversation")
+    session_id: str | None = Field(None, max_length=64, description="omit to start a new conversation")
 
 
 class ChatResponse(BaseModel):
     session_id: str
     turn: int
     reply: str
-    intent: Optional[str]
-    closest_intent: Optional[str]
+    intent: str | None
+    closest_intent: str | None
     confidence: float
-    similarity: Optional[float]
+    similarity: float | None
     followup: bool
     handoff: bool
-    reason: Optional[str]
-    answers: List[dict]
+    reason: str | None
+    answers: list[dict]
 
 
 @router.post("/v1/chat", response_model=ChatResponse, summary="One turn of a customer conversation")

@@ -1,6 +1,5 @@
 """``POST /v1/ingest``: authenticated push of news items into the monitor (scored, stored, rules evaluated)."""
 import asyncio
-from typing import List, Optional
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
@@ -13,16 +12,16 @@ router = APIRouter()
 
 
 class IngestRequest(BaseModel):
-    items: List[dict] = Field(..., max_length=1000, description="records with time, text and optional id, "
+    items: list[dict] = Field(..., max_length=1000, description="records with time, text and optional id, "
                                                                 "entity, source (the monitor's field names)")
-    source: Optional[str] = Field(None, max_length=200, description="source name (default: api:<key id>)")
+    source: str | None = Field(None, max_length=200, description="source name (default: api:<key id>)")
 
 
 class IngestResponse(BaseModel):
     ingested: int
     duplicates: int
-    skipped: List[dict]
-    alerts: List[dict]
+    skipped: list[dict]
+    alerts: list[dict]
 
 
 @router.post("/v1/ingest", response_model=IngestResponse, summary="Push news items into the monitor")
