@@ -22,7 +22,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from graftkit.config import DataConfig, config_from_dict  # noqa: E402
+from graftkit.config import DataConfig  # noqa: E402
+from graftkit.tasks.run_config import config_from_dict  # noqa: E402
 from graftkit.modeling.load import resolve_model_path  # noqa: E402
 from graftkit.tasks.ner.preprocess import word_spans  # noqa: E402
 from graftkit.tasks.ner.readers import read_ner  # noqa: E402

@@ -257,6 +257,17 @@ class TrainConfig(_Strict):
     report_to: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(
         ["tensorboard"], description="experiment trackers; wandb honours WANDB_MODE=offline and WANDB_PROJECT")
     num_workers: int = Field(0, ge=0)
+    max_tokens_per_batch: int | None = Field(None, ge=8, description="form training batches by a token budget "
+                                             "(rows x longest row <= this, fairseq-style) instead of batch_size "
+                                             "rows; None = off (graftkit/train/batching.py)")
+    compile: bool = Field(False, description="torch.compile the model (TrainingArguments.torch_compile; inductor); "
+                          "pays a compile warm-up, see BENCHMARKS.md 'Training throughput'")
+    threads: int | Literal["auto", "keep"] = Field("auto", description="intra-op CPU threads: auto = the physical "
+                                                   "cores (an OMP_NUM_THREADS in the environment wins), keep = "
+                                                   "torch's own choice, or a count >= 1")
+    cache_datasets: bool = Field(False, description="keep tokenised datasets on disk by content hash "
+                                 "($GRAFTKIT_CACHE or ~/.cache/graftkit): a second run on the same data skips "
+                                 "tokenising")
     freeze: FreezeConfig = FreezeConfig()
     layer_lr_decay: float = Field(1.0, gt=0, le=1, description="lr of layer l = lr * decay**(layers - l); 1 = off")
     head_learning_rate: float | None = Field(None, gt=0, description="separate learning rate for the task head")
@@ -266,6 +277,13 @@ class TrainConfig(_Strict):
     adversarial: AdversarialConfig | None = None
     distill: DistillConfig | None = Field(None, description="knowledge distillation from a teacher run")
     distributed: DistributedConfig = DistributedConfig()
+
+    @field_validator("threads")
+    @classmethod
+    def _positive_threads(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 1:
+            raise ValueError("threads must be >= 1, 'auto' or 'keep'")
+        return v
 
 
 class EvalConfig(_Strict):

@@ -70,6 +70,7 @@ def training_arguments(cfg: RunConfig, output_dir: Path, metric: str, has_eval: 
         data_seed=t.seed,
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         dataloader_num_workers=t.num_workers,
+        torch_compile=t.compile,  # inductor; its warm-up cost is measured in BENCHMARKS.md
         use_cpu=not torch.cuda.is_available(),
         **strategy_arguments(t.distributed),
     )

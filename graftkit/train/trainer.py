@@ -9,6 +9,7 @@ from torch.utils.tensorboard import SummaryWriter
 from transformers import EarlyStoppingCallback, PrinterCallback, ProgressCallback, Trainer, set_seed
 from transformers.integrations import TensorBoardCallback
 
+from graftkit.data.cache import cached_dataset, dataset_key
 from graftkit.data.dataset import Splits, load_splits
 from graftkit.data.quality import quality_report, warnings as quality_warnings
 from graftkit.evaluate.evaluator import finalize_run
@@ -21,27 +22,36 @@ from graftkit.tasks import build_task
 from graftkit.tasks.base import Task
 from graftkit.tasks.run_config import RunConfig
 from graftkit.train.arguments import selection_metric, training_arguments
+from graftkit.train.batching import token_budget_dataloader
 from graftkit.train.callbacks import GracefulStop, TrainingProgress
 from graftkit.train.distill import Distiller, finish_distillation, prepare_distillation
 from graftkit.train.distributed import is_main_process, run_on_main
 from graftkit.train.extras import setup as setup_extras
 from graftkit.train.rdrop import divergence, double_batch
 from graftkit.train.session import Interrupted, TrainSession, prepare_run_dir
+from graftkit.train.threads import configure_threads
 
-__all__ = ["GraftTrainer", "Interrupted", "build_trainer", "prepare", "train"]
+__all__ = ["GraftTrainer", "Interrupted", "build_trainer", "features", "prepare", "train"]
 
 
 class GraftTrainer(Trainer):
     """Trainer whose loss may come from the task (class weights, CRF, ...)."""
 
     def __init__(self, *args, loss_fn: Callable | None = None, adversary=None, rdrop: float = 0.0,
-                 distiller: Distiller | None = None, generation_eval: Callable | None = None, **kwargs):
+                 distiller: Distiller | None = None, generation_eval: Callable | None = None,
+                 max_tokens_per_batch: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.max_tokens_per_batch = max_tokens_per_batch  # train.max_tokens_per_batch (graftkit/train/batching.py)
         self.generation_eval = generation_eval  # generative tasks: metrics of generated validation text
         self.distiller = distiller  # train.distill: the teacher's soft labels join the loss (graftkit.train.distill)
         self.loss_fn = loss_fn
         self.adversary = adversary  # graftkit.train.adversarial.EmbeddingAttack (train.adversarial)
         self.rdrop = rdrop  # train.rdrop: weight of the R-Drop divergence (graftkit.train.rdrop)
+
+    def get_train_dataloader(self):
+        if self.max_tokens_per_batch is None:
+            return super().get_train_dataloader()
+        return token_budget_dataloader(self, self.max_tokens_per_batch)
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         loss = super().training_step(model, inputs, num_items_in_batch)
@@ -97,14 +107,15 @@ def build_trainer(cfg: RunConfig, task: Task, splits: Splits, run: RunFolder,
                   extra_callbacks: list | None = None, log: Callable[[str], None] = print) -> tuple[GraftTrainer, object]:
     """Model, datasets, arguments and callbacks assembled into a Trainer."""
     set_seed(cfg.train.seed)  # the new head's initial weights follow the seed (the same on every rank)
+    threads = configure_threads(cfg.train.threads, cfg.train.num_workers)
     tokenizer, model = load_pretrained(cfg.model, task, cfg.data.max_length)
     model = task.prepare_model(model, tokenizer)  # e.g. generation settings onto generation_config
     vocab = extend_vocab(model, tokenizer, training_texts(splits.train), cfg.model.extend_vocab, log)
     check_rows_train(vocab, cfg.peft is not None, cfg.train.freeze.embeddings)
     extras = setup_extras(cfg, task, model, tokenizer, splits.train, run, log)  # augment, freeze, peft, ...
-    train_ds = task.build_dataset(extras.train, tokenizer, cfg.data.max_length)
-    eval_ds = task.build_eval_dataset(splits.validation, tokenizer, cfg.data.max_length) if splits.validation \
-        else None
+    train_ds = features(cfg, task, task.build_dataset, extras.train, tokenizer, log)
+    eval_ds = features(cfg, task, task.build_eval_dataset, splits.validation, tokenizer, log) \
+        if splits.validation else None
     distiller = None
     if cfg.train.distill:  # the teacher runs on every training batch (graftkit/train/distill.py)
         distiller, train_ds = prepare_distillation(cfg, task, tokenizer, train_ds, log)
@@ -125,13 +136,24 @@ def build_trainer(cfg: RunConfig, task: Task, splits: Splits, run: RunFolder,
         optimizer_cls_and_kwargs=extras.optimizer(cfg, args), adversary=extras.adversary,
         rdrop=cfg.train.rdrop, distiller=distiller, preprocess_logits_for_metrics=task.preprocess_logits,
         generation_eval=functools.partial(task.evaluate_generation, tokenizer=tokenizer, examples=splits.validation)
-        if task.generative and eval_ds is not None else None)
+        if task.generative and eval_ds is not None else None, max_tokens_per_batch=cfg.train.max_tokens_per_batch)
     for printer in (PrinterCallback, ProgressCallback):  # TrainingProgress draws the one bar and eval lines
         trainer.remove_callback(printer)
     if is_main_process():  # next to what setup_extras recorded
         setup = run.path / "training_setup.json"
-        write_json(setup, {**(read_json(setup) if setup.is_file() else {}), "vocab": vocab.as_dict()})
+        write_json(setup, {**(read_json(setup) if setup.is_file() else {}), "vocab": vocab.as_dict(),
+                           "threads": threads})
     return trainer, tokenizer
+
+
+def features(cfg: RunConfig, task: Task, build: Callable, examples: list, tokenizer, log: Callable[[str], None]):
+    """``build(examples, tokenizer, max_length)``, from the on-disk cache when ``train.cache_datasets`` is on."""
+    if not cfg.train.cache_datasets:
+        return build(examples, tokenizer, cfg.data.max_length)
+    task_parts = {"name": task.name, "build": build.__name__, "config": task.task_cfg.model_dump(mode="json"),
+                  "state": task.state()}
+    key = dataset_key(examples, tokenizer, cfg.data.max_length, task_parts)
+    return cached_dataset(key, lambda: build(examples, tokenizer, cfg.data.max_length), log=log)
 
 
 def prepare(cfg: RunConfig, task: Task | None = None) -> tuple[Task, Splits]:
