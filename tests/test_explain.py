@@ -195,3 +195,51 @@ def test_playground_heatmap_in_chromium(keyword_run, tmp_path_factory):
             assert "rgb(22, 163, 74)" in spans[3].get_attribute("style")  # the strongest word: fully green
     finally:
         browser.quit()
+
+
+# -- other run kinds ---------------------------------------------------------------------------
+def _completeness_holds(r):
+    return abs(r["delta"]) <= 0.02 * abs(r["score"] - r["baseline_score"]) + 1e-4
+
+
+def test_ner_explains_each_predicted_entity(tmp_path, tiny_model_dir):
+    from test_ner_train import SENTENCES, write_jsonl
+
+    train_file = write_jsonl(tmp_path / "train.jsonl", SENTENCES, repeat=4)
+    cfg = run_config(tmp_path, tiny_model_dir, train_file, task={"type": "ner"},
+                     data={"validation": str(train_file), "test": str(train_file)},
+                     train={"epochs": 40, "learning_rate": 5e-3}, eval={"robustness_rows": 0})
+    run = train(cfg, log=lambda m: None)
+    text = "Angela Merkel visited Munich."
+    r = Explainer(run.path).explain(text)
+    assert r["task"] == "ner"
+    assert [(e["text"], e["label"]) for e in r["entities"]] == [("Angela Merkel", "PER"), ("Munich", "LOC")]
+    for e in r["entities"]:
+        assert e["converged"] and _completeness_holds(e)
+        assert [w["text"] for w in e["words"]] == ["Angela", "Merkel", "visited", "Munich", "."]
+        inside = [w for w in e["words"] if e["start"] <= w["start"] < e["end"]]
+        outside = [w for w in e["words"] if not e["start"] <= w["start"] < e["end"]]
+        # the entity's own words carry more of its tag probability than the others do
+        assert max(abs(w["attribution"]) for w in inside) > min(abs(w["attribution"]) for w in outside)
+
+
+def test_ensemble_attributes_the_averaged_output(tmp_path, keyword_run, tiny_model_dir):
+    from graftkit.train.ensemble import build_ensemble
+
+    import yaml
+
+    from graftkit.tasks.run_config import config_from_dict
+
+    tree = yaml.safe_load((keyword_run / "config.yaml").read_text())  # same data and splits, another seed
+    tree.update(output_dir=str(tmp_path / "runs"), name="other")
+    tree["train"].update(seed=7, epochs=10)
+    tree["eval"]["robustness_rows"] = 0
+    other = train(config_from_dict(tree), log=lambda m: None).path
+    ens = tmp_path / "ensemble"
+    build_ensemble([keyword_run, other], ens, log=lambda m: None)
+    ex = Explainer(ens)
+    assert len(ex.layers) == 2  # one embedding layer per member, interpolated together
+    r = ex.explain("we saw the excellent cat")
+    assert _completeness_holds(r)
+    probs = Predictor(ens).predict(["we saw the excellent cat"])[0]["scores"]
+    assert r["score"] == pytest.approx(probs[r["target"]], abs=1e-4)  # f is the ensemble's averaged probability
