@@ -157,6 +157,11 @@ def predict(
                                    "continuing it (continuing needs its resume record to match run and input)."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip and count malformed input lines "
                                       "instead of stopping at the first."),
+    ray: bool = typer.Option(False, "--ray", help="Run the Predictor as Ray Data actors; --output is a folder "
+                             "of JSON Lines shards + manifest.json (needs the 'ray' extra)."),
+    ray_address: Optional[str] = typer.Option(None, help="--ray: join this cluster ('auto', ray://HOST:PORT) "
+                                              "instead of starting a local one."),
+    ray_workers: int = typer.Option(2, min=1, help="--ray: Predictor actors."),
 ):
     """Predict labels for texts given on the command line or in a file."""
     from graftkit.inference.predict_file import predict_file
@@ -165,6 +170,14 @@ def predict(
 
     if not texts and not input_:
         raise GraftkitError("give texts as arguments or a file with --input")
+    if ray:
+        if not (input_ and output):
+            raise GraftkitError("--ray needs --input FILE and --output FOLDER")
+        from graftkit.inference.ray_predict import predict_ray
+
+        manifest = predict_ray(run_dir, input_, output, batch_size, ray_workers, backend, ray_address, overwrite)
+        err.print(f"[green]{manifest['rows']} predictions[/] → {output} ({len(manifest['shards'])} shards)")
+        return
     predictor = Predictor(run_dir, backend=backend)
     if input_:
         n = predict_file(predictor, input_, output, batch_size, progress_factory=progress_bar, overwrite=overwrite,
