@@ -40,7 +40,8 @@ def test_predict_file_resumes_after_kill(tmp_path_factory, tiny_model_dir, tmp_p
     finally:
         proc.wait()
     done = json.loads((tmp_path / "out.jsonl.resume.json").read_text(encoding="utf-8"))["rows"]
-    assert 40 <= done < len(texts) and done <= out.read_bytes().count(b"\n")  # lines past the record are redone
+    # the record trails the written lines by at most one batch (it is written after their fsync): those are redone
+    assert 0 < done < len(texts) and 0 <= out.read_bytes().count(b"\n") - done <= 4
     with open(out, "ab") as fh:  # a write torn by the kill
         fh.write(b'{"input": "sentence num')
     ticks = []
