@@ -17,14 +17,14 @@ PROMPTS = [p for p, _ in PAIRS]
 COMPLETIONS = [c for _, c in PAIRS]
 
 
-def _train(tmp_path, model_dir, task: dict, name="t", rows=None, **sections):
+def _train(tmp_path, model_dir, task: dict, name="t", rows=None, lr: float = 3e-3, **sections):
     from graftkit.train.trainer import train
 
     path = write_jsonl(tmp_path / f"{name}.jsonl", rows or pair_rows())
     cfg = run_config(tmp_path, model_dir, path, name=name,
                      data={"train": str(path), "validation": str(path), "test": str(path), "max_length": 32},
                      task={"generation": {"max_new_tokens": 12}, "eval_samples": 4, **task},
-                     train={"max_steps": sections.pop("steps", 150), "batch_size": 4, "learning_rate": 3e-3,
+                     train={"max_steps": sections.pop("steps", 150), "batch_size": 4, "learning_rate": lr,
                             "warmup": 0, "logging_steps": 50, "eval_strategy": "steps", "eval_steps": 75,
                             "eval_batch_size": 4},
                      **sections)
@@ -69,6 +69,17 @@ def test_streaming_yields_the_same_text_in_order_and_cancel_stops_it(decoder_run
     next(stream)
     stream.close()  # the consumer went away: the generating thread is stopped and joined, the lock released
     assert g.generate(PROMPTS[:1]) == COMPLETIONS[:1]
+
+
+def test_cli_generate_streams_to_stdout_and_rejects_bad_overrides(decoder_run):
+    from typer.testing import CliRunner
+
+    from graftkit.cli.main import app
+
+    result = CliRunner().invoke(app, ["generate", str(decoder_run.path), PROMPTS[0], PROMPTS[3]])
+    assert result.exit_code == 0 and result.stdout.splitlines() == [COMPLETIONS[0], COMPLETIONS[3]]
+    result = CliRunner().invoke(app, ["generate", str(decoder_run.path), PROMPTS[0], "--max-new-tokens", "1000"])
+    assert result.exit_code == 2 and "max_new_tokens_limit" in result.output
 
 
 def test_overrides_are_checked_against_the_run_limit(decoder_run):
@@ -141,3 +152,14 @@ def test_seq2seq_bert2bert_overfits(tmp_path, tiny_model_dir):
 def test_seq2seq_rejects_peft_on_a_warm_started_encoder_decoder(tmp_path, tiny_model_dir):
     with pytest.raises(ConfigError, match="cross-attention"):
         _train(tmp_path, tiny_model_dir, {"type": "seq2seq"}, name="s2s-lora", peft={"method": "lora"}, steps=2)
+
+
+@pytest.mark.slow
+def test_bundled_minilm_bert2bert_learns_the_pairs(tmp_path):
+    """The offline pretrained-initialised generator: MiniLM warm-started as BERT2BERT, through graftkit train."""
+    run = _train(tmp_path, "bundled:minilm", {"type": "seq2seq"}, name="minilm-s2s", steps=80, lr=3e-4)
+    cfg = json.loads((run.path / "config.json").read_text())
+    assert cfg["encoder"]["hidden_size"] == 384 and cfg["decoder"]["add_cross_attention"] is True
+    outputs = Generator(run.path).generate(PROMPTS)
+    metrics = json.loads(run.metrics.read_text())["test"]
+    assert sum(o == c for o, c in zip(outputs, COMPLETIONS)) >= 2 and metrics["rougeL"] > 60
