@@ -29,6 +29,7 @@ def main() -> None:
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--max-steps", type=int, default=-1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--baselines-only", action="store_true", help="skip training the ranking run")
     args = p.parse_args()
     from graftkit.apps.recommend.evaluate import compare
     from graftkit.apps.recommend.synthetic import write_mind
@@ -48,9 +49,9 @@ def main() -> None:
         "train": {"epochs": args.epochs, "max_steps": args.max_steps, "batch_size": 16, "learning_rate": 5e-5,
                   "seed": args.seed, "report_to": [], "early_stopping": None},
         "eval": {"plots": False}})
-    run = train(cfg, log=lambda m: None)
+    run = None if args.baselines_only else train(cfg, log=lambda m: None)
     train_s = time.perf_counter() - t0
-    table = compare(run.path, train_dir, test_dir)
+    table = compare(run.path if run else None, train_dir, test_dir)
     out = {"data": "GENERATED (graftkit.apps.recommend.synthetic)" if generated else str(args.train),
            "train_seconds": round(train_s, 1), "arms": table}
     (REPO / "bench" / "out").mkdir(exist_ok=True)
