@@ -46,6 +46,12 @@ class RunConfig(_Strict):
     tune: TuneConfig | None = None
     pretrain: PretrainConfig | None = None
 
+    @field_validator("task", mode="before")
+    @classmethod
+    def _default_type(cls, v: Any) -> Any:
+        """A `task:` section without `type` means classification, as it always has."""
+        return {"type": "classification", **v} if isinstance(v, dict) and "type" not in v else v
+
     @field_validator("output_dir")
     @classmethod
     def _not_empty(cls, v: str) -> str:

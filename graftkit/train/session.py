@@ -21,7 +21,8 @@ class Interrupted(GraftkitError):
     """Training stopped on a signal after saving a checkpoint."""
 
 
-def prepare_run_dir(cfg: RunConfig, resume: bool, overwrite: bool) -> tuple[RunFolder, str | None]:
+def prepare_run_dir(cfg: RunConfig, resume: bool, overwrite: bool,
+                    log: Callable[[str], None] = print) -> tuple[RunFolder, str | None]:
     """Create or reuse the run folder; returns it and the checkpoint to resume from."""
     run = RunFolder(cfg.run_dir)
     exists = run.path.is_dir() and any(run.path.iterdir())
@@ -39,18 +40,26 @@ def prepare_run_dir(cfg: RunConfig, resume: bool, overwrite: bool) -> tuple[RunF
         saved = run.config.read_text(encoding="utf-8") if run.config.is_file() else None
         check_same_run(saved, cfg, run)
         checkpoint = last_complete_checkpoint(run.checkpoints)  # skips one a kill cut short
+        if checkpoint is None:
+            log(f"--resume: {run.checkpoints} holds no complete checkpoint; training starts over")
     run.path.mkdir(parents=True, exist_ok=True)
     write_text(run.config, dump_config(cfg))
     return run, checkpoint
 
 
+#: config keys a resumed run may change: where it is, and how it is reported (not how it trains)
+RESUMABLE_CHANGES = ("name", "output_dir", "eval")
+
+
 def check_same_run(saved_yaml: str | None, cfg: RunConfig, run: RunFolder) -> None:
+    """Refuse to resume when any section that changes training (data, model, task, train, peft, augment,
+    pretrain, ...) differs from the one the run was started with; the error names the section."""
     if saved_yaml is None:
         return
     saved = yaml.safe_load(saved_yaml)
     now = cfg.model_dump(mode="json")
-    for section in ("data", "model", "task"):
-        if saved.get(section) != now.get(section):
+    for section in sorted(set(saved) | set(now)):
+        if section not in RESUMABLE_CHANGES and saved.get(section) != now.get(section):
             raise GraftkitError(f"--resume: the '{section}' section differs from the one {run.path} was started "
                                 f"with ({run.config}); resume with the same config or use --overwrite")
 
@@ -68,7 +77,7 @@ class TrainSession:
 
     def prepare_run_dir(self) -> tuple[RunFolder, str | None]:
         """Create (or reuse, with ``resume``) the run folder; returns it and the checkpoint to resume from."""
-        return prepare_run_dir(self.cfg, self.resume, self.overwrite)
+        return prepare_run_dir(self.cfg, self.resume, self.overwrite, self.log)
 
     def training_arguments(self, run: RunFolder, metric: str, has_eval: bool) -> TrainingArguments:
         return training_arguments(self.cfg, run.checkpoints, metric, has_eval)

@@ -179,7 +179,7 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
     log = log if is_main_process() else (lambda m: None)
     task, splits = prepare(cfg, task)
     # under torchrun every rank trains, but only the main process creates and writes the run folder
-    run, checkpoint = run_on_main(lambda: prepare_run_dir(cfg, resume, overwrite))
+    run, checkpoint = run_on_main(lambda: prepare_run_dir(cfg, resume, overwrite, log))
     for note in splits.notes:
         log(note)
     for name, n in splits.dropped.items():
@@ -192,9 +192,9 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
         log(f"resuming from {checkpoint}")
     try:
         result = trainer.train(resume_from_checkpoint=checkpoint)
-    finally:  # an exception skips on_train_end: still close the progress bar
+    finally:  # an exception skips on_train_end: still close the bar and put the signal handlers back
         for cb in trainer.callback_handler.callbacks:
-            if isinstance(cb, TrainingProgress):
+            if isinstance(cb, (TrainingProgress, GracefulStop)):
                 cb.on_train_end(trainer.args, trainer.state, trainer.control)
     stop = next(c for c in trainer.callback_handler.callbacks if isinstance(c, GracefulStop))
     if stop.requested:
