@@ -78,6 +78,7 @@ def token_budget_dataloader(trainer, max_tokens: int) -> DataLoader:
     device placement, distributed sharding and ``skip_first_batches`` on resume work as for its own loader.
     """
     args = trainer.args
+    # the Trainer's own column filter (private in transformers 5.x; the resume test breaks if it changes)
     dataset = trainer._remove_unused_columns(trainer.train_dataset, description="Training")
     model_config = getattr(trainer.accelerator.unwrap_model(trainer.model), "config", None)
     sampler = TokenBudgetBatchSampler(row_lengths(dataset, getattr(model_config, "is_encoder_decoder", False)),
