@@ -135,13 +135,18 @@ def token_stats(examples: Sequence[Example], tokenizer, max_length: int) -> dict
             "short_texts": len(short), "short_examples": [_where(e) for e in short[:SHOWN]]}
 
 
-def quality_report(splits: Splits, tokenizer, max_length: int) -> dict[str, Any]:
-    """The whole report (JSON-serialisable) for the train / validation / test splits that exist."""
+def quality_report(splits: Splits, tokenizer, max_length: int, fixed_labels: bool = True) -> dict[str, Any]:
+    """The whole report (JSON-serialisable) for the train / validation / test splits that exist.
+
+    ``fixed_labels`` False (generation: a prompt may have several right outputs) leaves out class
+    balance and conflicting labels.
+    """
     parts = {n: rows for n, rows in (("train", splits.train), ("validation", splits.validation),
                                      ("test", splits.test)) if rows}
     return {"rows": {n: len(rows) for n, rows in parts.items()},
-            "balance": {n: balance(rows) for n, rows in parts.items()},
-            "duplicates": duplicates(parts), "conflicts": conflicts(parts),
+            "balance": {n: balance(rows) for n, rows in parts.items()} if fixed_labels else {},
+            "duplicates": duplicates(parts),
+            "conflicts": conflicts(parts) if fixed_labels else {"texts": 0, "rows": 0, "examples": []},
             "tokens": {n: token_stats(rows, tokenizer, max_length) for n, rows in parts.items()}}
 
 
