@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from graftkit.cli.adapt import pretrain_cmd, vocab_cmd
+from graftkit.cli.apps import assistant_app, monitor_app, recommend_cmd
 from graftkit.cli.export import export_cmd, prune_cmd
 from graftkit.cli.generate import generate_cmd
 from graftkit.cli.retrieval import answer_cmd, index_cmd, search_cmd
@@ -222,6 +223,9 @@ app.command("explain")(friendly(explain_cmd))
 app.command("robustness")(friendly(robustness_cmd))
 app.command("inspect")(friendly(inspect_cmd))
 app.command("push")(friendly(push_cmd))
+app.add_typer(monitor_app(friendly), name="monitor")
+app.add_typer(assistant_app(friendly), name="assistant")
+app.command("recommend")(friendly(recommend_cmd))
 
 
 def main() -> None:  # pragma: no cover - console entry

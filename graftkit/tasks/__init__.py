@@ -9,6 +9,7 @@ from graftkit.tasks.classification import ClassificationTask
 from graftkit.tasks.embedding import EmbeddingTask
 from graftkit.tasks.mlm import MlmTask
 from graftkit.tasks.ner import NerTask
+from graftkit.tasks.ranking import RankingTask
 from graftkit.tasks.regression import RegressionTask
 from graftkit.tasks.seq2seq import Seq2SeqTask
 
@@ -31,6 +32,7 @@ TASKS.register("embedding")(EmbeddingTask)
 TASKS.register("mlm")(MlmTask)
 TASKS.register("causal_lm")(CausalLmTask)
 TASKS.register("seq2seq")(Seq2SeqTask)
+TASKS.register("ranking")(RankingTask)
 
 
 def build_task(task_cfg: TaskConfigBase, data_cfg: DataConfig | None = None) -> Task:
