@@ -11,41 +11,18 @@ import os
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from graftkit.apps.assistant import Assistant
+from graftkit.apps.monitor import Monitor
 from graftkit.errors import ConfigError
+from graftkit.serve.app_deps import application, require_key
+from graftkit.serve.routes import chat, dashboard, ingest
 from graftkit.serve.security import KeyStore, load_key_hashes
 from graftkit.serve.settings import ServeConfig
 
-_api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
-_bearer = HTTPBearer(auto_error=False)
-
-
-def require_key(request: Request, api_key: str | None = Depends(_api_key),
-                cred: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str:
-    """The caller's key id; 401 without a key, 403 for a wrong one (anonymous when the settings allow it)."""
-    keys: KeyStore = request.app.state.keys
-    presented = api_key or (cred.credentials if cred else None)
-    if not presented:
-        if request.app.state.settings.allow_anonymous:
-            return "anonymous"
-        raise HTTPException(401, "missing API key: send X-API-Key or Authorization: Bearer",
-                            headers={"WWW-Authenticate": "Bearer"})
-    key_id = keys.identify(presented) if keys.hashes else None
-    if key_id is None:
-        raise HTTPException(403, "invalid API key")
-    return key_id
-
-
-def application(request: Request):
-    """The running application object, or 503 while it is still loading its runs."""
-    app_obj = getattr(request.app.state, "application", None)
-    if app_obj is None:
-        raise HTTPException(503, "the application is still loading")
-    return app_obj
-
+__all__ = ["application", "create_assistant_app", "create_monitor_app", "require_key"]
 
 def _base_app(title: str, settings: ServeConfig, build: Callable[[], object], routers: list) -> FastAPI:
     keys = KeyStore(load_key_hashes(settings.api_keys, settings.api_keys_file, dict(os.environ)))
@@ -89,9 +66,6 @@ def create_monitor_app(cfg, settings: ServeConfig, build: Callable | None = None
         settings: serve settings (keys, host, port).
         build: ``() -> Monitor`` (default: ``Monitor(cfg)``); tests pass one with a fake scorer.
     """
-    from graftkit.apps.monitor import Monitor
-    from graftkit.serve.routes import dashboard, ingest
-
     return _base_app("graftkit monitor", settings, build or (lambda: Monitor(cfg)),
                      [ingest.router, dashboard.router])
 
@@ -104,7 +78,4 @@ def create_assistant_app(cfg, settings: ServeConfig, build: Callable | None = No
         settings: serve settings.
         build: ``() -> Assistant`` (default: ``Assistant.from_config(cfg)``).
     """
-    from graftkit.apps.assistant import Assistant
-    from graftkit.serve.routes import chat
-
     return _base_app("graftkit assistant", settings, build or (lambda: Assistant.from_config(cfg)), [chat.router])

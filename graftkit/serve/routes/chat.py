@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from graftkit.apps.store import StoreError
 from graftkit.serve.app_pages import CHAT_HTML
-from graftkit.serve.apps import application, require_key
+from graftkit.serve.app_deps import application, require_key
 
 router = APIRouter()
 

@@ -8,7 +8,7 @@ from graftkit.apps.monitor import report
 from graftkit.apps.monitor.store import latest_negative, topic_summary
 from graftkit.errors import GraftkitError
 from graftkit.serve.app_pages import DASHBOARD_HTML
-from graftkit.serve.apps import application, require_key
+from graftkit.serve.app_deps import application, require_key
 
 router = APIRouter()
 

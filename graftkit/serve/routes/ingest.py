@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from graftkit.apps.monitor.sources import Item, Skip, from_records
 from graftkit.apps.store import StoreError
-from graftkit.serve.apps import application, require_key
+from graftkit.serve.app_deps import application, require_key
 
 router = APIRouter()
 
