@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from scipy.special import expit, log_softmax, softmax
 
+from graftkit.report.trust_plots import reliability_diagram_png
+
 ECE_BINS = 15
 #: T is kept inside this range: a degenerate validation split must not make scores all 0.5 or all 1.0
 T_RANGE = (0.05, 20.0)
@@ -127,8 +129,6 @@ def logits_of(predictor, inputs: Sequence[Any], batch_size: int = 64) -> np.ndar
 
 def reliability_png(report: dict, path: Path, title: str) -> Path:
     """The reliability diagram of one split's report (before and after scaling)."""
-    from graftkit.report.trust_plots import reliability_diagram_png
-
     return reliability_diagram_png(report["bins_before"], report["bins_after"], report["before"]["ece"],
                                    report["after"]["ece"], path, title)
 

@@ -27,8 +27,10 @@ import numpy as np
 import torch
 
 from graftkit.errors import GraftkitError
+from graftkit.inference.backends import output_logits
 from graftkit.inference.predictor import Predictor
 from graftkit.modeling.run_folder import ONNX_DIR
+from graftkit.tasks.ner.preprocess import as_words
 
 DEFAULT_STEPS = 50
 MAX_STEPS = 1000
@@ -110,8 +112,6 @@ class Explainer:
         names = list(extra)
 
         def forward(input_ids, *args):
-            from graftkit.inference.backends import output_logits
-
             return f(output_logits(self.model(input_ids=input_ids, **dict(zip(names, args)))).float())
 
         lig = LayerIntegratedGradients(forward, self.layers if len(self.layers) > 1 else self.layers[0])
@@ -165,8 +165,6 @@ class Explainer:
         return labels[j], lambda z: torch.softmax(z / temps[0], dim=-1)[:, j]
 
     def _explain_ner(self, text: str, steps: int) -> dict[str, Any]:
-        from graftkit.tasks.ner.preprocess import as_words
-
         text, words = as_words(text)
         pieces = [text[s:e] for s, e in words]
         enc = self.tokenizer(pieces, is_split_into_words=True, truncation=True,

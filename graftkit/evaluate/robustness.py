@@ -16,8 +16,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from graftkit.data.dataset import Example
+from graftkit.data.dataset import Example, read_examples
 from graftkit.data.perturb import CHINESE, LATIN, Perturbed, is_chinese, map_spans, perturb
+from graftkit.inference.predictor import Predictor
 from graftkit.io import write_json
 
 DEFAULT_RATE = 0.1
@@ -97,9 +98,6 @@ def robustness_file(run_dir: str | Path, data: str | Path, perturbations: Sequen
                     backend: str = "torch", out: str | Path | None = None,
                     log: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
     """Robustness of a run on a labelled file; writes ``RUN/robustness.json`` (or ``out``) and metrics.json."""
-    from graftkit.data.dataset import read_examples
-    from graftkit.inference.predictor import Predictor
-
     predictor = Predictor(run_dir, backend=backend)
     task = predictor.task
     examples, _ = read_examples(str(data), predictor.cfg.data, task.parse_label, reader=getattr(task, "read", None))

@@ -16,12 +16,13 @@ import torch
 from transformers import AutoTokenizer, GenerationConfig, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
 from graftkit.errors import RunFolderError
-from graftkit.inference.predictor import load_run_config, load_task
+from graftkit.inference.predictor import Predictor, load_run_config, load_task
 from graftkit.inference.run_model import load_run_model
-from graftkit.inference.predictor import Predictor
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.tasks import TASKS
+from graftkit.tasks.causal_lm.preprocess import prompt_ids as causal_prompt_ids
 from graftkit.tasks.generation.decode import decode_texts, generate_ids
+from graftkit.tasks.generation.metrics import input_key
 
 
 class Cancelled(StoppingCriteria):
@@ -76,8 +77,6 @@ class Generator:
 
     def prompt_tokens(self, x: Any) -> int:
         """Untruncated token count of one input (the server's prompt-length cap)."""
-        from graftkit.tasks.causal_lm.preprocess import prompt_ids as causal_prompt_ids
-
         if self.task.decoder_only:
             return len(causal_prompt_ids(self.tokenizer, x))
         return len(self.tokenizer(x)["input_ids"])
@@ -105,8 +104,6 @@ class Generator:
     def predict(self, inputs: Sequence[Any], batch_size: int = 16,
                 progress: Callable[[int], None] | None = None) -> list[dict]:
         """Predictor-compatible: ``{"generated": text}`` per input; each distinct input is generated once."""
-        from graftkit.tasks.generation.metrics import input_key
-
         unique = {input_key(x): x for x in inputs}
         texts = dict(zip(unique, self.generate(list(unique.values()), batch_size)))
         if progress:

@@ -8,7 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from graftkit.inference.predictor import load_run_config, load_task
 from graftkit.modeling.run_folder import RunFolder
+from graftkit.tasks.embedding.head import load_model
+from graftkit.tasks.embedding.postprocess import embed
 
 
 def is_embedding_run(run_dir: str | Path) -> bool:
@@ -21,8 +24,6 @@ class Embedder:
 
     def __init__(self, run_dir: str | Path):
         # inference and sentence-transformers pull in torch: imported when a model loads, not with the app
-        from graftkit.inference.predictor import load_run_config, load_task
-        from graftkit.tasks.embedding.head import load_model
 
         self.run = RunFolder(run_dir).require_model()
         self.cfg = load_run_config(self.run)
@@ -32,7 +33,5 @@ class Embedder:
 
     def predict_batch(self, texts: Sequence[str]) -> list[dict]:
         """One unit-length vector per text, in order."""
-        from graftkit.tasks.embedding.postprocess import embed
-
         vectors = embed(self.model, list(texts), batch_size=max(1, len(texts)))
         return [{"embedding": v.tolist()} for v in vectors]

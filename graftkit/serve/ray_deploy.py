@@ -23,8 +23,10 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from graftkit.errors import ConfigError
+from graftkit.modeling.run_folder import RunFolder
+from graftkit.serve.app import create_app
 from graftkit.serve.security import load_key_hashes
-from graftkit.serve.settings import ServeConfig, load_settings
+from graftkit.serve.settings import ServeConfig, load_env_settings, load_settings
 
 DEPLOYMENT = "GraftkitService"
 APP_NAME = "graftkit"
@@ -68,8 +70,6 @@ class RayServeConfig(BaseSettings):
 
 def load_ray_settings(**overrides) -> RayServeConfig:
     """Ray settings from GRAFTKIT_RAY_* with ``overrides`` on top; errors name the field."""
-    from graftkit.serve.settings import load_env_settings
-
     return load_env_settings(RayServeConfig, "Ray Serve settings (--ray options or GRAFTKIT_RAY_* variables)",
                              **overrides)
 
@@ -95,8 +95,6 @@ def _deployment():
             self.settings = settings
 
         def __serve_build_asgi_app__(self):
-            from graftkit.serve.app import create_app
-
             return create_app(self.run_dir, self.settings)
 
     return GraftkitService
@@ -105,8 +103,6 @@ def _deployment():
 def build_app(run_dir: str, settings: ServeConfig, ray_cfg: RayServeConfig, scaling: bool = True):
     """The Ray Serve application (not yet running) for ``run_dir``; with ``scaling=False`` replica
     count and resources are left to Ray's config file."""
-    from graftkit.modeling.run_folder import RunFolder
-
     run_dir = str(RunFolder(run_dir).require_model().path.resolve())  # replicas may run elsewhere
     deployment = _deployment()
     if scaling:

@@ -13,6 +13,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from graftkit.errors import ConfigError
+from graftkit.inference.generator import open_run
+from graftkit.inference.predictor import Predictor
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.serve import schemas
 from graftkit.serve.batching import MicroBatcher
@@ -28,7 +30,6 @@ def load_predictor(run_dir: Path, settings: ServeConfig):
     """The Predictor for ``run_dir`` with the back-end, precision and thread count of ``settings``
     (an :class:`~graftkit.serve.embedder.Embedder` for embedding runs)."""
     # inference pulls in torch/onnxruntime: loaded when the model loads, not when the app module is imported
-    from graftkit.inference.predictor import Predictor
 
     if is_embedding_run(run_dir):
         if settings.backend != "torch":
@@ -45,7 +46,6 @@ def load_predictor(run_dir: Path, settings: ServeConfig):
         import torch
 
         torch.set_num_threads(settings.threads)
-    from graftkit.inference.generator import open_run
 
     return open_run(run_dir, "torch")  # a Generator for causal_lm / seq2seq runs (POST /v1/generate)
 

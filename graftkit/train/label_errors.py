@@ -26,6 +26,10 @@ from graftkit.errors import DataError, GraftkitError
 from graftkit.inference.backends import output_logits
 from graftkit.io import write_csv, write_json
 from graftkit.modeling.run_folder import RunFolder
+from graftkit.report.trust_plots import label_issue_png
+from graftkit.tasks.ner import postprocess as ner_post
+from graftkit.tasks.ner.preprocess import word_spans
+from graftkit.tasks.ner.schemes import spans_to_tags
 from graftkit.tasks.run_config import RunConfig
 from graftkit.train.trainer import build_trainer, prepare
 
@@ -80,8 +84,6 @@ def _logits(task, model, tokenizer, rows: Sequence[Example], max_length: int, ba
 def out_of_fold_probs(cfg: RunConfig, task, rows: Sequence[Example], folds: int, train_overrides: dict,
                       log: Callable[[str], None]) -> list[Any]:
     """Per row, the probabilities of a model trained on the other folds (NER: one array per sentence)."""
-    from graftkit.tasks.ner import postprocess as ner_post
-
     fold_of = _fold_ids(task, rows, folds, cfg.train.seed)
     fold_cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={
         "early_stopping": None, "report_to": [], "save_total_limit": 1, **train_overrides})})
@@ -112,9 +114,6 @@ def _given(task, e: Example) -> Any:
     """The given label as cleanlab wants it: a class id, a list of ids (multi-label), word tag ids (NER)."""
     l2i = task.label2id
     if task.name == "ner":
-        from graftkit.tasks.ner.preprocess import word_spans
-        from graftkit.tasks.ner.schemes import spans_to_tags
-
         words = e.extra["words"]
         return [l2i[t] for t in spans_to_tags(len(words), word_spans(e.label, words), task.scheme)]
     return [l2i[x] for x in e.label] if task.multi_label else l2i[e.label]
@@ -204,7 +203,5 @@ def _summary(task, rows, flagged, folds) -> dict[str, Any]:
 
 
 def _plot(task, rows, flagged, path: Path) -> None:
-    from graftkit.report.trust_plots import label_issue_png
-
     total = Counter(lab for e in rows for lab in _label_names(task, e))
     label_issue_png(dict(Counter(lab for i in flagged for lab in _label_names(task, rows[i]))), dict(total), path)

@@ -21,6 +21,10 @@ from graftkit.apps.assistant.decide import Decision, decide
 from graftkit.apps.assistant.store import METADATA, sessions, turns
 from graftkit.apps.store import open_engine, with_retry
 from graftkit.errors import ConfigError
+from graftkit.inference.generator import Generator
+from graftkit.inference.predictor import Predictor
+from graftkit.inference.retrieval.index import Index
+from graftkit.inference.retrieval.rerank import CrossEncoderReranker
 
 _FOLLOWUP_STARTS = ("and ", "what about", "how about", "also ", "but ", "then ")
 _PRONOUNS = {"it", "that", "this", "those", "them", "there"}
@@ -83,20 +87,12 @@ class Assistant:
     @classmethod
     def from_config(cls, cfg: AssistantConfig) -> Assistant:
         """Load the runs the config names."""
-        from graftkit.inference.predictor import Predictor
-
         index = reranker = generate = None
         if cfg.retrieval_run:
-            from graftkit.inference.retrieval.index import Index
-
             index = Index(cfg.retrieval_run, cfg.index)
         if cfg.rerank_run:
-            from graftkit.inference.retrieval.rerank import CrossEncoderReranker
-
             reranker = CrossEncoderReranker(Predictor(cfg.rerank_run), cfg.positive_label)
         if cfg.generation:
-            from graftkit.inference.generator import Generator
-
             gen = Generator(cfg.generation.run)
             limit = cfg.generation.max_new_tokens
 

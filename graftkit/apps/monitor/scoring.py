@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from graftkit.apps.monitor.config import MonitorConfig
 from graftkit.apps.monitor.sources import Item
 from graftkit.errors import ConfigError
+from graftkit.inference.predictor import Predictor
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,6 @@ class Scorer:
 
     def __init__(self, cfg: MonitorConfig, load: Callable | None = None):
         if load is None:
-            from graftkit.inference.predictor import Predictor
-
             load = Predictor
         self.cfg = cfg
         self.sentiment = load(cfg.sentiment_run)

@@ -17,7 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from graftkit.errors import ConfigError, DataError, RunFolderError
+from graftkit.inference.predictor import Predictor
+from graftkit.inference.retrieval.index import load_encoder, read_corpus
 from graftkit.modeling.run_folder import RunFolder
+from graftkit.tasks.embedding.postprocess import embed
 
 POSITIVE = "1"
 
@@ -36,14 +39,10 @@ class Recommender:
         self.kind = run.task_state().get("task")
         self.max_history, self.separator = max_history, separator
         if self.kind == "ranking":
-            from graftkit.inference.predictor import Predictor
-
             self.predictor = Predictor(run.path)
             self.max_history = self.predictor.cfg.task.max_history
             self.separator = self.predictor.cfg.task.history_separator
         elif self.kind == "embedding":
-            from graftkit.inference.retrieval.index import load_encoder
-
             self.encoder = load_encoder(run)
         else:
             raise RunFolderError(f"{run.path} is a '{self.kind}' run; recommend needs a ranking run (task.type: "
@@ -59,7 +58,6 @@ class Recommender:
         if self.kind == "ranking":
             preds = self.predictor.predict([(hist, c) for c in candidates], batch_size)
             return np.array([p["scores"][POSITIVE] for p in preds])
-        from graftkit.tasks.embedding.postprocess import embed
 
         vecs = embed(self.encoder, [hist] + list(candidates), batch_size)
         return vecs[1:] @ vecs[0]
@@ -90,8 +88,6 @@ def blend(model_scores: np.ndarray, features: dict[str, np.ndarray], weights: di
 def read_candidates(path: str | Path, id_column: str = "id", text_column: str = "text",
                     feature_columns: Sequence[str] = ()) -> tuple[list[dict], dict[str, np.ndarray]]:
     """Candidate rows and their numeric feature columns; bad values name the file, line and field."""
-    from graftkit.inference.retrieval.index import read_corpus
-
     rows = read_corpus(path, id_column, text_column)
     feats: dict[str, np.ndarray] = {}
     for col in feature_columns:
