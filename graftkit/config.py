@@ -5,6 +5,7 @@ file never silently falls back to a default.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
@@ -311,6 +312,25 @@ def set_dotted(tree: dict, dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
+def read_yaml_mapping(path: str | Path, what: str = "config") -> dict:
+    """The mapping at the top of a YAML file; a missing file, bad YAML or a non-mapping is a ConfigError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} file not found: {path}")
+    try:
+        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    return tree
+
+
+def resolve_against(path: str, base: Path) -> str:
+    """A relative ``path`` taken from a config file in folder ``base``, made absolute against that folder."""
+    return path if Path(path).is_absolute() else str((base / path).resolve())
+
+
 def parse_overrides(items: list[str] | None) -> list[tuple[str, Any]]:
     """Turn ``["train.epochs=2", "data.train=x.csv"]`` into (key, YAML-parsed value) pairs."""
     out = []
@@ -337,7 +357,7 @@ def explain_validation(err: ValidationError, source: str, unions: dict[str, list
                 loc = loc[:1] + loc[2:]
         key = ".".join(loc) or "(top level)"
         if e["type"] == "extra_forbidden":
-            msg = f"unknown key{where}; check its spelling and the task's keys (see `graftkit train --help` and configs/)"
+            msg = f"unknown key{where}; check its spelling (configs/ holds a complete example of each config)"
         elif e["type"] == "missing":
             msg = f"required key is missing{where}"
         elif e["type"] == "union_tag_invalid":

@@ -13,7 +13,6 @@ from pydantic import Field, ValidationError, field_validator
 
 from graftkit.config import (
     AugmentConfig,
-    ConfigError,
     DataConfig,
     EvalConfig,
     ModelConfig,
@@ -24,6 +23,7 @@ from graftkit.config import (
     _Strict,
     explain_validation,
     parse_overrides,
+    read_yaml_mapping,
     set_dotted,
 )
 from graftkit.tasks import TASKS
@@ -81,14 +81,7 @@ def config_from_dict(tree: dict, source: str = "config", base_dir: Path | None =
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
     """Load a YAML config file and apply ``--set key=value`` overrides."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    if not isinstance(tree, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections (data, model, task, train, eval)")
+    tree = read_yaml_mapping(path)
     for key, value in parse_overrides(overrides):
         set_dotted(tree, key, value)
     return config_from_dict(tree, str(path), base_dir=path.parent)

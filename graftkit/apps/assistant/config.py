@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from graftkit.errors import ConfigError
+from graftkit.config import explain_validation, read_yaml_mapping, resolve_against
 
 
 class _Strict(BaseModel):
@@ -58,30 +57,20 @@ def assistant_config_from_dict(tree: dict, source: str = "assistant config",
     try:
         cfg = AssistantConfig.model_validate(tree)
     except ValidationError as err:
-        lines = [f"  - {'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}" for e in err.errors()]
-        raise ConfigError(f"{source}: invalid assistant config:\n" + "\n".join(lines)) from None
+        raise explain_validation(err, f"{source} (assistant config)") from None
     if base_dir is not None:
         for key in ("intent_run", "retrieval_run", "rerank_run"):
             if getattr(cfg, key):
-                setattr(cfg, key, _resolve(getattr(cfg, key), base_dir))
+                setattr(cfg, key, resolve_against(getattr(cfg, key), base_dir))
         if cfg.generation:
-            cfg.generation.run = _resolve(cfg.generation.run, base_dir)
+            cfg.generation.run = resolve_against(cfg.generation.run, base_dir)
         if cfg.store.startswith("sqlite:///") and cfg.store != "sqlite:///:memory:":
-            cfg.store = "sqlite:///" + _resolve(cfg.store[len("sqlite:///"):], base_dir)
+            cfg.store = "sqlite:///" + resolve_against(cfg.store[len("sqlite:///"):], base_dir)
     return cfg
 
 
 def load_assistant_config(path: str | Path) -> AssistantConfig:
     """The assistant config in a YAML file."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: assistant config not found")
-    try:
-        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    tree = read_yaml_mapping(path, "assistant config")
     return assistant_config_from_dict(tree, str(path), path.parent)
-
-
-def _resolve(p: str, base: Path) -> str:
-    return p if Path(p).is_absolute() else str((base / p).resolve())

@@ -7,10 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from graftkit.errors import ConfigError
+from graftkit.config import explain_validation, read_yaml_mapping, resolve_against
 
 
 class _Strict(BaseModel):
@@ -113,29 +112,18 @@ def monitor_config_from_dict(tree: dict, source: str = "monitor config", base_di
     try:
         cfg = MonitorConfig.model_validate(tree)
     except ValidationError as err:
-        lines = [f"  - {'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}" for e in err.errors()]
-        raise ConfigError(f"{source}: invalid monitor config:\n" + "\n".join(lines)) from None
+        raise explain_validation(err, f"{source} (monitor config)") from None
     if base_dir is not None:
-        cfg.sentiment_run = _resolve(cfg.sentiment_run, base_dir)
+        cfg.sentiment_run = resolve_against(cfg.sentiment_run, base_dir)
         if cfg.topics.run:
-            cfg.topics.run = _resolve(cfg.topics.run, base_dir)
+            cfg.topics.run = resolve_against(cfg.topics.run, base_dir)
         if cfg.store.startswith("sqlite:///") and cfg.store != "sqlite:///:memory:":
-            cfg.store = "sqlite:///" + _resolve(cfg.store[len("sqlite:///"):], base_dir)
+            cfg.store = "sqlite:///" + resolve_against(cfg.store[len("sqlite:///"):], base_dir)
     return cfg
 
 
 def load_monitor_config(path: str | Path) -> MonitorConfig:
     """The monitor config in a YAML file."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: monitor config not found")
-    try:
-        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    tree = read_yaml_mapping(path, "monitor config")
     return monitor_config_from_dict(tree, str(path), path.parent)
-
-
-def _resolve(p: str, base: Path) -> str:
-    """Relative paths (runs, an SQLite file) resolve against the config's folder: one rule for every path."""
-    return p if Path(p).is_absolute() else str((base / p).resolve())
