@@ -40,18 +40,16 @@ def _reject_classifier_switches(cfg) -> None:
     """Switches built for the Trainer path and its task heads; the bi-encoder trainer would ignore them."""
     t, defaults = cfg.train, type(cfg.train)()
 
-    def asked(key: str) -> bool:  # set in the config file, not a default
-        return key in t.model_fields_set
-
     used = [name for name, on in (("peft", cfg.peft), ("augment", cfg.augment), ("train.adversarial", t.adversarial),
                                   ("train.rdrop", t.rdrop), ("train.label_smoothing", t.label_smoothing),
                                   ("train.freeze", t.freeze != defaults.freeze),
                                   ("train.layer_lr_decay", t.layer_lr_decay != 1.0),
                                   ("train.head_learning_rate", t.head_learning_rate),
                                   # it trains without validation passes: no checkpoint choice, no early stop
-                                  ("train.early_stopping", asked("early_stopping") and t.early_stopping is not None),
-                                  ("train.eval_strategy", asked("eval_strategy") and t.eval_strategy != "epoch"),
-                                  ("train.metric", asked("metric") and t.metric != "auto")) if on]
+                                  # (the defaults pass: a saved config spells every default out)
+                                  ("train.early_stopping", t.early_stopping not in (None, defaults.early_stopping)),
+                                  ("train.eval_strategy", t.eval_strategy != defaults.eval_strategy),
+                                  ("train.metric", t.metric != defaults.metric)) if on]
     if used:
         raise ConfigError(f"task.type embedding is trained by sentence-transformers, which does not apply "
                           f"{', '.join(used)}; remove them (they work with classification, ner, pair, regression)")
