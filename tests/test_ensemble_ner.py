@@ -133,7 +133,9 @@ def test_ner_ensemble_end_to_end(tmp_path, tiny_model_dir):
     test_file = write_jsonl(tmp_path / "test.jsonl", SENTENCES)
     runs = []
     for seed, crf, rows in ((1, True, SENTENCES), (2, False, SENTENCES), (3, False, OTHER)):  # CRF member first:
-        train_file = write_jsonl(tmp_path / f"train{seed}.jsonl", rows, repeat=4)  # the ensemble copies its state
+        # one path for every member (ensembles refuse members whose configs name other data); the odd member's
+        # rows are written to it before it trains. The ensemble copies the CRF member's state, so it comes first.
+        train_file = write_jsonl(tmp_path / "train.jsonl", rows, repeat=4)
         cfg = run_config(tmp_path, tiny_model_dir, train_file, name=f"ner{seed}", task={"type": "ner", "crf": crf},
                          data={"test": str(test_file), "max_length": 12, "split": {"validation": 0.0, "test": 0.0}},
                          train={"seed": seed, "epochs": 4, "learning_rate": 1e-2})
