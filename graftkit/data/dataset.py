@@ -122,8 +122,13 @@ def read_examples(path: str, cfg: DataConfig, parse_label=None, with_labels: boo
 
 
 def load_splits(cfg: DataConfig, parse_label=None, strat_key: Callable[[Example], Any] | None = None,
-                reader: Callable[..., tuple[list[Example], int]] | None = None) -> Splits:
-    """Read train (and validation/test when given); split the train file for the missing parts."""
+                reader: Callable[..., tuple[list[Example], int]] | None = None,
+                from_rows: Callable[..., tuple[list[Example], int]] | None = None) -> Splits:
+    """Read train (and validation/test when given); split the train file for the missing parts.
+
+    ``reader(path, cfg, with_labels)`` reads a file, ``from_rows(rows, cfg, with_labels)`` turns the rows of a
+    hub split into examples: a task's ``read`` and ``examples_from_rows`` hooks (row tables by default).
+    """
     dropped: dict[str, int] = {}
 
     def load(name: str, path: str | None) -> list[Example] | None:
@@ -131,7 +136,8 @@ def load_splits(cfg: DataConfig, parse_label=None, strat_key: Callable[[Example]
             split = getattr(cfg.hub, f"{name}_split")
             if not split:
                 return None
-            ex, n = rows_to_examples(read_hub(cfg.hub.path, cfg.hub.name, split), cfg, parse_label)
+            rows = read_hub(cfg.hub.path, cfg.hub.name, split)
+            ex, n = from_rows(rows, cfg, True) if from_rows else rows_to_examples(rows, cfg, parse_label)
         elif path:
             ex, n = read_examples(path, cfg, parse_label, reader=reader)
         else:

@@ -167,14 +167,31 @@ def read_hf_disk(path: str | Path, encoding: str = "utf-8", split: str | None = 
 
 
 def read_hub(path: str, name: str | None, split: str) -> list[Row]:
-    """A dataset from the Hugging Face hub (needs network access)."""
+    """A dataset from the Hugging Face hub (needs network access). Lists of class ids (token tags such as
+    conll2003's ``ner_tags``) arrive as their names, which is what the NER reader reads."""
     import datasets
 
     try:
         ds = datasets.load_dataset(path, name, split=split)
     except Exception as err:  # network and hub errors come in many types
         raise DataError(f"hub:{path}", f"could not load split '{split}': {err}") from None
-    return [Row(r, f"hub:{path}/{split}", i) for i, r in enumerate(ds, start=1)]
+    where = f"hub:{path}/{split}"
+    if len(ds) == 0:
+        raise DataError(where, "no usable rows: the split holds no rows")
+    names = _tag_names(ds.features)
+    rows = [Row(r, where, i) for i, r in enumerate(ds, start=1)]
+    for row in rows:
+        for column, labels in names.items():
+            row.values[column] = [labels[i] for i in row.values[column]]
+    return rows
+
+
+def _tag_names(features) -> dict[str, list[str]]:
+    """Columns that hold lists of class ids, with the class names of each."""
+    import datasets
+
+    return {column: feature.feature.names for column, feature in (features or {}).items()
+            if isinstance(getattr(feature, "feature", None), datasets.ClassLabel)}
 
 
 def read_rows(path: str | Path, fmt: str = "auto", encoding: str = "utf-8") -> list[Row]:

@@ -36,7 +36,8 @@ def load_test_examples(run_dir: str | Path) -> list[Example]:
     cfg = load_run_config(run)
     task = load_task(run, cfg)
     try:
-        return load_splits(cfg.data, task.parse_label, task.strat_key, reader=task.read).test
+        return load_splits(cfg.data, task.parse_label, task.strat_key, reader=task.read,
+                           from_rows=task.examples_from_rows).test
     except (OSError, ValueError, DataError) as err:
         raise ExportError(f"{run.path}: this run folder predates the stored test split ({run.test_split.name}) "
                           f"and its test data cannot be read ({err}); retrain it to export") from None

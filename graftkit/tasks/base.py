@@ -46,6 +46,10 @@ class Task(Protocol):
     def read(self, path: str, data_cfg: DataConfig, with_labels: bool = True) -> tuple[list[Example], int]:
         """Examples of one data file and the number of invalid rows dropped (``data.drop_invalid``)."""
 
+    def examples_from_rows(self, rows: list[Row], data_cfg: DataConfig,
+                           with_labels: bool = True) -> tuple[list[Example], int]:
+        """Examples of rows already read (a ``data.hub`` split) and the number of invalid rows dropped."""
+
     def parse_label(self, raw: Any, row: Row) -> Any:
         """Validate one raw label value (raise DataError naming row.path/row.line)."""
 
@@ -154,8 +158,11 @@ class TaskBase:
         self.data_cfg = data_cfg
 
     def read(self, path: str, data_cfg: DataConfig, with_labels: bool = True) -> tuple[list[Example], int]:
-        return rows_to_examples(read_rows(path, data_cfg.format, data_cfg.encoding), data_cfg, self.parse_label,
-                                with_labels=with_labels)
+        return self.examples_from_rows(read_rows(path, data_cfg.format, data_cfg.encoding), data_cfg, with_labels)
+
+    def examples_from_rows(self, rows: list[Row], data_cfg: DataConfig,
+                           with_labels: bool = True) -> tuple[list[Example], int]:
+        return rows_to_examples(rows, data_cfg, self.parse_label, with_labels=with_labels)
 
     def strat_key(self, example: Example) -> Hashable:
         return str(example.label)

@@ -11,7 +11,7 @@ from typing import Any
 from transformers import AutoModel
 
 from graftkit.data.dataset import Example, rows_to_examples
-from graftkit.data.readers import Row, read_rows
+from graftkit.data.readers import Row
 from graftkit.errors import DataError, GraftkitError
 from graftkit.tasks.base import TaskBase
 from graftkit.tasks.classification.preprocess import parse_label as parse_class_label
@@ -38,10 +38,9 @@ class EmbeddingTask(TaskBase):
         return train_embedding(self, session)
 
     # -- data
-    def read(self, path: str, cfg, with_labels: bool = True) -> tuple[list[Example], int]:
-        """Rows → examples; labels are read only in label mode (a pairs file needs no label column)."""
-        return rows_to_examples(read_rows(path, cfg.format, cfg.encoding), cfg, self.parse_label,
-                                with_labels=self.label_mode)
+    def examples_from_rows(self, rows: list[Row], cfg, with_labels: bool = True) -> tuple[list[Example], int]:
+        """Rows (of a file or a hub split) → examples; labels are read only in label mode (pairs need none)."""
+        return rows_to_examples(rows, cfg, self.parse_label, with_labels=self.label_mode)
 
     def parse_label(self, raw: Any, row: Row) -> str:
         return parse_class_label(raw, row, str(self.data_cfg.label_column), None)

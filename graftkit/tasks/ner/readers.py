@@ -1,4 +1,4 @@
-"""Readers for NER data: CoNLL columns, character-per-line Chinese, JSON Lines spans, CLUENER2020.
+"""Readers for NER data: CoNLL columns, character-per-line Chinese, JSON Lines spans, CLUENER2020, hub rows.
 
 Each reader returns ``Example`` objects with the sentence as ``text``, gold entities as
 ``label`` (``[start, end, type]`` character spans, end exclusive) and the sentence's words as
@@ -17,7 +17,7 @@ from typing import Any
 
 from graftkit.config import DataConfig
 from graftkit.data.dataset import Example
-from graftkit.data.readers import read_text
+from graftkit.data.readers import Row, read_text
 from graftkit.errors import DataError
 from graftkit.tasks.ner.schemes import detect_scheme, tags_to_spans
 
@@ -71,11 +71,42 @@ def read_ner(path: str, cfg: DataConfig, with_labels: bool = True) -> tuple[list
         examples, scheme = _read_columns(path, cfg, fmt == "char_conll", repairs)
     else:
         examples, scheme = _read_span_lines(path, cfg, fmt, repairs, with_labels), "spans"
-    for msg in repairs or []:
-        log.warning("repaired: %s", msg)
+    _log_repairs(repairs)
     if not examples:
         raise DataError(path, "no sentences found")
     return examples, scheme
+
+
+#: tag-list columns of hub token datasets, tried in order when data.label_column names none of them
+HUB_TAG_COLUMNS = ("ner_tags", "tags")
+
+
+def read_ner_rows(rows: list[Row], cfg: DataConfig, with_labels: bool = True) -> tuple[list[Example], str]:
+    """Rows of a hub split: ``tokens`` with a tag list (``data.label_column``, else ``ner_tags`` or ``tags``;
+    class ids already named by the hub reader), or ``data.text_column`` with ``entities`` spans like spans_jsonl.
+    Returns the examples and the tag scheme (``spans`` for span rows)."""
+    repairs: list[str] | None = [] if cfg.repair_tags else None
+    first = rows[0].values
+    tag_key = next((c for c in (cfg.label_column, *HUB_TAG_COLUMNS) if isinstance(c, str) and c in first), None)
+    if "tokens" in first and tag_key:
+        scheme = _file_scheme(cfg, [[str(t) for t in r.values.get(tag_key) or []] for r in rows])
+        examples = [_tokens_tags(r.values, r.path, r.line, cfg, repairs, tag_key, scheme) for r in rows]
+    else:
+        examples = [_span_object(r.values, r.path, r.line, cfg, "spans_jsonl", repairs, with_labels) for r in rows]
+        scheme = "spans"
+    _log_repairs(repairs)
+    return examples, scheme
+
+
+def _log_repairs(repairs: list[str] | None) -> None:
+    for msg in repairs or []:
+        log.warning("repaired: %s", msg)
+
+
+def _file_scheme(cfg: DataConfig, tag_sequences: list[list[str]]) -> str:
+    """``data.scheme`` (BIO is IOB2), or the scheme the tags themselves show when it is ``auto``."""
+    scheme = "IOB2" if cfg.scheme == "BIO" else cfg.scheme
+    return detect_scheme(tag_sequences) if scheme == "auto" else scheme
 
 
 # -- column formats ---------------------------------------------------------------------------
@@ -119,9 +150,7 @@ def _read_columns(path: str, cfg: DataConfig, chars: bool, repairs: list[str] | 
         current.append((token, tag, n))
     if current:
         sentences.append(current)
-    scheme = "IOB2" if cfg.scheme == "BIO" else cfg.scheme
-    if scheme == "auto":
-        scheme = detect_scheme([[t for _, t, _ in s] for s in sentences])
+    scheme = _file_scheme(cfg, [[t for _, t, _ in s] for s in sentences])
     sep = "" if chars else " "
     out = []
     for sent in sentences:
@@ -150,27 +179,32 @@ def _read_span_lines(path: str, cfg: DataConfig, fmt: str, repairs: list[str] | 
             raise DataError(path, f"not valid JSON ({err.msg} at column {err.colno})", line=n) from None
         if not isinstance(obj, dict):
             raise DataError(path, f"expected a JSON object per line, got {type(obj).__name__}", line=n)
-        if fmt == "spans_jsonl" and "tokens" in obj:
-            out.append(_tokens_tags(obj, path, n, cfg, repairs))
-            continue
-        text = obj.get(cfg.text_column)
-        if not isinstance(text, str) or not text.strip():
-            raise DataError(path, "missing or empty text", line=n, field=cfg.text_column)
-        raw = _cluener_spans(obj, text, path, n) if fmt == "cluener" else _jsonl_spans(obj, path, n, with_labels)
-        spans = _check_spans(raw, text, path, n, repairs, "label" if fmt == "cluener" else "entities")
-        words = split_words(text, {c for s, e, _ in spans for c in (s, e)})
-        out.append(Example(text=text, label=[list(s) for s in spans], path=path, line=n,
-                           extra={"words": words}))
+        out.append(_span_object(obj, path, n, cfg, fmt, repairs, with_labels))
     return out
 
 
-def _tokens_tags(obj: dict, path: str, n: int, cfg: DataConfig, repairs: list[str] | None) -> Example:
-    tokens, tags = obj.get("tokens"), obj.get("tags")
+def _span_object(obj: dict, path: str, n: int, cfg: DataConfig, fmt: str, repairs: list[str] | None,
+                 with_labels: bool) -> Example:
+    """One record of a span format (a JSON line or a hub row)."""
+    if fmt == "spans_jsonl" and "tokens" in obj:
+        scheme = "IOB2" if cfg.scheme in ("auto", "BIO") else cfg.scheme
+        return _tokens_tags(obj, path, n, cfg, repairs, "tags", scheme)
+    text = obj.get(cfg.text_column)
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(path, "missing or empty text", line=n, field=cfg.text_column)
+    raw = _cluener_spans(obj, text, path, n) if fmt == "cluener" else _jsonl_spans(obj, path, n, with_labels)
+    spans = _check_spans(raw, text, path, n, repairs, "label" if fmt == "cluener" else "entities")
+    words = split_words(text, {c for s, e, _ in spans for c in (s, e)})
+    return Example(text=text, label=[list(s) for s in spans], path=path, line=n, extra={"words": words})
+
+
+def _tokens_tags(obj: dict, path: str, n: int, cfg: DataConfig, repairs: list[str] | None, tag_key: str,
+                 scheme: str) -> Example:
+    tokens, tags = obj.get("tokens"), obj.get(tag_key)
     if not isinstance(tokens, list) or not isinstance(tags, list):
-        raise DataError(path, "expected lists 'tokens' and 'tags'", line=n)
+        raise DataError(path, f"expected lists 'tokens' and '{tag_key}'", line=n)
     if len(tokens) != len(tags):
-        raise DataError(path, f"{len(tokens)} tokens but {len(tags)} tags", line=n, field="tags")
-    scheme = "IOB2" if cfg.scheme in ("auto", "BIO") else cfg.scheme
+        raise DataError(path, f"{len(tokens)} tokens but {len(tags)} tags", line=n, field=tag_key)
     words, pos = [], 0
     for t in tokens:
         words.append((pos, pos + len(str(t))))
