@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,9 +27,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import generation_common as gc  # noqa: E402
+import common
+import generation_common as gc
 
 REPO = Path(__file__).resolve().parents[1]
+# graftkit: streamed (SSE, TTFT = first token event); graftkit-whole: the same server, one JSON answer
+ARMS = ("naive", "graftkit", "graftkit-whole")
 
 
 def build_run(tmp: Path, new_tokens: int, layers: int, width: int) -> Path:
@@ -55,15 +57,7 @@ def build_run(tmp: Path, new_tokens: int, layers: int, width: int) -> Path:
     return run
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(arm: str, run: Path, port: int, threads: int, concurrency: int) -> subprocess.Popen:
-    import httpx
-
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(threads)}
     if arm == "naive":
         env["NAIVE_MODEL_DIR"] = str(run)
@@ -75,24 +69,16 @@ def start(arm: str, run: Path, port: int, threads: int, concurrency: int) -> sub
                "--threads", str(threads), "--max-batch-size", str(concurrency), "--max-wait-ms", "5",
                "--log-level", "warning", "--request-timeout-s", "600"]
         ready = f"http://127.0.0.1:{port}/readyz"
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise RuntimeError(f"{arm} server exited: {proc.stderr.read()[-2000:]}")
-        try:
-            if httpx.get(ready, timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{arm} server did not become ready")
+    errlog = REPO / "bench" / "out" / f"generation-serve-{arm}.stderr"
+    errlog.parent.mkdir(exist_ok=True)
+    return common.start_server(arm, cmd, env, REPO, ready, errlog)
 
 
 async def one(client, arm: str, url: str, prompt: str) -> tuple[float, float, int]:
     """(ttft seconds, total seconds, generated tokens) of one request."""
     t0 = time.perf_counter()
-    if arm == "naive":
-        r = await client.post(url + "/generate", json={"prompt": prompt})
+    if arm in ("naive", "graftkit-whole"):
+        r = await client.post(url + ("/generate" if arm == "naive" else "/v1/generate"), json={"prompt": prompt})
         r.raise_for_status()
         total = time.perf_counter() - t0
         return total, total, r.json()["tokens"]
@@ -144,28 +130,30 @@ def main() -> None:
     p.add_argument("--layers", type=int, default=6)
     p.add_argument("--width", type=int, default=384)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--arms", nargs="+", default=["naive", "graftkit"], choices=ARMS)
+    p.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "generation-serve.json")
     args = p.parse_args()
     prompts = list(gc.test_groups(args.requests))[:args.requests]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         run = build_run(Path(tmp), args.new_tokens, args.layers, args.width)
-        for arm in ("naive", "graftkit"):
-            port = _port()
+        for arm in args.arms:
+            port = common.free_port()
             proc = start(arm, run, port, args.threads, args.concurrency)
             try:
                 results[arm] = asyncio.run(load(arm, f"http://127.0.0.1:{port}", prompts, args.concurrency))
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
-    out = REPO / "bench" / "out"
-    out.mkdir(exist_ok=True)
-    (out / "generation-serve.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"args": {**vars(args), "out": str(args.out)}, "results": results}, indent=2))
     print("| arm | requests | errors | generated tokens/s | p50 TTFT s | p99 TTFT s | p99 latency s |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for arm, r in results.items():
         print(f"| {arm} | {r['requests']} | {r['errors']} | {r['tokens_per_s']:.1f} | {r['ttft_p50_s']:.2f} | "
               f"{r['ttft_p99_s']:.2f} | {r['latency_p99_s']:.2f} |")
-    print(f"tokens/s ratio {results['graftkit']['tokens_per_s'] / results['naive']['tokens_per_s']:.2f}x")
+    for arm in results:
+        print(f"{arm}: {results[arm]['tokens_per_s'] / results[args.arms[0]]['tokens_per_s']:.2f}x {args.arms[0]}")
 
 
 if __name__ == "__main__":

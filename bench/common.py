@@ -4,6 +4,8 @@ from __future__ import annotations
 import csv
 import random
 import resource
+import socket
+import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +40,17 @@ def load_sst2(train_rows: int, seed: int = 42):
     train = read("train.tsv")
     random.Random(seed).shuffle(train)
     return train[:train_rows], read("dev.tsv")
+
+
+def load_banking77(train_rows: int = 0, seed: int = 42):
+    """Banking77 (text, intent): ``train_rows`` sampled (seeded; 0 = all 10,003) from train, and the full test set."""
+    def read(name):
+        with open(SHARED / "banking77" / name, encoding="utf-8", newline="") as fh:
+            return [(r["text"], r["category"]) for r in csv.DictReader(fh)]
+
+    train = read("train.csv")
+    random.Random(seed).shuffle(train)
+    return train[:train_rows or len(train)], read("test.csv")
 
 
 def write_csv(path: Path, rows, header=("text", "label")) -> Path:
@@ -79,3 +92,29 @@ def train_cpu_callback():
             self.cpu_s = cpu_seconds() - self._t0
 
     return CpuTime()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(name: str, cmd: list[str], env: dict, cwd: Path, ready_url: str, errlog: Path) -> subprocess.Popen:
+    """Start a server process (stderr to ``errlog``, so a chatty server never blocks) and wait until
+    ``ready_url`` answers 200; RuntimeError with the log's tail if it exits or never gets ready."""
+    import httpx
+
+    with open(errlog, "w") as err:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    for _ in range(600):
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} server exited: {errlog.read_text()[-2000:]}")
+        try:
+            if httpx.get(ready_url, timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError(f"{name} server did not become ready")

@@ -28,7 +28,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from bench.serve_load import KEY, free_port, load  # noqa: E402  (the deployment issue's load generator)
+from bench import common
+from bench.serve_load import KEY, load
 
 
 def train_once(work: Path, nproc: int, steps: int, global_batch: int, threads: int | None = None) -> dict:
@@ -79,7 +80,7 @@ def start_server(run_dir: Path, port: int, mode: str, n: int) -> subprocess.Pope
 
 
 def serve_arm(run_dir: Path, mode: str, n: int, sentences: list[str], requests: int, levels: list[int]) -> list:
-    port = free_port()
+    port = common.free_port()
     proc = start_server(run_dir, port, mode, n)
     rows = []
     try:

@@ -27,7 +27,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from bench.serve_load import KEY, free_port, phrasebank_split, train_run  # noqa: E402
+from bench import common
+from bench.serve_load import KEY, train_run
 
 ARMS = {"torch": ("torch", "fp32", 1), "onnx-fp32": ("onnx", "fp32", 1), "onnx-int8": ("onnx", "int8", 1),
         "onnx-int8-x2": ("onnx", "int8", 2)}
@@ -49,20 +50,8 @@ def start_server(arm: str, run_dir: Path, port: int, threads: int, max_queue: in
                "--workers", str(workers), "--max-queue", str(max_queue), "--request-timeout-s", "10",
                "--log-level", "warning"]
     errlog = REPO / "bench" / "out" / f"serve_hardening-{arm}.stderr"
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=open(errlog, "w"))
-    import httpx
-
     url = f"http://127.0.0.1:{port}" + ("/docs" if arm == "naive" else "/readyz")
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise RuntimeError(f"{arm} server exited: {errlog.read_text()[-2000:]}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{arm} server did not become ready")
+    return common.start_server(arm, cmd, env, REPO, url, errlog)
 
 
 async def load(port: int, sentences: list[str], n: int, concurrency: int, timeout: float = 60) -> dict:
@@ -157,13 +146,13 @@ def main() -> None:
         from graftkit.export import export_run
 
         export_run(run_dir, quantize="int8", log=lambda m: print(m, flush=True))
-    _, test_rows = phrasebank_split(args.seed)
+    _, test_rows = common.fpb_split(args.seed)
     sentences = [t for t, _ in test_rows]
     random.Random(args.seed).shuffle(sentences)
     results = {"run_dir": str(run_dir), "cpu": os.cpu_count(), "command": " ".join(sys.argv), "load": {}}
     out = REPO / "bench" / "out" / "serve_hardening.json"
     for arm in args.arms:
-        port = free_port()
+        port = common.free_port()
         proc = start_server(arm, run_dir, port, args.threads, args.max_queue)
         try:
             asyncio.run(load(port, sentences, 40, 4))  # warm-up

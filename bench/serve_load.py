@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -30,19 +29,10 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "financial_phrasebank" / "Sentences_AllAgree.txt"
+sys.path.insert(0, str(REPO / "bench"))
+import common
+
 KEY = "bench-key-0123456789"  # graftkit serve refuses keys under 16 characters
-
-
-def phrasebank_split(seed: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    from sklearn.model_selection import train_test_split
-
-    rows = []
-    for line in DATA.read_text(encoding="latin-1").splitlines():
-        if line.strip():
-            text, label = line.rsplit("@", 1)
-            rows.append((text.strip(), label.strip()))
-    return train_test_split(rows, test_size=0.2, random_state=seed, stratify=[r[1] for r in rows])
 
 
 def write_csv(path: Path, rows) -> Path:
@@ -59,7 +49,7 @@ def train_run(work: Path, epochs: float, seed: int) -> Path:
     from graftkit.tasks.run_config import config_from_dict
     from graftkit.train.trainer import train
 
-    train_rows, test_rows = phrasebank_split(seed)
+    train_rows, test_rows = common.fpb_split(seed)
     cfg = config_from_dict({
         "name": "fpb-minilm", "output_dir": str(work / "runs"),
         "data": {"train": str(write_csv(work / "train.csv", train_rows)),
@@ -74,12 +64,6 @@ def train_run(work: Path, epochs: float, seed: int) -> Path:
     run = train(cfg, overwrite=True, log=lambda m: print(m, flush=True))
     print(f"trained in {time.perf_counter() - t0:.0f}s", flush=True)
     return run.path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(arm: str, run_dir: Path, port: int, threads: int) -> subprocess.Popen:
@@ -99,20 +83,8 @@ def start_server(arm: str, run_dir: Path, port: int, threads: int) -> subprocess
                "--backend", backend, "--precision", precision, "--port", str(port), "--threads", str(threads),
                "--max-batch-size", "32", "--max-wait-ms", "5", "--log-level", "warning"]
     errlog = REPO / "bench" / "out" / f"serve_load-{arm}.stderr"  # a file, so a chatty server never blocks
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=open(errlog, "w"))
-    import httpx
-
     url = f"http://127.0.0.1:{port}" + ("/docs" if arm == "naive" else "/readyz")
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise RuntimeError(f"{arm} server exited: {errlog.read_text()[-2000:]}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{arm} server did not become ready")
+    return common.start_server(arm, cmd, env, REPO, url, errlog)
 
 
 async def load(port: int, sentences: list[str], n: int, concurrency: int) -> dict:
@@ -216,14 +188,14 @@ def main() -> None:
     from graftkit.export import export_run
 
     parity = export_run(run_dir, quantize="int8", int8_tolerance=1.0, log=lambda m: print(m, flush=True))
-    _, test_rows = phrasebank_split(args.seed)
+    _, test_rows = common.fpb_split(args.seed)
     sentences = [t for t, _ in test_rows]
     random.Random(args.seed).shuffle(sentences)
     results = {"run_dir": str(run_dir), "parity": parity, "load": {}, "cpu": os.cpu_count(),
                "command": " ".join(sys.argv)}
     out = REPO / "bench" / "out" / "serve_load.json"
     for arm in args.arms:
-        port = free_port()
+        port = common.free_port()
         proc = start_server(arm, run_dir, port, args.threads)
         try:
             asyncio.run(load(port, sentences, 50, 4))  # warm-up

@@ -2,6 +2,7 @@
 
     python bench/trust.py calibration --dataset fpb     # ECE before/after temperature scaling (+ robustness)
     python bench/trust.py calibration --dataset sst2 --train-rows 2000
+    python bench/trust.py calibration --dataset banking77 --train-rows 0 --epochs 3 --lr 1e-4
     python bench/trust.py robustness-fgm                # the same run trained with FGM: flip rates side by side
     python bench/trust.py faithfulness --rows 100       # ERASER comprehensiveness: top-20% vs random-20% removal
     python bench/trust.py label-errors                  # 5% flipped train labels: precision/recall@k, retrain gain
@@ -29,6 +30,8 @@ def _data(args) -> tuple[Path, Path, list, list]:
     WORK.mkdir(parents=True, exist_ok=True)
     if args.dataset == "sst2":
         train, test = common.load_sst2(args.train_rows, args.seed)
+    elif args.dataset == "banking77":
+        train, test = common.load_banking77(args.train_rows, args.seed)
     else:
         train, test = common.fpb_split(args.seed)
     tag = args.dataset
@@ -153,8 +156,8 @@ def label_errors(args) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", choices=["calibration", "robustness-fgm", "faithfulness", "label-errors"])
-    ap.add_argument("--dataset", choices=["fpb", "sst2"], default="fpb")
-    ap.add_argument("--train-rows", type=int, default=2000, help="sst2: training rows sampled")
+    ap.add_argument("--dataset", choices=["fpb", "sst2", "banking77"], default="fpb")
+    ap.add_argument("--train-rows", type=int, default=2000, help="sst2 / banking77: training rows sampled (banking77: 0 = all)")
     ap.add_argument("--epochs", type=float, default=2)
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--max-length", type=int, default=64)
