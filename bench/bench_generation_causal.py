@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import generation_common as gc  # noqa: E402
+import generation_common as gc
 
 ARMS = ("trl_sft", "graftkit")
 
@@ -39,7 +37,7 @@ def run_trl(args, tmp: Path) -> dict:
     model_dir = gc.random_gpt2(tmp / "gpt2", seed=args.seed)
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
-    as_ds = lambda rows: datasets.Dataset.from_dict({"prompt": [r[0] for r in rows],  # noqa: E731
+    as_ds = lambda rows: datasets.Dataset.from_dict({"prompt": [r[0] for r in rows],
                                                      "completion": [r[1] for r in rows]})
     sft = SFTConfig(str(tmp / "trl"), max_steps=args.steps, per_device_train_batch_size=args.batch_size,
                     per_device_eval_batch_size=args.batch_size, learning_rate=args.lr, warmup_steps=int(0.1 * args.steps),
@@ -92,17 +90,7 @@ def main() -> None:
             fn = run_trl if args.arm == "trl_sft" else run_graftkit
             print("RESULT " + json.dumps(fn(args, Path(tmp))))
         return
-    results = {}
-    for arm in ARMS:
-        out = subprocess.run([sys.executable, __file__, "--arm", arm] + sys.argv[1:], capture_output=True, text=True,
-                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
-        line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
-        if line is None:
-            sys.exit(f"{arm} failed:\n{out.stderr[-3000:]}")
-        results[arm] = json.loads(line[7:])
-    out_dir = Path(__file__).resolve().parent / "out"
-    out_dir.mkdir(exist_ok=True)
-    (out_dir / "generation-causal.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
+    results = gc.run_arms(__file__, ARMS, sys.argv[1:], "generation-causal.json", args)
     print("| arm | train samples/s | train loss | eval loss (completion tokens) |")
     print("| --- | --- | --- | --- |")
     for arm, r in results.items():

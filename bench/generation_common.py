@@ -20,7 +20,7 @@ def train_rows() -> list[tuple[str, str]]:
     return e2e_rows("devel-fixed.no-ol.csv")  # the cleaned train file is not available (SOURCE.txt)
 
 
-def test_groups(n_mrs: int) -> "OrderedDict[str, list[str]]":
+def test_groups(n_mrs: int) -> OrderedDict[str, list[str]]:
     """The first ``n_mrs`` distinct test MRs with all of their references."""
     groups: OrderedDict[str, list[str]] = OrderedDict()
     for mr, ref in e2e_rows("test-fixed.csv"):
@@ -65,3 +65,25 @@ def random_gpt2(out: Path, layers: int = 6, width: int = 384, seed: int = 0) -> 
                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
     GPT2LMHeadModel(cfg).save_pretrained(out)
     return str(out)
+
+
+def run_arms(script: str, arms, argv: list[str], out_name: str, args) -> dict:
+    """Run each arm of ``script`` in its own process (``--arm NAME``, so neither arm inherits the other's
+    threads, caches or allocator state), collect each one's ``RESULT {json}`` line, write bench/out/<out_name>."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    results = {}
+    for arm in arms:
+        out = subprocess.run([sys.executable, script, "--arm", arm, *argv], capture_output=True, text=True,
+                             env={**os.environ, "HF_HUB_OFFLINE": "1"}, check=False)  # a failure is reported below
+        line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+        if line is None:
+            sys.exit(f"{arm} failed:\n{out.stderr[-3000:]}")
+        results[arm] = json.loads(line[7:])
+    out_dir = Path(script).resolve().parent / "out"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / out_name).write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
+    return results

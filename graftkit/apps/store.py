@@ -17,6 +17,7 @@ from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
+from graftkit.config import resolve_against
 from graftkit.errors import GraftkitError
 
 T = TypeVar("T")
@@ -30,6 +31,15 @@ class StoreError(GraftkitError):
 def sqlite_url(path: str | Path) -> str:
     """The SQLAlchemy URL of an SQLite file."""
     return f"sqlite:///{Path(path)}"
+
+
+def resolve_store_url(url: str, base_dir: Path) -> str:
+    """``url`` with a relative SQLite file path resolved against ``base_dir`` (a config file's folder);
+    other databases, absolute paths and ``:memory:`` are returned as given."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url != prefix + ":memory:":
+        return prefix + resolve_against(url[len(prefix):], base_dir)
+    return url
 
 
 def safe_url(url: str) -> str:

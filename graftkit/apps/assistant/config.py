@@ -5,6 +5,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from graftkit.apps.store import resolve_store_url
 from graftkit.config import explain_validation, read_yaml_mapping, resolve_against
 
 
@@ -64,8 +65,7 @@ def assistant_config_from_dict(tree: dict, source: str = "assistant config",
                 setattr(cfg, key, resolve_against(getattr(cfg, key), base_dir))
         if cfg.generation:
             cfg.generation.run = resolve_against(cfg.generation.run, base_dir)
-        if cfg.store.startswith("sqlite:///") and cfg.store != "sqlite:///:memory:":
-            cfg.store = "sqlite:///" + resolve_against(cfg.store[len("sqlite:///"):], base_dir)
+        cfg.store = resolve_store_url(cfg.store, base_dir)
     return cfg
 
 

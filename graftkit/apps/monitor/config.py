@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from graftkit.apps.store import resolve_store_url
 from graftkit.config import explain_validation, read_yaml_mapping, resolve_against
 
 
@@ -117,8 +118,7 @@ def monitor_config_from_dict(tree: dict, source: str = "monitor config", base_di
         cfg.sentiment_run = resolve_against(cfg.sentiment_run, base_dir)
         if cfg.topics.run:
             cfg.topics.run = resolve_against(cfg.topics.run, base_dir)
-        if cfg.store.startswith("sqlite:///") and cfg.store != "sqlite:///:memory:":
-            cfg.store = "sqlite:///" + resolve_against(cfg.store[len("sqlite:///"):], base_dir)
+        cfg.store = resolve_store_url(cfg.store, base_dir)
     return cfg
 
 
