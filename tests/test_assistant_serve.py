@@ -47,7 +47,7 @@ def test_chat_sessions_over_http(app_factory, tmp_path):
         assert [t["message"] for t in hist["turns"]] == ["i lost my card", "reset my card pin"]
         assert client.get("/v1/chat/nope", headers=auth).status_code == 404
         assert client.post("/v1/chat", json={"message": ""}, headers=auth).status_code == 422
-        assert "graftkit_assistant_turns_total 3.0" in client.get("/metrics").text
+        assert "graftkit_assistant_turns_total 3.0" in client.get("/metrics", headers=auth).text
 
 
 @pytest.mark.browser

@@ -48,7 +48,7 @@ def test_ingest_needs_a_key_and_is_idempotent(run, tmp_path):
         assert summary["topics"][0]["topic"] == "ACME" and summary["topics"][0]["items"] == len(recs)
         assert summary["alerts"][0]["state"] == "open" and summary["negative"][0]["entity"] == "ACME"
         assert client.get("/v1/monitor/summary", params={"since": "soon"}, headers=auth).status_code == 422
-        metrics = client.get("/metrics").text
+        metrics = client.get("/metrics", headers=auth).text
         assert f"graftkit_monitor_items_ingested_total {float(len(recs))}" in metrics
         assert 'graftkit_monitor_items_skipped_total{reason="missing time"} 1.0' in metrics
         assert 'graftkit_monitor_open_alerts{rule="neg-share-30m",topic="ACME"} 1.0' in metrics

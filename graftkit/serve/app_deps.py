@@ -4,29 +4,13 @@ Kept apart from the factories so the routers (routes/ingest, dashboard, chat) im
 """
 from __future__ import annotations
 
-from fastapi import Depends, HTTPException, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import HTTPException, Request
 
-from graftkit.serve.security import KeyStore
+from graftkit.serve.deps import authenticate
 
-_api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
-_bearer = HTTPBearer(auto_error=False)
-
-
-def require_key(request: Request, api_key: str | None = Depends(_api_key),
-                cred: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str:
-    """The caller's key id; 401 without a key, 403 for a wrong one (anonymous when the settings allow it)."""
-    keys: KeyStore = request.app.state.keys
-    presented = api_key or (cred.credentials if cred else None)
-    if not presented:
-        if request.app.state.settings.allow_anonymous:
-            return "anonymous"
-        raise HTTPException(401, "missing API key: send X-API-Key or Authorization: Bearer",
-                            headers={"WWW-Authenticate": "Bearer"})
-    key_id = keys.identify(presented) if keys.hashes else None
-    if key_id is None:
-        raise HTTPException(403, "invalid API key")
-    return key_id
+#: the key check of `graftkit serve`'s routes, not a copy: 401 without a key, 403 for a wrong one, 429 over
+#: the per-key rate limits or the failed-authentication limit (reads ``app.state.service``, an AppService)
+require_key = authenticate
 
 
 def application(request: Request):

@@ -1,8 +1,11 @@
 """App factories for the applications: the monitor service and the assistant service.
 
-Each is a small FastAPI app over one application object (``app.state.application``), with API-key
-authentication (the serve settings' keys, hashed), ``/healthz`` and ``/metrics``. The endpoints
-live in router modules (``routes/ingest.py``, ``routes/dashboard.py``, ``routes/chat.py``).
+Each is a small FastAPI app over one application object (``app.state.application``). Requests pass
+the same gates as ``graftkit serve``'s routes, by the same code: the body-size limit and request
+observation middleware (``serve/middleware.py``), API-key authentication with per-key rate limits and
+failed-authentication limiting (``serve/deps.py``, reached through ``app_deps.require_key``), and the
+same error bodies (``serve/handlers.py``). The endpoints live in router modules (``routes/ingest.py``,
+``routes/dashboard.py``, ``routes/chat.py``).
 """
 from __future__ import annotations
 
@@ -11,47 +14,84 @@ import os
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import Response
 
 from graftkit.apps.assistant import Assistant
 from graftkit.apps.monitor import Monitor
 from graftkit.errors import ConfigError
+from graftkit.serve import handlers
 from graftkit.serve.app_deps import application, require_key
+from graftkit.serve.deps import authenticate_metrics
+from graftkit.serve.limits import RateLimits
+from graftkit.serve.logs import get_logger, mask_library_logs
+from graftkit.serve.metrics import ServiceMetrics
+from graftkit.serve.middleware import BodySizeLimit, ObserveRequests
 from graftkit.serve.routes import chat, dashboard, ingest
-from graftkit.serve.security import KeyStore, load_key_hashes
+from graftkit.serve.security import KeyStore, key_file_warning, load_key_hashes
 from graftkit.serve.settings import ServeConfig
 
-__all__ = ["application", "create_assistant_app", "create_monitor_app", "require_key"]
+__all__ = ["AppService", "application", "create_assistant_app", "create_monitor_app", "require_key"]
+
+
+class AppService:
+    """What ``serve/deps.py`` and the middleware read from ``app.state.service`` (settings, keys, limits,
+    log, request metrics), for a service over an application rather than one run folder.
+
+    Raises:
+        ConfigError: no API keys configured (and anonymous access not allowed).
+    """
+
+    def __init__(self, settings: ServeConfig):
+        self.settings = settings
+        self.keys = KeyStore(load_key_hashes(settings.api_keys, settings.api_keys_file, dict(os.environ)))
+        if not self.keys.hashes and not settings.allow_anonymous:
+            raise ConfigError("no API keys configured: set GRAFTKIT_API_KEYS, --api-keys-file FILE, "
+                              "or --allow-anonymous for local experiments")
+        self.admin_keys = KeyStore(load_key_hashes([], settings.admin_api_keys_file, {}))
+        self.log = get_logger(settings.log_level)
+        mask_library_logs()
+        for path in (settings.api_keys_file, settings.admin_api_keys_file):
+            if warning := key_file_warning(path):
+                self.log.warning(warning, extra={"x_event": "key_file_permissions"})
+        self.metrics = ServiceMetrics()
+        self.limits = RateLimits(settings)
+
+    def limits_line(self) -> str:
+        s = self.settings
+        return (f"limits: per key {s.rate_limit_per_minute}/minute and {s.rate_limit_burst}/second; failed "
+                f"authentications {s.auth_failures_per_minute}/minute per client address; max_body_bytes "
+                f"{s.max_body_bytes}")
+
 
 def _base_app(title: str, settings: ServeConfig, build: Callable[[], object], routers: list) -> FastAPI:
-    keys = KeyStore(load_key_hashes(settings.api_keys, settings.api_keys_file, dict(os.environ)))
-    if not keys.hashes and not settings.allow_anonymous:
-        raise ConfigError("no API keys configured: set GRAFTKIT_API_KEYS, --api-keys-file FILE, "
-                          "or --allow-anonymous for local experiments")
+    service = AppService(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        await service.limits.check()  # an unreachable Redis fails the start, as in `graftkit serve`
+        service.log.info(service.limits_line(), extra={"x_event": "limits"})
         app.state.application = await asyncio.to_thread(build)  # runs load once, off the event loop
         yield
         obj, app.state.application = app.state.application, None
         await asyncio.to_thread(obj.close)
 
     app = FastAPI(title=title, version="1", lifespan=lifespan)
-    app.state.keys, app.state.settings, app.state.application = keys, settings, None
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
-        return JSONResponse(status_code=exc.status_code, headers=exc.headers, content={"error": str(exc.detail)})
+    app.state.service, app.state.application = service, None
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ObserveRequests)  # added last = outermost: it also sees the 413s
+    handlers.install(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz():
         return {"status": "ok"}
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    @app.get("/metrics", summary="Prometheus metrics (needs a key unless public_metrics)", response_class=Response,
+             dependencies=[Depends(authenticate_metrics)])
     async def metrics(request: Request):
         data, content_type = application(request).metrics.render()
-        return Response(data, media_type=content_type)
+        requests, _ = service.metrics.render()  # request counts and latency, as on `graftkit serve`
+        return Response(data + requests, media_type=content_type)
 
     for router in routers:
         app.include_router(router)
@@ -63,7 +103,7 @@ def create_monitor_app(cfg, settings: ServeConfig, build: Callable | None = None
 
     Args:
         cfg: a ``MonitorConfig``.
-        settings: serve settings (keys, host, port).
+        settings: serve settings (keys, limits, host, port).
         build: ``() -> Monitor`` (default: ``Monitor(cfg)``); tests pass one with a fake scorer.
     """
     return _base_app("graftkit monitor", settings, build or (lambda: Monitor(cfg)),
