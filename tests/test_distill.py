@@ -134,3 +134,57 @@ def test_ner_student_matches_the_teacher_at_labelled_positions(tmp_path, tiny_mo
                  for d in (teacher, student)]
     assert (probs[0] - probs[1]).abs().max() < 0.1  # token-level KD over the labelled (first-piece) positions
     assert read_json(student / "metrics.json")["distillation"]["size_ratio"] < 1
+
+
+def test_report_is_written_before_complete_and_the_teacher_runs_on_every_step(tmp_path, tiny_model_dir, teacher,
+                                                                              monkeypatch):
+    """Issue 13: the distillation section was appended after COMPLETE; teacher logits are never cached."""
+    from graftkit.modeling.run_folder import RunFolder
+    from graftkit.train.distill import Distiller
+
+    at_complete, calls = {}, []
+    mark_complete, teacher_logits = RunFolder.mark_complete, Distiller.teacher_logits
+
+    def snapshot(run):
+        at_complete["card"] = run.card.read_text(encoding="utf-8")
+        at_complete["metrics"] = read_json(run.metrics)
+        mark_complete(run)
+
+    def counted(self, inputs):
+        calls.append(inputs["input_ids"].shape[0])
+        return teacher_logits(self, inputs)
+
+    monkeypatch.setattr(RunFolder, "mark_complete", snapshot)
+    monkeypatch.setattr(Distiller, "teacher_logits", counted)
+    cfg = _student(tmp_path, tiny_model_dir, teacher, alpha=0.5)
+    cfg.data.test = None  # no test split: retention is measured on validation, and the card says so
+    cfg.train.max_steps = 4
+    run = train(cfg, log=lambda m: None)
+    assert "## Distillation" in at_complete["card"] and "validation examples" in at_complete["card"]
+    assert at_complete["metrics"]["distillation"]["split"] == "validation"
+    assert run.card.read_text(encoding="utf-8") == at_complete["card"]  # nothing changed after COMPLETE
+    assert len(calls) == 4  # fresh teacher logits on each training step (none during evaluation)
+
+
+class _Task:
+    def __init__(self, name="classification", labels=("neg", "pos"), **kw):
+        self.name, self.labels = name, list(labels)
+        self.__dict__.update(kw)
+
+
+@pytest.mark.parametrize("t_task, s_task, match", [
+    (_Task(multi_label=True), _Task(), "multi-label classification run, the student is single-label"),
+    (_Task("ner", ["O", "B-X", "I-X"], all_pieces=True), _Task("ner", ["O", "B-X", "I-X"], all_pieces=False),
+     "label_all_pieces=True, the student False"),
+    (_Task(labels=("pos", "neg")), _Task(), r"labels \['pos', 'neg'\].*same label set"),
+    (_Task("regression", ["score"]), _Task(), "regression run, the student is classification"),
+])
+def test_teacher_mismatches_are_named(t_task, s_task, match, tiny_model_dir):
+    from types import SimpleNamespace
+
+    from graftkit.train.distill import check_compatible
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    with pytest.raises(ConfigError, match=match):
+        check_compatible(SimpleNamespace(task=t_task, tokenizer=tok), s_task, tok, "runs/t")
+    check_compatible(SimpleNamespace(task=s_task, tokenizer=tok), s_task, tok, "runs/t")  # itself: fine

@@ -282,3 +282,42 @@ def test_unseen_entity_type_is_reported(caplog):
     assert "test.jsonl, line 3: entity type 'LOC' does not occur in the training data" in caplog.text
     with pytest.raises(DataError, match="holds no entities"):
         task.fit([Example("nothing here", [], path="x.conll", extra={"words": [(0, 7), (8, 12)]})])
+
+
+def test_window_labels_name_tags_outside_the_label_set():
+    win = preprocess.Window(sample=0, units=[(1, (0, 0, 3))])
+    l2i = {t: i for i, t in enumerate(label_list(["PER"], "IOB2"))}
+    with pytest.raises(ValueError, match=r"\['B-LOC'\] have no id in the label set"):
+        preprocess.window_labels(win, 3, [(0, 1, "LOC")], "IOB2", l2i)
+
+
+def test_unseen_validation_type_is_tagged_o_with_a_warning_and_refused_in_training(tokenizer, caplog):
+    """Issue 13: a validation type absent from training raised a raw KeyError in window_labels."""
+    from graftkit.data.dataset import Example
+    from graftkit.tasks.ner import NerTask
+    from graftkit.tasks.ner.config import NerConfig
+
+    task = NerTask(NerConfig())
+    task.fit([Example("Bob ran", [[0, 3, "PER"]], extra={"words": [(0, 3), (4, 7)]})])
+    val = [Example("Bob in Oslo", [[0, 3, "PER"], [7, 11, "LOC"]], path="dev.jsonl", line=2,
+                   extra={"words": [(0, 3), (4, 6), (7, 11)]})]
+    with caplog.at_level(logging.WARNING, logger="graftkit.ner"):
+        ds = task.build_eval_dataset(val, tokenizer, 32)
+    tags = [task.labels[x] for x in ds["labels"][0] if x != -100]
+    assert tags == ["B-PER", "O", "O"]  # Bob, in, Oslo: the unseen LOC becomes O, PER is kept
+    assert "1 'LOC' entities tagged O" in caplog.text
+    with pytest.raises(DataError, match="dev.jsonl, line 2: entity type 'LOC' is not in the label set"):
+        task.build_dataset(val, tokenizer, 32)
+
+
+def test_report_gives_unseen_gold_types_their_own_rows():
+    from graftkit.data.dataset import Example
+    from graftkit.tasks.ner import metrics
+
+    ex = [Example("Bob in Oslo", [[0, 3, "PER"], [7, 11, "LOC"]], extra={"words": [(0, 3), (4, 6), (7, 11)]})]
+    pred = [{"entities": [{"start": 0, "end": 3, "label": "PER"}]}]
+    out = metrics.report(ex, pred, ["PER"], "IOB2", None, plots=False)
+    assert out["per_class"]["LOC"]["recall"] == 0.0 and out["per_class"]["PER"]["f1-score"] == 1.0
+    assert out["recall"] == 0.5
+    names, cm = out["type_confusion"]["labels"], np.array(out["type_confusion"]["matrix"])
+    assert cm[names.index("LOC"), names.index("O")] == 1  # a missed LOC, not an O→O count

@@ -122,3 +122,19 @@ def test_cli_train_evaluate_predict_crf(tmp_path, tiny_model_dir):
     bad.write_text("Paris B-LOC\nis O X\n", encoding="utf-8")
     res = runner.invoke(app, ["evaluate", str(run), "--data", str(bad)])
     assert res.exit_code == 2 and "bad.conll, line 2: token 'is': 3 columns" in res.output
+
+
+def test_type_only_in_validation_and_test_trains_and_counts_as_missed(tmp_path, tiny_model_dir):
+    """Issue 13: an entity type absent from training used to crash building the validation features."""
+    train_rows = [(t, [e for e in ents if e[2] != "ORG"]) for t, ents in SENTENCES]
+    train_file = write_jsonl(tmp_path / "train.jsonl", train_rows, repeat=4)
+    held_out = write_jsonl(tmp_path / "held.jsonl", SENTENCES)  # ORG appears only here
+    cfg = run_config(tmp_path, tiny_model_dir, train_file, task={"type": "ner"},
+                     data={"validation": str(held_out), "test": str(held_out)},
+                     train={"max_steps": 3, "learning_rate": 5e-3})
+    run = train(cfg, log=lambda m: None)
+    state = json.loads(run.labels.read_text())
+    assert state["types"] == ["LOC", "PER"]  # the label set is the training split's
+    test = json.loads(run.metrics.read_text())["test"]
+    assert test["per_class"]["ORG"]["recall"] == 0.0 and test["per_class"]["ORG"]["support"] == 3
+    assert run.is_complete

@@ -73,8 +73,12 @@ def evaluate_file(run_dir: str | Path, data: str | Path, out_dir: str | Path | N
 
 
 def finalize_run(run: RunFolder, cfg: RunConfig, splits: Splits, train_metrics: dict, metric: str,
-                 log: Callable[[str], None] = print) -> dict:
-    """After training: calibrate, evaluate validation and test, robustness, plots, metrics.json, card, COMPLETE."""
+                 log: Callable[[str], None] = print, before_complete: Callable[[], None] | None = None) -> dict:
+    """After training: calibrate, evaluate validation and test, robustness, plots, metrics.json, card, COMPLETE.
+
+    ``before_complete`` adds the caller's own parts (e.g. the distillation report) after the card and
+    before COMPLETE, so that a folder marked complete is never changed later.
+    """
     predictor = open_run(run.path)  # a Generator for causal_lm / seq2seq runs
     task = predictor.task
     plots_dir = run.plots if cfg.eval.plots else None
@@ -118,6 +122,8 @@ def finalize_run(run: RunFolder, cfg: RunConfig, splits: Splits, train_metrics: 
                 break
     run.update_metrics(**results)
     write_model_card(run, cfg, results, metric)
+    if before_complete is not None:
+        before_complete()
     run.mark_complete()
     return results
 

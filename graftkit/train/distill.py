@@ -25,7 +25,7 @@ import datasets
 import torch
 import torch.nn.functional as F
 
-from graftkit.data.dataset import Example, read_examples
+from graftkit.data.dataset import Example, Splits, read_examples
 from graftkit.errors import ConfigError
 from graftkit.io import write_text
 from graftkit.inference.predictor import Predictor
@@ -104,6 +104,13 @@ def check_compatible(teacher: Predictor, task: Task, tokenizer, where: str) -> N
     if t_task.name != task.name:
         raise ConfigError(f"train.distill.teacher: {where} is a {t_task.name} run, the student is {task.name}; "
                           "a teacher must solve the student's task")
+    if getattr(t_task, "multi_label", False):  # sigmoid scores per label: a softmax KL would misread them
+        raise ConfigError(f"train.distill.teacher: {where} is a multi-label classification run, the student is "
+                          "single-label; a teacher must solve the student's task")
+    t_pieces, s_pieces = getattr(t_task, "all_pieces", False), getattr(task, "all_pieces", False)
+    if t_pieces != s_pieces:  # NER KD reads the teacher at the student's labelled pieces: it must have learnt them
+        raise ConfigError(f"train.distill.teacher: {where} has task.label_all_pieces={t_pieces}, the student "
+                          f"{s_pieces}; set the student's to the teacher's")
     if list(t_task.labels) != list(task.labels):
         raise ConfigError(f"train.distill.teacher: {where} has labels {list(t_task.labels)[:10]}, the student "
                           f"{list(task.labels)[:10]}; train both on the same label set")
@@ -149,8 +156,8 @@ def parameter_count(predictor: Predictor) -> int:
 
 
 def distillation_report(student_dir: Path, teacher_dir: str, examples: list[Example], metric: str,
-                        batch_size: int = 64, log: Callable[[str], None] = print) -> dict:
-    """Retention (student metric / teacher metric on the same examples), speed-up and size ratio."""
+                        batch_size: int = 64, log: Callable[[str], None] = print, split: str = "test") -> dict:
+    """Retention (student metric / teacher metric on the same examples of ``split``), speed-up and size ratio."""
     student, teacher = Predictor(student_dir), Predictor(teacher_dir)
     inputs = [student.task.input_of(e) for e in examples]
     scores = {}
@@ -167,7 +174,7 @@ def distillation_report(student_dir: Path, teacher_dir: str, examples: list[Exam
               "student_per_second": speed["student"], "teacher_per_second": speed["teacher"],
               "speed_up": speed["student"] / speed["teacher"], "student_parameters": sizes["student"],
               "teacher_parameters": sizes["teacher"], "size_ratio": sizes["student"] / sizes["teacher"],
-              "examples": len(examples)}
+              "examples": len(examples), "split": split}
     log(f"distillation: retention {report['retention']:.3f} ({metric} {student_metric:.4f} vs teacher "
         f"{teacher_metric:.4f}), {report['speed_up']:.2f}x the teacher's throughput, "
         f"{report['size_ratio']:.2f}x its size")
@@ -179,7 +186,7 @@ def card_section(report: dict) -> str:
     f = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
     return "\n".join([
         "## Distillation", "",
-        f"Student of `{report['teacher']}`, compared on the same {report['examples']} test examples.", "",
+        f"Student of `{report['teacher']}`, compared on the same {report['examples']} {report['split']} examples.", "",
         "| | student | teacher | ratio |", "| --- | --- | --- | --- |",
         f"| {report['metric']} | {f(report['student_metric'])} | {f(report['teacher_metric'])} | "
         f"{f(report['retention'])} (retention) |",
@@ -207,9 +214,18 @@ def prepare_distillation(cfg, task: Task, tokenizer, train_ds, log: Callable[[st
     return distiller, datasets.concatenate_datasets([train_ds, extra.cast(train_ds.features)])
 
 
-def finish_distillation(run, cfg, test: list[Example], metric: str, log: Callable[[str], None] = print) -> dict:
-    """Measure retention / speed-up / size against the teacher; into metrics.json and the model card."""
-    report = distillation_report(run.path, cfg.train.distill.teacher, test, metric, cfg.eval.batch_size, log)
+def finish_distillation(run, cfg, splits: Splits, metric: str, log: Callable[[str], None] = print) -> dict | None:
+    """Measure retention / speed-up / size against the teacher; into metrics.json and the model card.
+
+    Runs inside ``finalize_run`` before COMPLETE is written (a complete distilled run always holds the
+    report), on the test split, or the validation split when there is no test split.
+    """
+    split, examples = ("test", splits.test) if splits.test else ("validation", splits.validation)
+    if not examples:
+        log("train.distill: no test or validation examples, so retention against the teacher is not measured")
+        return None
+    report = distillation_report(run.path, cfg.train.distill.teacher, examples, metric, cfg.eval.batch_size, log,
+                                 split)
     run.update_metrics(distillation=report)
     write_text(run.card, run.card.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + card_section(report))
     return report

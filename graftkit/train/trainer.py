@@ -211,7 +211,7 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
     write_json(run.history, trainer.state.log_history)
     train_metrics = {k: v for k, v in result.metrics.items()}
     run.write_test_split(splits.test)  # before COMPLETE: export checks parity on it, not on the data files
-    finalize_run(run, cfg, splits, train_metrics, selection_metric(cfg, task), log=log)
-    if cfg.train.distill and splits.test:
-        finish_distillation(run, cfg, splits.test, selection_metric(cfg, task), log)
+    metric = selection_metric(cfg, task)
+    distilled = functools.partial(finish_distillation, run, cfg, splits, metric, log) if cfg.train.distill else None
+    finalize_run(run, cfg, splits, train_metrics, metric, log=log, before_complete=distilled)
     return run

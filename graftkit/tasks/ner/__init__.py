@@ -74,16 +74,22 @@ class NerTask(TaskBase):
     def label2id(self) -> dict[str, int]:
         return {t: i for i, t in enumerate(self.labels)}
 
-    def check(self, examples: list[Example]) -> None:
-        """Warn (once per type) about entity types the training data never showed: the model cannot
-        predict them, so their entities count as missed (a rare type may be absent from a small train set)."""
-        known = set(self.types)
+    def unseen(self, examples: list[Example]) -> list[tuple[Example, str]]:
+        """The first example of each entity type that ``fit`` did not see, with that type."""
+        known, first = set(self.types), []
         for e in examples:
             for s in e.label:
                 if s[2] not in known:
                     known.add(s[2])
-                    log.warning("%s, line %d: entity type %r does not occur in the training data (known: %s); "
-                                "its entities count as missed", e.path, e.line, s[2], ", ".join(self.types))
+                    first.append((e, s[2]))
+        return first
+
+    def check(self, examples: list[Example]) -> None:
+        """Warn (once per type) about entity types the training data never showed: the model cannot
+        predict them, so their entities count as missed (a rare type may be absent from a small train set)."""
+        for e, typ in self.unseen(examples):
+            log.warning("%s, line %d: entity type %r does not occur in the training data (known: %s); "
+                        "its entities count as missed", e.path, e.line, typ, ", ".join(self.types))
 
     # -- model and training
     def model_kwargs(self) -> dict:
@@ -91,11 +97,36 @@ class NerTask(TaskBase):
                 "use_crf": self.crf, "tag_scheme": self.scheme}
 
     def build_dataset(self, examples: list[Example], tokenizer, max_length: int):
+        """Training features. ``fit`` read the label set from these examples, so a type outside it means
+        the label state came from elsewhere: refused, since its entities would silently be learnt as O."""
+        unseen = self.unseen(examples)
+        if unseen:
+            e, typ = unseen[0]
+            raise DataError(e.path, f"entity type {typ!r} is not in the label set ({', '.join(self.types)}); "
+                            "the training data must show every type the model learns", line=e.line)
+        return self._dataset(examples, [e.label for e in examples], tokenizer, max_length)
+
+    def build_eval_dataset(self, examples: list[Example], tokenizer, max_length: int):
+        """Validation features during training.
+
+        The label set comes from the training split only (the model can neither learn nor predict a
+        type it never saw, and the test split must not shape the model). Entities of a type missing
+        from it are tagged O here, so that the validation loss and the checkpoint-selection metric stay
+        defined; ``check`` has named each such type with its file and line, and the final evaluation
+        (evaluate/evaluator.py) scores the original spans and counts these entities as missed.
+        """
+        labels, dropped = preprocess.drop_unseen_types([e.label for e in examples], set(self.types))
+        if dropped:
+            log.warning("validation features during training: %s tagged O (types absent from the training "
+                        "data; the final evaluation counts them as missed)",
+                        ", ".join(f"{n} {t!r} entities" for t, n in sorted(dropped.items())))
+        return self._dataset(examples, labels, tokenizer, max_length)
+
+    def _dataset(self, examples: list[Example], labels: list, tokenizer, max_length: int):
         import datasets
 
-        cols = preprocess.build_features([self.input_of(e) for e in examples], [e.label for e in examples],
-                                         tokenizer, max_length, self.task_cfg.window_overlap, self.all_pieces,
-                                         self.scheme, self.label2id)
+        cols = preprocess.build_features([self.input_of(e) for e in examples], labels, tokenizer, max_length,
+                                         self.task_cfg.window_overlap, self.all_pieces, self.scheme, self.label2id)
         return datasets.Dataset.from_dict(cols)
 
     def collator(self, tokenizer):

@@ -44,7 +44,12 @@ def type_confusion(gold: Sequence[set], pred: Sequence[set], types: list[str]) -
 
 def report(examples: Sequence[Example], preds: Sequence[dict], types: list[str], scheme: str,
            out_dir: Path | None, plots: bool) -> dict:
-    """Metrics over the examples' words; writes sentences_with_errors.jsonl and the type confusion plot."""
+    """Metrics over the examples' words; writes sentences_with_errors.jsonl and the type confusion plot.
+
+    Gold types the model was not trained on (``types`` lacks them) get their own per-class row and
+    confusion row, so that their missed entities are visible rather than folded into "O".
+    """
+    types = list(types) + sorted({s[2] for e in examples for s in e.label} - set(types))
     gold_tags, pred_tags, gold_sets, pred_sets = [], [], [], []
     for e, p in zip(examples, preds):
         words = e.extra["words"]

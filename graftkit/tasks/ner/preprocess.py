@@ -8,6 +8,7 @@ sentence of its own, and predictions are stitched back per unit in ``postprocess
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -78,10 +79,23 @@ def window_labels(window: Window, n_positions: int, spans: Sequence[tuple[int, i
         if inside:
             unit_spans.append((inside[0], inside[-1] + 1, typ))
     tags = spans_to_tags(len(unit_word), unit_spans, scheme)
+    missing = sorted({t for t in tags if t not in label2id})
+    if missing:  # callers drop or refuse entity types outside the label set first (NerTask.build_*dataset)
+        raise ValueError(f"tags {missing} have no id in the label set {list(label2id)}")
     labels = [-100] * n_positions
     for (pos, _), tag in zip(window.units, tags):
         labels[pos] = label2id[tag]
     return labels
+
+
+def drop_unseen_types(labels: Sequence[Sequence], types: set[str]) -> tuple[list[list], Counter]:
+    """``labels`` without the spans whose type is not in ``types``, and how many spans of each such type went."""
+    dropped: Counter = Counter()
+    kept = []
+    for spans in labels:
+        kept.append([s for s in spans if s[2] in types])
+        dropped.update(s[2] for s in spans if s[2] not in types)
+    return kept, dropped
 
 
 def build_features(texts_words: Sequence[tuple[str, list[tuple[int, int]]]], labels: Sequence | None, tokenizer,
