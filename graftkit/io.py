@@ -1,7 +1,12 @@
-"""Atomic file writes: a reader never sees a half-written artifact, even if the process is killed."""
+"""Atomic writes: a reader never sees a half-written file or run folder, even if the process is killed.
+
+A whole folder (a run, a merged model, an ensemble) is built in a sibling ``staging_path`` and published by
+rename (``publish_run``); ``sole_writer`` makes a second writer of the same folder fail with a clear error.
+"""
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import os
@@ -9,6 +14,8 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+
+from graftkit.errors import RunFolderError
 
 
 @contextmanager
@@ -74,3 +81,67 @@ def publish_dir(staging: Path, target: Path) -> None:
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, dst)
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def staging_path(target: str | Path) -> Path:
+    """The sibling folder in which ``target`` is built before ``publish_run`` renames it into place (a sibling,
+    so the rename stays on one filesystem and is atomic)."""
+    target = Path(target)
+    return target.with_name(f".{target.name}.partial")
+
+
+@contextmanager
+def sole_writer(target: str | Path) -> Iterator[None]:
+    """Hold the lock ``.<name>.lock`` next to ``target`` while the block runs; a second writer (another process,
+    or another call in this one) gets a RunFolderError at once. The lock file is removed on the way out."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    path = target.with_name(f".{target.name}.lock")
+    lock = _lock(path, target)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # still locked: a writer waiting on this file retries on a fresh one
+        lock.close()
+
+
+def _lock(path: Path, target: Path):
+    while True:
+        fh = open(path, "a")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise RunFolderError(f"another process is writing {target} right now (it holds {path}); "
+                                 "wait for it to finish") from None
+        try:
+            if os.fstat(fh.fileno()).st_ino == os.stat(path).st_ino:
+                return fh
+        except FileNotFoundError:
+            pass
+        fh.close()  # the previous holder removed the file after we opened it: lock the current one
+
+
+def _fsync_tree(folder: Path) -> None:
+    for f in folder.rglob("*"):
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
+def publish_run(staging: str | Path, target: str | Path) -> None:
+    """Replace ``target`` by the complete folder ``staging``: its files are fsynced, then renames swap it in,
+    and the old result is deleted only after the new one is in place. Call it holding ``sole_writer(target)``."""
+    staging, target = Path(staging), Path(target)
+    _fsync_tree(staging)
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # the renames themselves are durable
+    finally:
+        os.close(fd)
+    shutil.rmtree(old, ignore_errors=True)

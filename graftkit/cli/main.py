@@ -67,7 +67,8 @@ def train(
     set_: Optional[List[str]] = typer.Option(None, "--set", "-s", help="Override a key, e.g. --set train.epochs=2 "
                                              "(repeatable; values are YAML)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an unfinished run from its last checkpoint."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run folder of the same name first."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder of the same name "
+                                   "(once the new run is complete)."),
     nproc: int = typer.Option(1, "--nproc", min=1, help="Data-parallel processes on this machine (torchrun; "
                               "gloo on CPU, nccl on GPU). train.batch_size is per process."),
 ):

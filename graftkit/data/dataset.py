@@ -7,6 +7,8 @@ An ``Example`` is the task-neutral record every task consumes: ``text``, optiona
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -57,6 +59,14 @@ def example_from_json(data: dict) -> Example:
     return Example(**_untag_tuples(data))
 
 
+def examples_digest(examples: list[Example]) -> str:
+    """A SHA-256 of what the examples say (text, pair, label), not of where they came from, and in any order:
+    the same rows read from another path hash alike; a changed row, label or split membership does not."""
+    rows = sorted(hashlib.sha256(json.dumps(_tag_tuples([e.text, e.text_pair, e.label]), ensure_ascii=False,
+                                            sort_keys=True, default=str).encode()).hexdigest() for e in examples)
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
 @dataclass
 class Splits:
     train: list[Example]
@@ -64,6 +74,10 @@ class Splits:
     test: list[Example]
     dropped: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    def digests(self) -> dict[str, str]:
+        """``examples_digest`` of each split, as recorded in a run folder's training_setup.json."""
+        return {name: examples_digest(getattr(self, name)) for name in ("train", "validation", "test")}
 
 
 def _text(row: Row, column: str, required: bool = True) -> str | None:

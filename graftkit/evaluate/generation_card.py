@@ -19,4 +19,4 @@ def decoding_section(run: RunFolder) -> list[str]:
              "and `POST /v1/generate` start from them.", "", "| setting | value |", "| --- | --- |"]
     lines += [f"| {k} | {gc[k]} |" for k in DECODING_KEYS if k in gc]
     lines += [f"| {k} | {gc[k]} |" for k in ("eos_token_id", "pad_token_id", "decoder_start_token_id") if k in gc]
-    return lines + ["", "Try it: `graftkit generate " + str(run.path) + " \"your prompt\"`", ""]
+    return lines + ["", "Try it: `graftkit generate " + str(run.public_path) + " \"your prompt\"`", ""]

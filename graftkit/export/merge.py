@@ -9,7 +9,7 @@ from transformers import AutoTokenizer
 
 from graftkit.errors import RunFolderError
 from graftkit.inference.predictor import load_task
-from graftkit.io import atomic_path
+from graftkit.io import publish_run, sole_writer, staging_path
 from graftkit.modeling.bottleneck import CONFIG_FILE
 from graftkit.modeling.peft import MERGEABLE, load_adapter_model
 from graftkit.modeling.run_folder import RunFolder
@@ -38,13 +38,18 @@ def merge_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     task = load_task(run)
     model = load_adapter_model(run.path, task.model_class, merge=True)
     out = Path(out_dir) if out_dir else run.path / "merged"
-    if out.exists():  # merging again replaces the earlier result
-        shutil.rmtree(out)
-    with atomic_path(out) as tmp:
-        model.save_pretrained(str(tmp))
-        AutoTokenizer.from_pretrained(str(run.path)).save_pretrained(str(tmp))
-        for name in ("labels.json", "config.yaml", "generation_config.json"):  # the run's, not the base model's
-            if (run.path / name).is_file():
-                (tmp / name).write_bytes((run.path / name).read_bytes())
-        (tmp / "COMPLETE").write_text("ok\n", encoding="utf-8")
+    with sole_writer(out):  # merging again replaces the earlier result, once the new one is complete
+        staging = staging_path(out)
+        shutil.rmtree(staging, ignore_errors=True)  # left by a writer that crashed (we hold the lock)
+        _write_merged(model, run, staging)
+        publish_run(staging, out)
     return out
+
+
+def _write_merged(model, run: RunFolder, folder: Path) -> None:
+    model.save_pretrained(str(folder))
+    AutoTokenizer.from_pretrained(str(run.path)).save_pretrained(str(folder))
+    for name in ("labels.json", "config.yaml", "generation_config.json"):  # the run's, not the base model's
+        if (run.path / name).is_file():
+            shutil.copy2(run.path / name, folder / name)
+    (folder / "COMPLETE").write_text("ok\n", encoding="utf-8")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from graftkit.data.dataset import Example, example_from_json, example_to_json
 from graftkit.errors import ExportError, RunFolderError
-from graftkit.io import read_json, write_json, write_jsonl, write_text
+from graftkit.io import read_json, staging_path, write_json, write_jsonl, write_text
 
 #: where `graftkit export` puts its graphs inside a run folder, per precision
 ONNX_DIR = "onnx"
@@ -39,9 +39,17 @@ def onnx_path(run_dir: str | Path, precision: str = "fp32") -> Path:
 @dataclass
 class RunFolder:
     path: Path
+    #: where the folder will be published when it is being built in a staging folder (training builds
+    #: ``.<name>.partial`` next to ``<name>``): the path a model card tells users to load
+    final_path: Path | None = None
 
     def __post_init__(self):
         self.path = Path(self.path)
+        self.final_path = Path(self.final_path) if self.final_path else None
+
+    @property
+    def public_path(self) -> Path:
+        return self.final_path or self.path
 
     # well-known places
     labels = property(lambda self: self.path / "labels.json")
@@ -63,7 +71,10 @@ class RunFolder:
     def require_model(self) -> "RunFolder":
         """Raise a readable error unless this folder holds a loadable model."""
         if not self.path.is_dir():
-            raise RunFolderError(f"run folder not found: {self.path}")
+            building = staging_path(self.path)
+            hint = f" (training is still building it in {building}; `graftkit train CONFIG --resume` continues " \
+                "an interrupted run)" if building.is_dir() else ""
+            raise RunFolderError(f"run folder not found: {self.path}{hint}")
         missing = [n for n in ("config.json", "labels.json") if not (self.path / n).is_file()]
         if not any(self.path.glob("*.safetensors")) and not any((self.path / n).is_file()
                                                                for n in ("adapter_config.json", "ensemble.json")):

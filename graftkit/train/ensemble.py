@@ -2,18 +2,16 @@
 
 Members must have been trained on the same data, split the same way, with the same targets: otherwise
 one member's training rows could be another's test rows, and the ensemble's test score would be
-inflated. The ensemble is evaluated on the test split recorded in the members' run folders. The folder
-is built and evaluated next to its target and published by rename, so an old result is replaced only
-by a complete new one, and a second writer of the same folder gets a clear error.
+inflated. This is judged by the content hash of each split recorded at training, not by data paths.
+The ensemble is evaluated on the test split recorded in the members' run folders. The folder is built
+and evaluated next to its target and published by rename, so an old result is replaced only by a
+complete new one, and a second writer of the same folder gets a clear error.
 
 How members are combined at inference time is described in ``graftkit/inference/ensemble.py``.
 """
 from __future__ import annotations
 
-import fcntl
-import os
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
 
 from transformers import AutoConfig, AutoTokenizer
@@ -22,7 +20,7 @@ from graftkit.errors import GraftkitError, RunFolderError
 from graftkit.evaluate.evaluator import evaluate_examples
 from graftkit.inference.ensemble import COMBINE_MODES
 from graftkit.inference.predictor import Predictor, load_run_config, load_task
-from graftkit.io import read_json, write_json
+from graftkit.io import publish_run, read_json, sole_writer, staging_path, write_json
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.train.trainer import prepare
 
@@ -48,19 +46,44 @@ def _check_compatible(runs: list[RunFolder]) -> None:
             raise GraftkitError(f"{run.path} uses a different tokenizer from {runs[0].path}; members must share one")
 
 
-#: data settings that decide which rows a member trained, validated and was tested on (and what it predicts)
+#: the splits whose content hashes (``training_setup.json`` → ``data_digest``) members must share
+SPLITS = ("train", "validation", "test")
+#: data settings that decide which rows a member trained, validated and was tested on (and what it predicts):
+#: compared only for members trained before content hashes were recorded
 DATA_FIELDS = ("train", "validation", "test", "hub", "format", "text_column", "text_pair_column", "label_column",
                "label_separator", "split", "drop_invalid")
 
 
+def _data_digest(run: RunFolder) -> dict | None:
+    setup = run.path / "training_setup.json"
+    return read_json(setup).get("data_digest") if setup.is_file() else None
+
+
 def _check_same_data(runs: list[RunFolder]) -> None:
-    """Refuse members trained on different data, splits or targets, naming the setting that differs."""
+    """Refuse members trained on different data, splits or targets, by the content hash of each split recorded
+    at training: the same rows at another path pass, other rows at the same path do not."""
+    digests = [_data_digest(run) for run in runs]
+    if not all(digests):  # a member from before the hashes were recorded
+        _check_same_data_settings(runs)
+        return
+    for run, digest in zip(runs[1:], digests[1:]):
+        for split in SPLITS:
+            if digest.get(split) != digests[0].get(split):
+                raise GraftkitError(f"members were trained on different data: the {split} split of {run.path} "
+                                    f"differs from that of {runs[0].path} (the content hashes recorded at training "
+                                    "differ); an ensemble needs members trained on the same rows, split the same way "
+                                    "and with the same targets (otherwise one member's training rows can be "
+                                    "another's test rows)")
+
+
+def _check_same_data_settings(runs: list[RunFolder]) -> None:
+    """Without recorded hashes: the data settings must agree (naming the one that differs), and the test splits."""
     first = load_run_config(runs[0]).data
     for run in runs[1:]:
         data = load_run_config(run).data
         for field in DATA_FIELDS:
             a, b = getattr(first, field), getattr(data, field)
-            a, b = (a.model_dump() if hasattr(a, "model_dump") else a), (b.model_dump() if hasattr(b, "model_dump") else b)
+            a, b = (x.model_dump() if hasattr(x, "model_dump") else x for x in (a, b))
             if a != b:
                 what = "targets" if field == "label_column" else "data or splits"
                 raise GraftkitError(f"members differ in data.{field}: {runs[0].path} has {a!r}, {run.path} has "
@@ -73,43 +96,6 @@ def _check_same_data(runs: list[RunFolder]) -> None:
                 [(e.text, e.text_pair) for e in split] != [(e.text, e.text_pair) for e in other]:
             raise GraftkitError(f"{run.path} was tested on other rows than {runs[0].path} (their recorded test "
                                 "splits differ); train the members with the same data and split settings")
-
-
-@contextmanager
-def _sole_writer(target: Path):
-    """Hold ``.<name>.lock`` next to ``target`` for this process; a second writer gets a clear error."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    lock = open(target.with_name(f".{target.name}.lock"), "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
-        raise RunFolderError(f"another process is writing {target} right now; wait for it to finish") from None
-    try:
-        yield
-    finally:
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        lock.close()
-
-
-def publish_run(staging: Path, target: Path) -> None:
-    """Replace ``target`` by the complete folder ``staging`` with renames: the old result is removed
-    only after the new one is in place (sibling folders, so each rename is atomic on one filesystem)."""
-    for f in staging.rglob("*"):
-        if f.is_file():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)  # the renames themselves are durable
-    finally:
-        os.close(fd)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _copy_member(run: RunFolder, dst: Path) -> None:
@@ -168,8 +154,8 @@ def build_ensemble(run_dirs: list[str | Path], out_dir: str | Path, overwrite: b
     out = RunFolder(out_dir)
     if out.path.exists() and not overwrite:
         raise RunFolderError(f"{out.path} already exists; choose another --out or pass --overwrite")
-    with _sole_writer(out.path):
-        staging = out.path.with_name(f".{out.path.name}.staging")
+    with sole_writer(out.path):
+        staging = staging_path(out.path)
         shutil.rmtree(staging, ignore_errors=True)  # left by a crashed writer (we hold the lock)
         staging.mkdir(parents=True)
         for i, run in enumerate(runs):
