@@ -89,7 +89,7 @@ def test_limits_are_422s_that_say_so(run):
 def test_concurrent_requests_share_a_batch_and_stay_correct(run):
     from fastapi.testclient import TestClient
 
-    app = create_app(run, ServeConfig(api_keys=[KEY], log_level="warning", max_wait_ms=300, max_batch_size=8))
+    app = create_app(run, ServeConfig(api_keys=[KEY], log_level="warning", generate_wait_ms=300, max_batch_size=8))
     with TestClient(app) as client:
         results: dict = {}
 

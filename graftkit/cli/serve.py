@@ -35,6 +35,8 @@ def serve_cmd(
     max_wait_ms: float = typer.Option(0.0, help="How long the first text of a batch waits for company, in "
                                       "milliseconds (0: an idle model starts at once)."),
     max_queue: int = typer.Option(256, help="Texts waiting for the model before requests get 503."),
+    generate_wait_ms: float = typer.Option(30.0, help="Generation runs: how long the first request of a batch "
+                                           "waits for company, in milliseconds."),
     request_timeout_s: float = typer.Option(30.0, help="Deadline of one request in seconds (then 504)."),
     mask_pii_input: bool = typer.Option(False, "--mask-pii-input", help="Mask personal data before the model."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
@@ -64,6 +66,7 @@ def serve_cmd(
                              public_metrics=public_metrics or None, rate_limit_storage=rate_limit_storage,
                              ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, max_batch_size=max_batch_size,
                              max_wait_ms=max_wait_ms, max_queue=max_queue, request_timeout_s=request_timeout_s,
+                             generate_wait_ms=generate_wait_ms,
                              mask_pii_input=mask_pii_input or None, log_level=log_level)
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise ConfigError("HTTPS needs both --ssl-certfile and --ssl-keyfile")

@@ -1,7 +1,7 @@
 """Batching of concurrent generation requests: static batching with per-row early exit.
 
 Requests that wait together (up to ``max_batch_size``, the first waiting at most ``max_wait_ms`` for
-company) and ask for the same decoding settings run as one ``generate()`` call. This is *static*
+company: the server's ``generate_wait_ms``) and ask for the same decoding settings run as one ``generate()`` call. This is *static*
 batching (as in TGI's and vLLM's baselines): a batch runs until every row has finished or been
 cancelled, and requests arriving meanwhile wait for the next batch; rows are never added to a
 running batch (that would be continuous batching, which vLLM and TGI do and graftkit does not).

@@ -101,7 +101,7 @@ class Service:
                 f"{s.auth_failures_per_minute}/minute per client address; per request max_texts {s.max_texts}, "
                 f"max_chars {s.max_chars}, max_body_bytes {s.max_body_bytes}, request_timeout_s "
                 f"{s.request_timeout_s:g}; batching max_batch_size {s.max_batch_size}, max_wait_ms "
-                f"{s.max_wait_ms:g}, max_queue {s.max_queue}")
+                f"{s.max_wait_ms:g}, max_queue {s.max_queue}, generate_wait_ms {s.generate_wait_ms:g}")
 
     async def start(self) -> None:
         """Check the limits storage, load the model (in a thread, so the loop stays free), start the batcher."""

@@ -29,6 +29,10 @@ class ServeConfig(BaseSettings):
     max_wait_ms: float = Field(0.0, ge=0, description="how long the first text of a batch waits for company "
                                "(0: an idle model starts at once; texts arriving meanwhile form the next batch)")
     max_queue: int = Field(256, ge=1, description="texts waiting for the model; beyond it requests get 503")
+    generate_wait_ms: float = Field(30.0, ge=0, description="how long the first /v1/generate request of a batch "
+                                    "waits for company (a generation runs for hundreds of ms, so a short wait "
+                                    "costs little time to first token and keeps clients that arrive together "
+                                    "in one batch instead of alternating between a small and a large one)")
     request_timeout_s: float = Field(30.0, gt=0, description="deadline of one request; past it 504, work dropped")
     # security
     api_keys: list[str] = Field(default_factory=list, description="plain keys (prefer api_keys_file)")

@@ -84,7 +84,7 @@ def build_router(service: Service) -> APIRouter:
         if current["generator"] is not generator:
             old = current["batcher"]
             s = svc.settings
-            current["batcher"] = GenerationBatcher(generator, s.max_batch_size, max(s.max_wait_ms, 2.0),
+            current["batcher"] = GenerationBatcher(generator, s.max_batch_size, s.generate_wait_ms,
                                                    on_batch=metrics.batch_done,
                                                    on_first_token=metrics.first_token)
             current["generator"] = generator
