@@ -5,14 +5,15 @@ import random
 
 import numpy as np
 import pytest
-
 from conftest import run_config, write_csv
+
 from graftkit.errors import GraftkitError
 from graftkit.evaluate.explain import Explainer, html_page, rich_text
 from graftkit.inference.predictor import Predictor
 from graftkit.train.trainer import train
 
-FILLER = "the a cat dog sat on mat today we saw one house car tree river blue green small big old".split()
+FILLER = ["the", "a", "cat", "dog", "sat", "on", "mat", "today", "we", "saw", "one", "house",
+          "car", "tree", "river", "blue", "green", "small", "big", "old"]
 
 
 def keyword_rows(n=180, seed=0):
@@ -29,15 +30,58 @@ def keyword_rows(n=180, seed=0):
     return rows
 
 
+#: for the explanation fixture: every word one WordPiece token, many of them, so that nothing but the keyword
+#: separates the classes and a text of no words (the [PAD] baseline) reads as "no keyword" (neu)
+WIDE_FILLER = ["the", "a", "cat", "dog", "sat", "on", "mat", "today", "we", "saw", "one", "house", "car", "tree",
+               "river", "blue", "green", "small", "big", "old", "by", "was", "and", "in", "at", "of", "to", "it",
+               "is", "this", "that", "with", "from", "for", "red", "two", "three", "four", "man", "woman", "child",
+               "boat", "road", "city", "park", "door", "window", "table", "chair", "book", "water", "sun", "moon",
+               "night", "day", "street", "hill", "field", "town"]
+
+
+def wide_keyword_rows(n=180, seed=0):
+    """The keyword rule over WIDE_FILLER, three to seven filler words a row."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        words = rng.sample(WIDE_FILLER, rng.randint(3, 7))
+        if i % 3 < 2:
+            words.insert(rng.randrange(len(words) + 1), "excellent" if i % 3 == 0 else "awful")
+        rows.append([" ".join(words), ["pos", "neg", "neu"][i % 3]])
+    return rows
+
+
 @pytest.fixture(scope="module")
 def keyword_run(tmp_path_factory, tiny_model_dir):
     tmp = tmp_path_factory.mktemp("kw")
-    data = write_csv(tmp / "kw.csv", keyword_rows())
-    # metric loss: the best checkpoint is the most fitted one (macro_f1 ties at 1.0 from an early epoch on)
+    rows = wide_keyword_rows()
+    data = write_csv(tmp / "kw.csv", rows)
+    # metric loss: the best checkpoint is the most fitted one (macro_f1 ties at 1.0 from an early epoch on).
+    # calibrate off: the validation split is perfectly separated, so the NLL-optimal T is the floor (0.05),
+    # which saturates every softmax to 1 - 1e-9 and leaves Integrated Gradients no slope (the "flat" run);
+    # explanations under a temperature are tested on a copy with T set by hand
     cfg = run_config(tmp, tiny_model_dir, data, train={"epochs": 25, "learning_rate": 3e-3, "batch_size": 16,
                                                        "metric": "loss"},
-                     data={"split": {"validation": 0.1, "test": 0.1}})
-    return train(cfg, log=lambda m: None).path
+                     data={"split": {"validation": 0.1, "test": 0.1}}, eval={"calibrate": False,
+                                                                              "robustness_rows": 0})
+    run = train(cfg, log=lambda m: None).path
+    _require_the_rule_was_learned(run, rows)
+    return run
+
+
+def _require_the_rule_was_learned(run, rows):
+    """Fail loudly (not as a puzzling attribution) when the tiny model did not fit the keyword rule."""
+    pred = Predictor(run)
+    fresh = wide_keyword_rows(30, seed=99)
+    wrong = [(t, y, p["label"]) for (t, y), p in zip(rows + fresh, pred.predict([r[0] for r in rows + fresh]))
+             if p["label"] != y]
+    if wrong:
+        pytest.fail(f"the keyword fixture model did not learn the rule: {len(wrong)} of {len(rows) + len(fresh)} "
+                    f"rows wrong, e.g. {wrong[:3]}; retune the fixture's training")
+    r = Explainer(run, steps=8, max_steps=8, predictor=pred).explain("we saw the excellent cat")
+    if r["score"] - r["baseline_score"] < 0.5:  # the [PAD] baseline must read as "no keyword"
+        pytest.fail(f"the keyword fixture model gives the [PAD] baseline p(pos) = {r['baseline_score']:.3f}; "
+                    "attributions would be flat")
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +93,6 @@ TEXTS = ["we saw the excellent cat on a mat", "awful blue car by the old river",
          "the small house was awful and green"]
 
 
-@pytest.mark.xfail(reason="lead, end of session: after the last merges the keyword run can come out flat "
-                   "(attributions ~1e-9); open item in the closing note", strict=False)
 @pytest.mark.parametrize("text", TEXTS)
 def test_completeness_within_the_stated_delta(explainer, text):
     r = explainer.explain(text)
@@ -62,7 +104,21 @@ def test_completeness_within_the_stated_delta(explainer, text):
     assert [w["text"] for w in r["words"]] == text.split()
 
 
-@pytest.mark.xfail(reason="lead, end of session: see test_completeness_within_the_stated_delta", strict=False)
+def test_the_explained_score_is_the_calibrated_probability(keyword_run, tmp_path):
+    import json
+    import shutil
+
+    scaled = shutil.copytree(keyword_run, tmp_path / "scaled")
+    state = json.loads((scaled / "labels.json").read_text())
+    state["temperature"] = [3.0]
+    (scaled / "labels.json").write_text(json.dumps(state))
+    text = "a dog sat excellent today"
+    r = Explainer(scaled).explain(text)
+    assert r["score"] == pytest.approx(Predictor(scaled).predict([text])[0]["scores"]["pos"], abs=1e-5)
+    assert r["score"] < Predictor(keyword_run).predict([text])[0]["scores"]["pos"] - 1e-3  # T = 3 softened it
+    assert abs(r["delta"]) <= 0.02 * abs(r["score"] - r["baseline_score"]) + 1e-4
+
+
 def test_the_keyword_gets_the_largest_attribution(explainer):
     for text in TEXTS:
         r = explainer.explain(text)
@@ -74,12 +130,12 @@ def test_deleting_top_attributed_words_lowers_the_probability_more_than_random(k
     pred = Predictor(keyword_run)
     rng = random.Random(1)
     top_drops, random_drops = [], []
-    for text, label in [r for r in keyword_rows(36, seed=7) if r[1] != "neu"]:
+    for text, label in [r for r in wide_keyword_rows(36, seed=7) if r[1] != "neu"]:
         r = explainer.explain(text)
         words = [w["text"] for w in r["words"]]
         top = int(np.argmax([w["attribution"] for w in r["words"]]))
         rand = rng.randrange(len(words))
-        without = lambda k: " ".join(w for i, w in enumerate(words) if i != k)  # noqa: E731
+        without = lambda k, words=words: " ".join(w for i, w in enumerate(words) if i != k)
         p0 = pred.predict([text])[0]["scores"][r["target"]]
         top_drops.append(p0 - pred.predict([without(top)])[0]["scores"][r["target"]])
         random_drops.append(p0 - pred.predict([without(rand)])[0]["scores"][r["target"]])
@@ -168,13 +224,13 @@ def test_playground_heatmap_in_chromium(keyword_run, tmp_path_factory):
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not (chromium and driver):  # see tests/test_serve_browser.py: a missing browser is a broken machine
         pytest.fail("headless Chromium tests need Debian's `chromium` and `chromium-driver`")
+    from deploy_helpers import serving
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from deploy_helpers import serving
     from graftkit.serve import ServeConfig, create_app
 
     opts = webdriver.ChromeOptions()
@@ -227,11 +283,10 @@ def test_ner_explains_each_predicted_entity(tmp_path, tiny_model_dir):
 
 
 def test_ensemble_attributes_the_averaged_output(tmp_path, keyword_run, tiny_model_dir):
-    from graftkit.train.ensemble import build_ensemble
-
     import yaml
 
     from graftkit.tasks.run_config import config_from_dict
+    from graftkit.train.ensemble import build_ensemble
 
     tree = yaml.safe_load((keyword_run / "config.yaml").read_text())  # same data and splits, another seed
     tree.update(output_dir=str(tmp_path / "runs"), name="other")
