@@ -37,6 +37,20 @@ def test_temperature_lowers_nll_and_ece_on_an_overconfident_model():
     assert ((logits / t).argmax(1) == logits.argmax(1)).all()
 
 
+def test_an_error_free_split_never_sharpens_the_scores():
+    # every row decided right: NLL falls as T -> 0, so an unguarded fit would turn every score into 1.0
+    rng = np.random.default_rng(2)
+    gold = rng.integers(0, 3, 200)
+    logits = rng.normal(0, 1, (200, 3))
+    logits[np.arange(200), gold] += 4.0  # the gold class always wins
+    (t,) = fit_temperature(logits, gold, multi_label=False)
+    assert t >= 1.0
+    flipped = gold.copy()
+    flipped[:20] = (gold[:20] + 1) % 3  # with errors the same logits are over-confident: T > 1 is fitted
+    (t_err,) = fit_temperature(logits, flipped, multi_label=False)
+    assert t_err > 1.0
+
+
 def test_per_label_temperature_for_multi_label():
     rng = np.random.default_rng(1)
     true = rng.normal(0, 2, size=(3000, 2))

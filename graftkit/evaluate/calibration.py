@@ -86,6 +86,9 @@ def fit_temperature(logits: np.ndarray, gold: np.ndarray, multi_label: bool, max
     """Temperature(s) minimising NLL on ``(logits, gold)``: one T, or one per label for multi-label.
 
     LBFGS over log T (so T stays positive), started at T = 1; the result is clipped to ``T_RANGE``.
+    Where the split has no error (every row, or every row of a label, decided right), NLL keeps falling
+    as T → 0: the fit is ill-posed, and following it would turn every score into 1.0. There T is only
+    allowed to grow (soften), never to sharpen below 1.
     """
     x = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
     y = torch.as_tensor(np.asarray(gold))
@@ -101,8 +104,16 @@ def fit_temperature(logits: np.ndarray, gold: np.ndarray, multi_label: bool, max
         return loss
 
     opt.step(closure)
-    temps = log_t.detach().exp().clamp(*T_RANGE).tolist()
+    temps = log_t.detach().exp().clamp(*T_RANGE).numpy()
+    temps = np.where(_error_free(np.asarray(logits), np.asarray(gold), multi_label), np.maximum(temps, 1.0), temps)
     return [float(t) for t in temps]
+
+
+def _error_free(logits: np.ndarray, gold: np.ndarray, multi_label: bool) -> np.ndarray:
+    """Per temperature: True where the split holds no wrongly decided row (per label for multi-label)."""
+    if multi_label:
+        return ((logits > 0) == (gold > 0.5)).all(axis=0)
+    return np.array([bool((logits.argmax(axis=1) == gold).all())])
 
 
 def split_report(logits: np.ndarray, gold: np.ndarray, multi_label: bool,
