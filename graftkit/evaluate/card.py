@@ -14,7 +14,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from graftkit.io import write_text
 from graftkit.evaluate.generation_card import decoding_section
 from graftkit.modeling.run_folder import RunFolder
-from graftkit.tasks import TASKS
+from graftkit.tasks import TASKS, build_task
 from graftkit.tasks.run_config import RunConfig
 
 PIPELINE_TAGS = {"classification": "text-classification", "regression": "text-classification",
@@ -50,8 +50,8 @@ def write_model_card(run: RunFolder, cfg: RunConfig, results: dict, metric: str)
     state = run.task_state()
     body = (_header(run, cfg, state, results, metric) + _calibration(results.get("calibration"))
             + _robustness(results.get("robustness")) + _slices(results) + _quality(results.get("data_quality"))
-            + _use(run, state))
-    card = ModelCard(f"---\n{card_data(cfg, state['task'], results).to_yaml()}\n---\n\n{body}")
+            + _use(run, state, cfg))
+    card = ModelCard(f"---\n{card_data(cfg, state['task'], results).to_yaml()}\n---\n\n" + "\n".join(body))
     write_text(run.card, str(card))
 
 
@@ -162,8 +162,10 @@ def _quality(q: dict | None) -> list[str]:
                     "mislabelled rows).", ""]
 
 
-def _use(run: RunFolder, state: dict) -> list[str]:
-    cls = TASKS.get(state["task"]).model_class
+def _use(run: RunFolder, state: dict, cfg: RunConfig) -> list[str]:
+    # the task built from the config: its architecture may choose the model class (ranking: two_tower)
+    task_cfg = cfg.task if cfg.task.type == state["task"] else TASKS.config_class(state["task"])()
+    cls = build_task(task_cfg, cfg.data).model_class
     model_class = getattr(getattr(cls, "transformers_class", cls), "__name__", "AutoModel")
     return ["## Use", "", "```bash", f"graftkit predict {run.path} \"your text here\"", "```", "",
             "The folder is a plain transformers model folder as well:", "", "```python",

@@ -8,11 +8,13 @@ from typing import Callable
 import yaml
 from transformers import TrainingArguments
 
+from graftkit.data.dataset import Splits
 from graftkit.errors import GraftkitError
+from graftkit.evaluate.evaluator import finalize_run
 from graftkit.io import write_text
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.tasks.run_config import RunConfig, dump_config
-from graftkit.train.arguments import training_arguments
+from graftkit.train.arguments import selection_metric, training_arguments
 from graftkit.train.callbacks import GracefulStop
 from graftkit.train.distributed import last_complete_checkpoint
 
@@ -85,6 +87,13 @@ class TrainSession:
     def stop_callback(self) -> GracefulStop:
         """A callback that saves a checkpoint and stops on SIGINT/SIGTERM (check ``.requested`` after)."""
         return GracefulStop()
+
+    def finish(self, task, run: RunFolder, splits: Splits, train_metrics: dict) -> dict:
+        """Evaluate and complete a trained run as the Trainer path does: the test split saved for export
+        parity, then :func:`graftkit.evaluate.evaluator.finalize_run` (validation and test through the
+        Predictor and the task's report, metrics.json, model card, COMPLETE). Returns the results."""
+        run.write_test_split(splits.test)
+        return finalize_run(run, self.cfg, splits, train_metrics, selection_metric(self.cfg, task), log=self.log)
 
     def interrupted(self, step: int, run: RunFolder) -> Interrupted:
         return Interrupted(f"training interrupted at step {step}; a checkpoint is in {run.checkpoints}. "

@@ -3,7 +3,7 @@
 - popularity: a candidate's click count in the training log (no text, no user);
 - embedding similarity, no training: cosine between the history text and the candidate text under a
   pretrained sentence encoder (the bundled MiniLM by default);
-- the model: a ranking or embedding run through :class:`Recommender`.
+- the model: a ranking run (cross-encoder or two-tower) or an embedding run through :class:`Recommender`.
 """
 from __future__ import annotations
 
@@ -70,5 +70,5 @@ def compare(run_dir: str | Path | None, train_folder: str | Path, test_folder: s
            "embedding similarity (no training)": score_encoder(test_folder, pretrained_similarity(encoder_dir))}
     if run_dir is not None:
         rec = Recommender(run_dir)
-        out[f"model ({rec.kind})"] = score_encoder(test_folder, rec.scores, rec.max_history)
+        out[f"model ({rec.label})"] = score_encoder(test_folder, rec.scores, rec.max_history)
     return out

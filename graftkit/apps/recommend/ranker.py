@@ -1,7 +1,8 @@
 """Rank candidates for a user: a model's interest score, optionally blended with numeric features.
 
-The interest score comes from a ranking run (cross-encoder: P(click | history, candidate)) or an
-embedding run (two-tower: cosine of the history's and the candidate's embeddings). The blend is
+The interest score comes from a ranking run, cross-encoder (P(click | history, candidate)) or two-tower
+(``task.architecture: two_tower``: cosine of the history's and the candidate's embeddings, the history
+embedded once per call), or from an embedding run (cosine, the same way). The blend is
 
     score = w_model * norm(model score) + sum_f w_f * norm(feature f)
 
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from graftkit.errors import ConfigError, DataError, RunFolderError
-from graftkit.inference.predictor import Predictor
+from graftkit.inference.predictor import Predictor, load_run_config
 from graftkit.inference.retrieval.index import load_encoder, read_corpus
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.tasks.embedding.postprocess import embed
@@ -29,24 +30,33 @@ class Recommender:
     """Interest scores of candidates given a user's history texts.
 
     Args:
-        run_dir: a ranking run (cross-encoder) or an embedding run (two-tower).
+        run_dir: a ranking run (cross-encoder or two-tower) or an embedding run.
         max_history: most recent history texts used.
         separator: joins history texts (ranking runs use their own training setting).
     """
 
     def __init__(self, run_dir: str | Path, max_history: int = 10, separator: str = " ; "):
         run = RunFolder(run_dir).require_model()
-        self.kind = run.task_state().get("task")
+        state = run.task_state()
+        self.kind = state.get("task")
+        #: cross_encoder scores each pair with the Predictor; two_tower and embedding runs embed texts
+        self.architecture = state.get("architecture", "cross_encoder") if self.kind == "ranking" else "two_tower"
         self.max_history, self.separator = max_history, separator
         if self.kind == "ranking":
+            task_cfg = load_run_config(run).task
+            self.max_history, self.separator = task_cfg.max_history, task_cfg.history_separator
+        if self.kind == "ranking" and self.architecture == "cross_encoder":
             self.predictor = Predictor(run.path)
-            self.max_history = self.predictor.cfg.task.max_history
-            self.separator = self.predictor.cfg.task.history_separator
-        elif self.kind == "embedding":
+        elif self.kind in ("ranking", "embedding"):
             self.encoder = load_encoder(run)
         else:
             raise RunFolderError(f"{run.path} is a '{self.kind}' run; recommend needs a ranking run (task.type: "
                                  "ranking) or an embedding run")
+
+    @property
+    def label(self) -> str:
+        """What the run is, for tables: 'ranking', 'ranking two_tower' or 'embedding'."""
+        return f"{self.kind} two_tower" if self.kind == "ranking" and self.architecture == "two_tower" else self.kind
 
     def history_text(self, history: Sequence[str]) -> str:
         items = [h for h in history if h.strip()][-self.max_history:]
@@ -55,7 +65,7 @@ class Recommender:
     def scores(self, history: Sequence[str], candidates: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """One interest score per candidate (higher = more likely to be clicked)."""
         hist = self.history_text(history)
-        if self.kind == "ranking":
+        if self.architecture == "cross_encoder":
             preds = self.predictor.predict([(hist, c) for c in candidates], batch_size)
             return np.array([p["scores"][POSITIVE] for p in preds])
 

@@ -10,7 +10,7 @@ from transformers import TrainingArguments
 
 from graftkit.data.dataset import Splits, load_splits
 from graftkit.errors import ConfigError
-from graftkit.io import publish_dir, write_json
+from graftkit.io import publish_dir, read_json, write_json
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.report.plots import training_curve_png
 from graftkit.tasks.embedding import head, metrics, preprocess
@@ -36,8 +36,10 @@ def evaluate_splits(model, task, splits: Splits, batch_size: int) -> dict:
     return out
 
 
-def _reject_classifier_switches(cfg) -> None:
-    """Switches built for the Trainer path and its task heads; the bi-encoder trainer would ignore them."""
+def reject_classifier_switches(cfg, what: str = "task.type embedding") -> None:
+    """Switches built for the Trainer path and its task heads; the bi-encoder trainer would ignore them.
+
+    ``what`` names the setting that chose the bi-encoder (in the error)."""
     t, defaults = cfg.train, type(cfg.train)()
 
     used = [name for name, on in (("peft", cfg.peft), ("augment", cfg.augment), ("train.adversarial", t.adversarial),
@@ -51,8 +53,43 @@ def _reject_classifier_switches(cfg) -> None:
                                   ("train.eval_strategy", t.eval_strategy != defaults.eval_strategy),
                                   ("train.metric", t.metric != defaults.metric)) if on]
     if used:
-        raise ConfigError(f"task.type embedding is trained by sentence-transformers, which does not apply "
+        raise ConfigError(f"{what} is trained by sentence-transformers, which does not apply "
                           f"{', '.join(used)}; remove them (they work with classification, ner, pair, regression)")
+
+
+def fit_bi_encoder(session, run: RunFolder, checkpoint: str | None, columns: dict[str, list[str]]):
+    """Fine-tune the configured encoder as a sentence-transformers bi-encoder and publish it into ``run``.
+
+    Args:
+        session: the train layer's TrainSession.
+        run: the run folder (from ``session.prepare_run_dir()``); ``checkpoint`` resumes.
+        columns: ``anchor``, ``positive`` and optional ``negative_1..n`` texts, one row each, for
+            MultipleNegativesRankingLoss (the positives of the other rows and every negative in the batch
+            are an anchor's negatives).
+
+    Returns:
+        the trained ``SentenceTransformer`` and the trainer's ``TrainOutput``; ``run.history`` holds the log.
+
+    Raises:
+        Interrupted: a signal stopped training; the last checkpoint is on disk for ``resume``.
+    """
+    cfg = session.cfg
+    model = head.load_model(cfg.model, cfg.data.max_length)
+    stop = session.stop_callback()
+    trainer = SentenceTransformerTrainer(
+        model=model, args=_st_arguments(session, run), loss=head.make_loss(model),
+        train_dataset=Dataset.from_dict(columns), callbacks=[stop, *session.extra_callbacks])
+    try:
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+    finally:  # an exception skips on_train_end: put the signal handlers back all the same
+        stop.on_train_end(trainer.args, trainer.state, trainer.control)
+    if stop.requested:
+        raise session.interrupted(trainer.state.global_step, run)
+    staging = run.path / ".staging-model"
+    model.save(str(staging))
+    publish_dir(staging, run.path)
+    write_json(run.history, trainer.state.log_history)
+    return model, result
 
 
 def train_embedding(task, session) -> RunFolder:
@@ -66,33 +103,20 @@ def train_embedding(task, session) -> RunFolder:
         Interrupted: a signal stopped training; the last checkpoint is on disk for ``resume``.
     """
     cfg, log = session.cfg, session.log
-    _reject_classifier_switches(cfg)
-    splits = load_splits(cfg.data, task.parse_label, task.strat_key, reader=task.read)
+    reject_classifier_switches(cfg)
+    splits = load_splits(cfg.data, task.parse_label, task.strat_key, reader=task.read,
+                         from_rows=task.examples_from_rows)
     task.fit(splits.train)
     run, checkpoint = session.prepare_run_dir()
+    session.record_data(run, splits)
     for note in splits.notes:
         log(note)
     anchors, positives, skipped = preprocess.training_pairs(splits.train, task.label_mode, cfg.train.seed)
     if skipped:
         log(f"{skipped} training rows have a label no other row shares; they cannot form a pair and are skipped")
     log(f"examples: train pairs={len(anchors)} validation={len(splits.validation)} test={len(splits.test)}")
-    model = head.load_model(cfg.model, cfg.data.max_length)
-    stop = session.stop_callback()
-    trainer = SentenceTransformerTrainer(
-        model=model, args=_st_arguments(session, run), loss=head.make_loss(model),
-        train_dataset=Dataset.from_dict({"anchor": anchors, "positive": positives}),
-        callbacks=[stop, *session.extra_callbacks])
-    try:
-        result = trainer.train(resume_from_checkpoint=checkpoint)
-    finally:  # an exception skips on_train_end: put the signal handlers back all the same
-        stop.on_train_end(trainer.args, trainer.state, trainer.control)
-    if stop.requested:
-        raise session.interrupted(trainer.state.global_step, run)
-    staging = run.path / ".staging-model"
-    model.save(str(staging))
-    publish_dir(staging, run.path)
+    model, result = fit_bi_encoder(session, run, checkpoint, {"anchor": anchors, "positive": positives})
     run.write_task_state(task.name, task.state())
-    write_json(run.history, trainer.state.log_history)
     results = {"train": dict(result.metrics), "data": {
         "train": len(splits.train), "train_pairs": len(anchors), "validation": len(splits.validation),
         "test": len(splits.test), "dropped_rows": splits.dropped, "notes": splits.notes}}
@@ -101,7 +125,7 @@ def train_embedding(task, session) -> RunFolder:
         if name in results:
             log(f"{name}: " + ", ".join(f"{k}={v:.4f}" for k, v in results[name].items() if isinstance(v, float)))
     if cfg.eval.plots:
-        training_curve_png(trainer.state.log_history, "loss", run.plots / "training_curve.png")
+        training_curve_png(read_json(run.history), "loss", run.plots / "training_curve.png")
     run.update_metrics(**results)
     write_card(run, cfg, results, task)
     run.mark_complete()
