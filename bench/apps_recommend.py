@@ -29,6 +29,8 @@ def main() -> None:
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--max-steps", type=int, default=-1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--architectures", nargs="+", default=["cross_encoder", "two_tower"],
+                   choices=["cross_encoder", "two_tower"], help="ranking runs to train (same rows and steps)")
     p.add_argument("--baselines-only", action="store_true", help="skip training the ranking run")
     args = p.parse_args()
     from graftkit.apps.recommend.evaluate import compare
@@ -41,19 +43,26 @@ def main() -> None:
     train_dir = args.train or write_mind(tmp / "train", impressions=args.impressions, seed=args.seed)
     dev_dir = args.test or write_mind(tmp / "dev", impressions=max(40, args.impressions // 5), seed=args.seed + 1)
     test_dir = args.test or write_mind(tmp / "test", impressions=max(60, args.impressions // 3), seed=args.seed + 2)
-    t0 = time.perf_counter()
-    cfg = config_from_dict({
-        "name": "rank", "output_dir": str(tmp / "runs"),
-        "data": {"train": str(train_dir), "validation": str(dev_dir), "test": str(test_dir), "max_length": 128},
-        "model": {"name_or_path": "bundled:minilm"}, "task": {"type": "ranking", "max_history": 10},
-        "train": {"epochs": args.epochs, "max_steps": args.max_steps, "batch_size": 16, "learning_rate": 5e-5,
-                  "seed": args.seed, "report_to": [], "early_stopping": None},
-        "eval": {"plots": False}})
-    run = None if args.baselines_only else train(cfg, log=lambda m: None)
-    train_s = time.perf_counter() - t0
-    table = compare(run.path if run else None, train_dir, test_dir)
+    def ranking_run(architecture: str):
+        cfg = config_from_dict({
+            "name": f"rank-{architecture}", "output_dir": str(tmp / "runs"),
+            "data": {"train": str(train_dir), "validation": str(dev_dir), "test": str(test_dir), "max_length": 128},
+            "model": {"name_or_path": "bundled:minilm"},
+            "task": {"type": "ranking", "max_history": 10, "architecture": architecture},
+            "train": {"epochs": args.epochs, "max_steps": args.max_steps, "batch_size": 16, "learning_rate": 5e-5,
+                      "seed": args.seed, "report_to": [], "early_stopping": None},
+            "eval": {"plots": False}})
+        t0 = time.perf_counter()
+        run = train(cfg, log=lambda m: None)
+        return run.path, time.perf_counter() - t0
+
+    runs = {} if args.baselines_only else {a: ranking_run(a) for a in args.architectures}
+    table = compare(None, train_dir, test_dir)
+    for path, _ in runs.values():
+        table.update({k: v for k, v in compare(path, train_dir, test_dir).items() if k.startswith("model")})
+    train_s = {a: round(sec, 1) for a, (_, sec) in runs.items()}
     out = {"data": "GENERATED (graftkit.apps.recommend.synthetic)" if generated else str(args.train),
-           "train_seconds": round(train_s, 1), "arms": table}
+           "train_seconds": train_s, "arms": table}
     (REPO / "bench" / "out").mkdir(exist_ok=True)
     (REPO / "bench" / "out" / "apps-recommend.json").write_text(json.dumps(out, indent=2))
     print(f"data: {out['data']}; test impressions: {next(iter(table.values()))['impressions']}")
