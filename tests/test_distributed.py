@@ -20,6 +20,7 @@ from conftest import REPO, run_config, write_csv
 from graftkit.config import DistributedConfig
 from graftkit.tasks.run_config import dump_config, load_config
 from graftkit.errors import ConfigError, GraftkitError
+from graftkit.io import staging_path
 from graftkit.train.distributed import last_complete_checkpoint, launch_train, strategy_arguments, train_argv
 from graftkit.train.trainer import train
 
@@ -84,7 +85,7 @@ def test_kill_a_rank_then_resume(tmp_path, tiny_model_dir, capfd):
     config = _yaml(tmp_path, cfg)
     proc = subprocess.Popen([sys.executable, "-m", "graftkit", "train", str(config), "--nproc", "2"], cwd=REPO)
     try:
-        _wait_for_checkpoint(proc, cfg.run_dir / "checkpoints")
+        _wait_for_checkpoint(proc, staging_path(cfg.run_dir) / "checkpoints")  # the in-progress folder
         workers = [p for p in psutil.Process(proc.pid).children(recursive=True) if p.environ().get("RANK") == "0"]
         assert len(workers) == 1
         workers[0].send_signal(signal.SIGKILL)  # the writer dies mid-run, as on a lost node

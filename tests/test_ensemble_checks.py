@@ -3,15 +3,18 @@ recorded in the run folders; the folder is replaced only by a complete new one; 
 from __future__ import annotations
 
 import fcntl
+import json
 import shutil
 
 import pytest
 import yaml
 
-from deploy_helpers import classifier_run
+from conftest import run_config, write_csv
+from deploy_helpers import ROWS, classifier_run
 from graftkit.errors import GraftkitError, RunFolderError
 from graftkit.train import ensemble as ens
 from graftkit.train.ensemble import build_ensemble
+from graftkit.train.trainer import train
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +22,14 @@ def run(tmp_path_factory, tiny_model_dir):
     return classifier_run(tmp_path_factory.getbasetemp() / "deploy", tiny_model_dir)
 
 
-def _copy(run, dst, **data_changes):
+def _copy(run, dst, legacy=False, **data_changes):
+    """A copy of ``run`` with ``data_changes`` in its config; ``legacy``: without the data hashes recorded
+    at training (a run folder from before they were), so the data settings are compared instead."""
     shutil.copytree(run, dst)
+    if legacy:
+        setup = json.loads((dst / "training_setup.json").read_text(encoding="utf-8"))
+        del setup["data_digest"]
+        (dst / "training_setup.json").write_text(json.dumps(setup), encoding="utf-8")
     cfg = yaml.safe_load((dst / "config.yaml").read_text(encoding="utf-8"))
     for key, value in data_changes.items():
         section = cfg["data"]
@@ -37,10 +46,11 @@ def _copy(run, dst, **data_changes):
     ({"train": "/elsewhere/train.csv"}, "data.train", "data or splits"),
     ({"label_column": "sentiment"}, "data.label_column", "targets"),
 ])
-def test_members_trained_on_other_data_are_refused(run, tmp_path, change, field, what):
-    other = _copy(run, tmp_path / "other", **change)
+def test_legacy_members_with_other_data_settings_are_refused(run, tmp_path, change, field, what):
+    first = _copy(run, tmp_path / "first", legacy=True)
+    other = _copy(run, tmp_path / "other", legacy=True, **change)
     with pytest.raises(GraftkitError, match=f"members differ in {field}.*same {what}"):
-        build_ensemble([run, other], tmp_path / "ens", log=lambda m: None)
+        build_ensemble([first, other], tmp_path / "ens", log=lambda m: None)
     assert not (tmp_path / "ens").exists()
 
 
@@ -78,3 +88,27 @@ def test_a_second_writer_gets_a_clear_error(run, tmp_path):
         with pytest.raises(RunFolderError, match="another process is writing"):
             build_ensemble([run, twin], out, log=lambda m: None)
     assert not out.exists()
+
+
+def _member(tmp_path, model_dir, name, data):
+    cfg = run_config(tmp_path, model_dir, data, name=name, train={"epochs": 1})
+    return train(cfg, log=lambda m: None).path
+
+
+def test_members_are_judged_by_their_data_not_its_path(tmp_path, tiny_model_dir):
+    """The same rows at another path make a valid ensemble; other rows at the same path do not."""
+    here, there = tmp_path / "here.csv", tmp_path / "elsewhere" / "train.csv"
+    write_csv(here, ROWS * 4)
+    write_csv(there, ROWS * 4)
+    first = _member(tmp_path, tiny_model_dir, "first", here)
+    moved = _member(tmp_path, tiny_model_dir, "moved", there)
+    flipped = [[text, "neg" if label == "pos" else "pos"] if i == 0 else [text, label]
+               for i, (text, label) in enumerate(ROWS * 4)]
+    write_csv(here, flipped)  # one label changed, same file
+    changed = _member(tmp_path, tiny_model_dir, "changed", here)
+
+    res = build_ensemble([first, moved], tmp_path / "ens", log=lambda m: None)
+    assert (tmp_path / "ens" / "COMPLETE").is_file() and "accuracy" in res["test"]
+    with pytest.raises(GraftkitError, match="trained on different data: the (train|validation|test) split"):
+        build_ensemble([first, changed], tmp_path / "ens2", log=lambda m: None)
+    assert not (tmp_path / "ens2").exists()

@@ -13,6 +13,7 @@ from conftest import run_config
 from graftkit.cli import app
 from graftkit.tasks.ner.config import NerConfig
 from graftkit.inference.ensemble import average_logits
+from graftkit.train import ensemble as ens
 from graftkit.train.ensemble import build_ensemble
 from graftkit.errors import GraftkitError
 from graftkit.inference.predictor import Predictor
@@ -129,12 +130,14 @@ def write_jsonl(path, rows, repeat=1):
 OTHER = SENTENCES[:4] + [("Tesco hired Bob .", [(0, 5, "LOC")])] + SENTENCES[5:]
 
 
-def test_ner_ensemble_end_to_end(tmp_path, tiny_model_dir):
+def test_ner_ensemble_end_to_end(tmp_path, tiny_model_dir, monkeypatch):
+    # the odd member learns another label for one sentence, so that the vote has something to outvote; ensembles
+    # refuse members trained on other data (tests/test_ensemble_checks.py), so that check is off here
+    monkeypatch.setattr(ens, "_check_same_data", lambda runs: None)
     test_file = write_jsonl(tmp_path / "test.jsonl", SENTENCES)
     runs = []
     for seed, crf, rows in ((1, True, SENTENCES), (2, False, SENTENCES), (3, False, OTHER)):  # CRF member first:
-        # one path for every member (ensembles refuse members whose configs name other data); the odd member's
-        # rows are written to it before it trains. The ensemble copies the CRF member's state, so it comes first.
+        # the ensemble copies the CRF member's state, so it comes first
         train_file = write_jsonl(tmp_path / "train.jsonl", rows, repeat=4)
         cfg = run_config(tmp_path, tiny_model_dir, train_file, name=f"ner{seed}", task={"type": "ner", "crf": crf},
                          data={"test": str(test_file), "max_length": 12, "split": {"validation": 0.0, "test": 0.0}},

@@ -16,6 +16,7 @@ from transformers import TrainerCallback
 
 from conftest import run_config, write_csv
 from graftkit.errors import ConfigError
+from graftkit.io import staging_path
 from graftkit.tasks.classification import ClassificationTask
 from graftkit.train.batching import TokenBudgetBatchSampler, token_budget_batches
 from graftkit.train.threads import configure_threads, physical_cores
@@ -105,7 +106,7 @@ def test_token_budget_resume_mid_epoch_replays_the_same_batches(tmp_path, tiny_m
     cfg = config(tmp_path / "b", tiny_model_dir, train_file, **budget)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, extra_callbacks=[_KillAt(4)], log=lambda m: None)
-    assert (cfg.run_dir / "checkpoints" / "checkpoint-3").is_dir()
+    assert (staging_path(cfg.run_dir) / "checkpoints" / "checkpoint-3").is_dir()
     logs = []
     resumed = train(cfg, resume=True, log=logs.append)
     assert any("checkpoint-3" in m for m in logs)

@@ -9,6 +9,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trai
 
 from conftest import run_config, write_csv
 from graftkit.inference.predictor import Predictor
+from graftkit.io import staging_path
 from graftkit.train.trainer import Interrupted, train
 
 ROWS = [["the movie was wonderful and moving", "pos"], ["a dull and boring film", "neg"],
@@ -65,9 +66,8 @@ def test_resume_after_interrupt(tmp_path, tiny_model_dir, tiny_train):
                                                                   "eval_steps": 4})
     with pytest.raises(KeyboardInterrupt):
         train(cfg, extra_callbacks=[_KillAfter(6)], log=lambda m: None)
-    run_dir = cfg.run_dir
-    assert not (run_dir / "COMPLETE").exists()
-    assert (run_dir / "checkpoints" / "checkpoint-4").is_dir()
+    assert not cfg.run_dir.exists()  # nothing is published before the run is complete
+    assert (staging_path(cfg.run_dir) / "checkpoints" / "checkpoint-4").is_dir()  # the in-progress folder
     with pytest.raises(Exception, match="--resume"):
         train(cfg, log=lambda m: None)
     logs = []
@@ -91,7 +91,7 @@ def test_graceful_stop_saves_checkpoint(tmp_path, tiny_model_dir, tiny_train):
 
     with pytest.raises(Interrupted, match="--resume"):
         train(cfg, extra_callbacks=[_Trigger()], log=lambda m: None)
-    assert (cfg.run_dir / "checkpoints" / "checkpoint-3").is_dir()
+    assert (staging_path(cfg.run_dir) / "checkpoints" / "checkpoint-3").is_dir()
     run = train(cfg, resume=True, log=lambda m: None)
     assert run.is_complete
 

@@ -167,7 +167,7 @@ def _use(run: RunFolder, state: dict, cfg: RunConfig) -> list[str]:
     task_cfg = cfg.task if cfg.task.type == state["task"] else TASKS.config_class(state["task"])()
     cls = build_task(task_cfg, cfg.data).model_class
     model_class = getattr(getattr(cls, "transformers_class", cls), "__name__", "AutoModel")
-    return ["## Use", "", "```bash", f"graftkit predict {run.path} \"your text here\"", "```", "",
+    return ["## Use", "", "```bash", f"graftkit predict {run.public_path} \"your text here\"", "```", "",
             "The folder is a plain transformers model folder as well:", "", "```python",
             f"from transformers import {model_class}",
-            f"model = {model_class}.from_pretrained('{run.path}')", "```", ""]
+            f"model = {model_class}.from_pretrained('{run.public_path}')", "```", ""]

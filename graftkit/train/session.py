@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -11,12 +12,12 @@ from transformers import TrainingArguments
 from graftkit.data.dataset import Splits
 from graftkit.errors import GraftkitError
 from graftkit.evaluate.evaluator import finalize_run
-from graftkit.io import write_text
+from graftkit.io import publish_run, read_json, sole_writer, staging_path, write_json, write_text
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.tasks.run_config import RunConfig, dump_config
 from graftkit.train.arguments import selection_metric, training_arguments
 from graftkit.train.callbacks import GracefulStop
-from graftkit.train.distributed import last_complete_checkpoint
+from graftkit.train.distributed import is_main_process, last_complete_checkpoint, run_on_main
 
 
 class Interrupted(GraftkitError):
@@ -25,28 +26,53 @@ class Interrupted(GraftkitError):
 
 def prepare_run_dir(cfg: RunConfig, resume: bool, overwrite: bool,
                     log: Callable[[str], None] = print) -> tuple[RunFolder, str | None]:
-    """Create or reuse the run folder; returns it and the checkpoint to resume from."""
-    run = RunFolder(cfg.run_dir)
-    exists = run.path.is_dir() and any(run.path.iterdir())
-    if exists and overwrite:
-        shutil.rmtree(run.path)
-        exists = False
-    if exists and not resume:
-        what = "a finished run" if run.is_complete else "an unfinished run"
-        raise GraftkitError(f"{run.path} already holds {what}; pass --resume to continue it, --overwrite to "
-                            f"replace it, or choose another name with --set name=NEW")
+    """Create or reuse the in-progress folder of ``cfg.run_dir``; returns it and the checkpoint to resume from.
+
+    Training builds the run in the sibling ``.<name>.partial`` (``graftkit.io.staging_path``), which
+    ``TrainSession.publish`` renames to ``<name>`` once the run is complete: a finished folder is replaced
+    only by a complete new one, and an interrupted run keeps its checkpoints there for ``--resume``.
+    """
+    final = RunFolder(cfg.run_dir)
+    run = RunFolder(staging_path(final.path), final_path=final.path)
     checkpoint = None
-    if exists and resume:
-        if run.is_complete:
-            raise GraftkitError(f"{run.path} already finished; nothing to resume (use --overwrite to retrain)")
-        saved = run.config.read_text(encoding="utf-8") if run.config.is_file() else None
-        check_same_run(saved, cfg, run)
-        checkpoint = last_complete_checkpoint(run.checkpoints)  # skips one a kill cut short
-        if checkpoint is None:
-            log(f"--resume: {run.checkpoints} holds no complete checkpoint; training starts over")
+    if overwrite:  # the finished folder stays until the new run replaces it
+        shutil.rmtree(run.path, ignore_errors=True)
+    elif resume:
+        checkpoint = _resume_point(cfg, final, run, log)
+    else:
+        _refuse_existing(final, run)
     run.path.mkdir(parents=True, exist_ok=True)
     write_text(run.config, dump_config(cfg))
     return run, checkpoint
+
+
+def _holds_files(folder: RunFolder) -> bool:
+    return folder.path.is_dir() and any(folder.path.iterdir())
+
+
+def _refuse_existing(final: RunFolder, run: RunFolder) -> None:
+    how = "pass --resume to continue it, --overwrite to replace it, or choose another name with --set name=NEW"
+    if _holds_files(run):
+        raise GraftkitError(f"{final.path} has an unfinished run in {run.path}; {how}")
+    if _holds_files(final):
+        what = "a finished run" if final.is_complete else "an unfinished run"
+        raise GraftkitError(f"{final.path} already holds {what}; {how}")
+
+
+def _resume_point(cfg: RunConfig, final: RunFolder, run: RunFolder, log: Callable[[str], None]) -> str | None:
+    """The checkpoint ``--resume`` continues from (None: training starts over), after checking the config."""
+    if not _holds_files(run) and _holds_files(final):
+        if final.is_complete:
+            raise GraftkitError(f"{final.path} already finished; nothing to resume (use --overwrite to retrain)")
+        final.path.rename(run.path)  # written in place by an older graftkit: it continues as the in-progress run
+    if not _holds_files(run):
+        return None
+    saved = run.config.read_text(encoding="utf-8") if run.config.is_file() else None
+    check_same_run(saved, cfg, run)
+    checkpoint = last_complete_checkpoint(run.checkpoints)  # skips one a kill cut short
+    if checkpoint is None:
+        log(f"--resume: {run.checkpoints} holds no complete checkpoint; training starts over")
+    return checkpoint
 
 
 #: config keys a resumed run may change: where it is, and how it is reported (not how it trains)
@@ -76,10 +102,40 @@ class TrainSession:
     overwrite: bool = False
     extra_callbacks: list = field(default_factory=list)
     log: Callable[[str], None] = print
+    #: the run's writer lock, held from ``prepare_run_dir`` until the session closes
+    _held: ExitStack = field(default_factory=ExitStack, repr=False)
+
+    def __enter__(self) -> "TrainSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._held.close()
 
     def prepare_run_dir(self) -> tuple[RunFolder, str | None]:
-        """Create (or reuse, with ``resume``) the run folder; returns it and the checkpoint to resume from."""
-        return prepare_run_dir(self.cfg, self.resume, self.overwrite, self.log)
+        """Lock the run for this process (a second writer of it gets a clear error), then create (or reuse,
+        with ``resume``) its in-progress folder; returns it and the checkpoint to resume from. Under torchrun
+        the main process does both and every rank gets its answer."""
+        def claim():
+            self._held.enter_context(sole_writer(self.cfg.run_dir))
+            return prepare_run_dir(self.cfg, self.resume, self.overwrite, self.log)
+        return run_on_main(claim)
+
+    def record_data(self, run: RunFolder, splits: Splits) -> None:
+        """A content hash of each split into training_setup.json: ensembles compare members' data by it."""
+        if is_main_process():
+            setup = run.path / "training_setup.json"
+            write_json(setup, {**(read_json(setup) if setup.is_file() else {}), "data_digest": splits.digests()})
+
+    def publish(self, run: RunFolder) -> RunFolder:
+        """Move the complete in-progress folder to ``cfg.run_dir`` (atomically, replacing an older run only
+        now); returns the published folder. Other ranks, and an unfinished folder, are left as they are."""
+        final = RunFolder(self.cfg.run_dir)
+        if run.path == final.path or not is_main_process():
+            return final
+        if not run.is_complete:
+            return run
+        publish_run(run.path, final.path)
+        return final
 
     def training_arguments(self, run: RunFolder, metric: str, has_eval: bool) -> TrainingArguments:
         return training_arguments(self.cfg, run.checkpoints, metric, has_eval)

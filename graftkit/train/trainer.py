@@ -25,10 +25,10 @@ from graftkit.train.arguments import selection_metric, training_arguments
 from graftkit.train.batching import token_budget_dataloader
 from graftkit.train.callbacks import GracefulStop, TrainingProgress
 from graftkit.train.distill import Distiller, finish_distillation, prepare_distillation
-from graftkit.train.distributed import is_main_process, run_on_main
+from graftkit.train.distributed import is_main_process
 from graftkit.train.extras import setup as setup_extras
 from graftkit.train.rdrop import divergence, double_batch
-from graftkit.train.session import Interrupted, TrainSession, prepare_run_dir
+from graftkit.train.session import Interrupted, TrainSession
 from graftkit.train.threads import configure_threads
 
 __all__ = ["GraftTrainer", "Interrupted", "build_trainer", "features", "prepare", "train"]
@@ -159,7 +159,8 @@ def features(cfg: RunConfig, task: Task, build: Callable, examples: list, tokeni
 def prepare(cfg: RunConfig, task: Task | None = None) -> tuple[Task, Splits]:
     """Read and validate the data and fit the task's label state (no model yet)."""
     task = task or build_task(cfg.task, cfg.data)
-    splits = load_splits(cfg.data, task.parse_label, task.strat_key, reader=task.read)
+    splits = load_splits(cfg.data, task.parse_label, task.strat_key, reader=task.read,
+                         from_rows=task.examples_from_rows)
     task.fit(splits.train)
     task.check(splits.validation)
     task.check(splits.test)
@@ -170,43 +171,69 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
           extra_callbacks: list | None = None, log: Callable[[str], None] = print) -> RunFolder:
     """Train, then evaluate and write a complete run folder. Returns the run folder.
 
+    The run is built in a sibling in-progress folder and renamed to ``cfg.run_dir`` once complete (an older
+    run there is replaced only then); one process at a time may write a run (``graftkit.io.sole_writer``).
+
     Raises:
         Interrupted: a signal stopped training; the last checkpoint is on disk for ``resume``.
     """
     task = build_task(cfg.task, cfg.data)
-    if task.owns_training:  # trained by its own library's trainer (embedding: sentence-transformers)
-        return task.train_run(cfg, TrainSession(cfg, resume, overwrite, list(extra_callbacks or []), log))
     log = log if is_main_process() else (lambda m: None)
-    task, splits = prepare(cfg, task)
-    # under torchrun every rank trains, but only the main process creates and writes the run folder
-    run, checkpoint = run_on_main(lambda: prepare_run_dir(cfg, resume, overwrite, log))
+    with TrainSession(cfg, resume, overwrite, list(extra_callbacks or []), log) as session:
+        if task.owns_training:  # trained by its own library's trainer (embedding: sentence-transformers)
+            return session.publish(task.train_run(cfg, session))
+        return session.publish(_train_with_trainer(task, session))
+
+
+def _log_data(splits: Splits, log: Callable[[str], None]) -> None:
     for note in splits.notes:
         log(note)
     for name, n in splits.dropped.items():
         log(f"data.drop_invalid: dropped {n} invalid rows from {name}")
     log(f"examples: train={len(splits.train)} validation={len(splits.validation)} test={len(splits.test)}")
-    trainer, tokenizer = build_trainer(cfg, task, splits, run, extra_callbacks, log)
-    for warning in quality_warnings(quality_report(splits, tokenizer, cfg.data.max_length, task.fixed_labels)):
-        log(f"data warning: {warning}")  # the full report: graftkit inspect CONFIG
-    if checkpoint:
-        log(f"resuming from {checkpoint}")
+
+
+def _fit(trainer: GraftTrainer, checkpoint: str | None):
     try:
-        result = trainer.train(resume_from_checkpoint=checkpoint)
+        return trainer.train(resume_from_checkpoint=checkpoint)
     finally:  # an exception skips on_train_end: still close the bar and put the signal handlers back
         for cb in trainer.callback_handler.callbacks:
             if isinstance(cb, (TrainingProgress, GracefulStop)):
                 cb.on_train_end(trainer.args, trainer.state, trainer.control)
-    stop = next(c for c in trainer.callback_handler.callbacks if isinstance(c, GracefulStop))
-    if stop.requested:
-        raise TrainSession(cfg).interrupted(trainer.state.global_step, run)
+
+
+def _save_model(trainer: GraftTrainer, tokenizer, run: RunFolder, cfg: RunConfig) -> bool:
+    """Put the trained weights and tokenizer into the run folder; True in the process that writes it."""
     staging = run.path / ".staging-model"
     trainer.save_model(str(staging))  # on every rank: FSDP / ZeRO-3 gather the full weights collectively
     if not trainer.is_world_process_zero():
-        return run
+        return False
     tokenizer.save_pretrained(str(staging))
     finish_adapter_save(trainer.model, staging, cfg.model.name_or_path)  # adapter runs: small files + base config
     (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; the run folder holds safetensors + JSON only
     publish_dir(staging, run.path)
+    return True
+
+
+def _train_with_trainer(task: Task, session: TrainSession) -> RunFolder:
+    """Train with GraftTrainer in the run's in-progress folder, then save and evaluate the run there."""
+    cfg, log = session.cfg, session.log
+    task, splits = prepare(cfg, task)
+    # under torchrun every rank trains, but only the main process creates and writes the run folder
+    run, checkpoint = session.prepare_run_dir()
+    _log_data(splits, log)
+    trainer, tokenizer = build_trainer(cfg, task, splits, run, session.extra_callbacks, log)
+    session.record_data(run, splits)
+    for warning in quality_warnings(quality_report(splits, tokenizer, cfg.data.max_length, task.fixed_labels)):
+        log(f"data warning: {warning}")  # the full report: graftkit inspect CONFIG
+    if checkpoint:
+        log(f"resuming from {checkpoint}")
+    result = _fit(trainer, checkpoint)
+    stop = next(c for c in trainer.callback_handler.callbacks if isinstance(c, GracefulStop))
+    if stop.requested:
+        raise session.interrupted(trainer.state.global_step, run)
+    if not _save_model(trainer, tokenizer, run, cfg):
+        return run  # another rank: the main process writes the rest
     run.write_task_state(task.name, task.state())
     write_json(run.history, trainer.state.log_history)
     train_metrics = {k: v for k, v in result.metrics.items()}

@@ -16,7 +16,7 @@ from graftkit.tasks.base import TaskBase
 from graftkit.tasks.ner import head, metrics, postprocess, preprocess
 from graftkit.tasks.ner.config import NerConfig
 from graftkit.tasks.ner.ensemble import SpanVote, UnitPaths
-from graftkit.tasks.ner.readers import _check_spans, log, read_ner
+from graftkit.tasks.ner.readers import _check_spans, log, read_ner, read_ner_rows
 from graftkit.tasks.ner.schemes import label_list
 
 
@@ -50,6 +50,12 @@ class NerTask(TaskBase):
         """Read an NER file (the hook ``graftkit.data.dataset`` calls instead of its row readers)."""
         examples, scheme = read_ner(path, data_cfg, with_labels)
         self.source_schemes[str(path)] = scheme
+        return examples, 0
+
+    def examples_from_rows(self, rows: list[Row], data_cfg, with_labels: bool = True) -> tuple[list[Example], int]:
+        """Rows of a ``data.hub`` split (token/tag lists or text with entity spans)."""
+        examples, scheme = read_ner_rows(rows, data_cfg, with_labels)
+        self.source_schemes[rows[0].path] = scheme
         return examples, 0
 
     def parse_label(self, raw: Any, row: Row) -> Any:
