@@ -128,6 +128,8 @@ def monitor_serve(
     api_keys_file: Path | None = typer.Option(None, help="API keys for POST /v1/ingest, one per line "
                                                  "(plain or sha256:<hex>); or set GRAFTKIT_API_KEYS."),
     allow_anonymous: bool = typer.Option(False, "--allow-anonymous", help="No API key needed (local use only)."),
+    public_metrics: bool = typer.Option(False, "--public-metrics", help="Serve /metrics without a key "
+                                        "(for a scraper on a private network)."),
 ):
     """Serve POST /v1/ingest (authenticated), the dashboard at /dashboard, and /metrics."""
     import uvicorn
@@ -136,7 +138,8 @@ def monitor_serve(
     from graftkit.serve.apps import create_monitor_app
     from graftkit.serve.settings import load_settings
 
-    settings = load_settings(host=host, port=port, api_keys_file=api_keys_file, allow_anonymous=allow_anonymous)
+    settings = load_settings(host=host, port=port, api_keys_file=api_keys_file, allow_anonymous=allow_anonymous,
+                             public_metrics=public_metrics or None)
     uvicorn.run(create_monitor_app(load_monitor_config(config), settings), host=host, port=port)
 
 
@@ -212,6 +215,8 @@ def assistant_serve(
     port: int = typer.Option(8000, help="TCP port."),
     api_keys_file: Path | None = typer.Option(None, help="API keys, one per line; or set GRAFTKIT_API_KEYS."),
     allow_anonymous: bool = typer.Option(False, "--allow-anonymous", help="No API key needed (local use only)."),
+    public_metrics: bool = typer.Option(False, "--public-metrics", help="Serve /metrics without a key "
+                                        "(for a scraper on a private network)."),
 ):
     """Serve POST /v1/chat and the chat page at /chat."""
     import uvicorn
@@ -220,7 +225,8 @@ def assistant_serve(
     from graftkit.serve.apps import create_assistant_app
     from graftkit.serve.settings import load_settings
 
-    settings = load_settings(host=host, port=port, api_keys_file=api_keys_file, allow_anonymous=allow_anonymous)
+    settings = load_settings(host=host, port=port, api_keys_file=api_keys_file, allow_anonymous=allow_anonymous,
+                             public_metrics=public_metrics or None)
     uvicorn.run(create_assistant_app(load_assistant_config(config), settings), host=host, port=port)
 
 
