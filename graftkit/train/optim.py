@@ -7,9 +7,19 @@ from __future__ import annotations
 
 import torch
 from transformers import Trainer, TrainingArguments
+from transformers.trainer_pt_utils import get_parameter_names
 
 from graftkit.config import TrainConfig
 from graftkit.errors import ConfigError
+
+#: the parameters transformers' Trainer excludes from weight decay (its get_decay_parameter_names rule),
+#: restated through the public helper rather than by calling that method without a Trainer
+NO_DECAY_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]
+
+
+def decay_parameter_names(model) -> set[str]:
+    """Names of the parameters that get weight decay: not biases, not normalisation weights."""
+    return set(get_parameter_names(model, [torch.nn.LayerNorm], NO_DECAY_PATTERNS))
 
 
 def _backbone(model: torch.nn.Module) -> torch.nn.Module:
@@ -80,7 +90,7 @@ class GroupedOptimizer:
 
     def __call__(self, model, *, train_cfg: TrainConfig, args: TrainingArguments, head_names: list[str]):
         optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
-        decay_names = set(Trainer.get_decay_parameter_names(None, model))  # method does not use self
+        decay_names = decay_parameter_names(model)
         rates = learning_rates(model, train_cfg, head_names)
         groups: dict[tuple[float, float], list] = {}
         for name, p in model.named_parameters():
