@@ -42,6 +42,27 @@ def test_export_parity_fp32_and_int8(trained_run):
     assert [p["label"] for p in onnx_p.predict(texts)] == [p["label"] for p in torch_p.predict(texts)]
 
 
+def test_predict_and_evaluate_choose_the_int8_graph(trained_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from graftkit.cli import app
+
+    if not (trained_run / "onnx" / "model.int8.onnx").is_file():
+        export_run(trained_run, quantize="int8", log=lambda m: None)
+    runner = CliRunner()
+    int8 = runner.invoke(app, ["predict", str(trained_run), "i loved it", "--backend", "onnx", "--precision", "int8"])
+    assert int8.exit_code == 0, int8.output
+    expected = Predictor(trained_run, "onnx", precision="int8").predict(["i loved it"])[0]
+    assert json.loads(int8.stdout.splitlines()[-1])["scores"] == pytest.approx(expected["scores"], abs=1e-6)
+    refused = runner.invoke(app, ["predict", str(trained_run), "i loved it", "--precision", "int8"])
+    assert refused.exit_code != 0 and "needs --backend onnx" in refused.output
+    data = tmp_path / "eval.csv"
+    data.write_text("text,label\ni loved it,pos\nawful and dull,neg\n", encoding="utf-8")
+    ev = runner.invoke(app, ["evaluate", str(trained_run), "--data", str(data), "--backend", "onnx",
+                             "--precision", "int8", "--out", str(tmp_path / "ev")])
+    assert ev.exit_code == 0, ev.output
+
+
 def test_export_refuses_outside_tolerance(trained_run, tmp_path):
     import shutil
 

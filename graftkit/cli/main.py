@@ -120,12 +120,15 @@ def evaluate(
     label_column: Optional[str] = typer.Option(None, help="Override the label column name."),
     encoding: Optional[str] = typer.Option(None, help="Override the file encoding."),
     backend: str = typer.Option("torch", help="Inference backend (torch; onnx after export)."),
+    precision: str = typer.Option("fp32", help="--backend onnx: the fp32 or the int8 graph (int8 after "
+                                  "`graftkit export --quantize`)."),
 ):
     """Report metrics of a run on any labelled file; writes predictions, errors and plots."""
     from graftkit.evaluate.evaluator import evaluate_file
     from graftkit.progress import progress_bar
 
-    res = evaluate_file(run_dir, data, out_dir, backend=backend, progress_factory=progress_bar,
+    res = evaluate_file(run_dir, data, out_dir, backend=backend, backend_kwargs=backend_options(backend, precision),
+                        progress_factory=progress_bar,
                         text_column=text_column, label_column=label_column, encoding=encoding)
     table = Table(title=f"{run_dir} on {data}")
     table.add_column("metric")
@@ -155,6 +158,8 @@ def predict(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write JSON Lines here (default: stdout)."),
     batch_size: int = typer.Option(64, help="Inference batch size."),
     backend: str = typer.Option("torch", help="Inference backend (torch; onnx after export)."),
+    precision: str = typer.Option("fp32", help="--backend onnx: the fp32 or the int8 graph (int8 after "
+                                  "`graftkit export --quantize`)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="--output exists: start it over instead of "
                                    "continuing it (continuing needs its resume record to match run and input)."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip and count malformed input lines "
@@ -177,10 +182,11 @@ def predict(
             raise GraftkitError("--ray needs --input FILE and --output FOLDER")
         from graftkit.inference.ray_predict import predict_ray
 
-        manifest = predict_ray(run_dir, input_, output, batch_size, ray_workers, backend, ray_address, overwrite)
+        manifest = predict_ray(run_dir, input_, output, batch_size, ray_workers, backend, ray_address, overwrite,
+                               backend_kwargs=backend_options(backend, precision))
         err.print(f"[green]{manifest['rows']} predictions[/] → {output} ({len(manifest['shards'])} shards)")
         return
-    predictor = Predictor(run_dir, backend=backend)
+    predictor = Predictor(run_dir, backend=backend, **backend_options(backend, precision))
     if input_:
         n = predict_file(predictor, input_, output, batch_size, progress_factory=progress_bar, overwrite=overwrite,
                          skip_invalid=skip_invalid, log=lambda m: err.print(m, highlight=False, soft_wrap=True))
@@ -197,6 +203,17 @@ def predict(
         write_text(output, "".join(lines))
     else:
         sys.stdout.write("".join(lines))
+
+
+def backend_options(backend: str, precision: str) -> dict:
+    """Predictor keyword arguments of ``--backend``/``--precision``; a precision the backend lacks is an error."""
+    if precision not in ("fp32", "int8"):
+        raise GraftkitError(f"--precision must be fp32 or int8, not '{precision}'")
+    if backend != "onnx":
+        if precision != "fp32":
+            raise GraftkitError(f"--precision {precision} needs --backend onnx (the torch backend runs fp32)")
+        return {}
+    return {"precision": precision}
 
 
 @app.command()

@@ -45,12 +45,13 @@ def evaluate_examples(predictor: Predictor, examples: list[Example], out_dir: Pa
 
 
 def evaluate_file(run_dir: str | Path, data: str | Path, out_dir: str | Path | None = None,
-                  backend: str = "torch", progress_factory=None, **data_overrides) -> dict:
+                  backend: str = "torch", progress_factory=None, backend_kwargs: dict | None = None,
+                  **data_overrides) -> dict:
     """Evaluate a run on any labelled file; columns default to those the run was trained with.
 
     Results go to ``out_dir`` (default ``RUN/eval/<file stem>``) and into the run's metrics.json.
     """
-    predictor = open_run(run_dir, backend=backend)  # a Generator for causal_lm / seq2seq runs
+    predictor = open_run(run_dir, backend, **(backend_kwargs or {}))  # a Generator for causal_lm / seq2seq runs
     data_cfg = predictor.cfg.data.model_copy(update={k: v for k, v in data_overrides.items() if v is not None})
     predictor.task.data_cfg = data_cfg
     examples, dropped = read_examples(str(data), data_cfg, predictor.task.parse_label,

@@ -24,8 +24,9 @@ READERS = {".jsonl": "read_json", ".ndjson": "read_json", ".json": "read_json", 
 class PredictActor:
     """One Ray actor: a Predictor loaded once, applied to each batch of rows."""
 
-    def __init__(self, run_dir: str, backend: str, text_column: str, pair_column: str | None):
-        self.predictor = Predictor(run_dir, backend=backend)
+    def __init__(self, run_dir: str, backend: str, text_column: str, pair_column: str | None,
+                 backend_kwargs: dict | None = None):
+        self.predictor = Predictor(run_dir, backend=backend, **(backend_kwargs or {}))
         self.text_column, self.pair_column = text_column, pair_column
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
@@ -38,7 +39,8 @@ class PredictActor:
 
 
 def predict_ray(run_dir: str | Path, input_path: str | Path, output_dir: str | Path, batch_size: int = 64,
-                workers: int = 2, backend: str = "torch", address: str | None = None, overwrite: bool = False) -> dict:
+                workers: int = 2, backend: str = "torch", address: str | None = None, overwrite: bool = False,
+                backend_kwargs: dict | None = None) -> dict:
     """Predict every row of ``input_path`` with ``workers`` Ray actors into shards under ``output_dir``.
 
     Returns:
@@ -55,7 +57,7 @@ def predict_ray(run_dir: str | Path, input_path: str | Path, output_dir: str | P
         raise GraftkitError(f"{input_path}: --ray reads {', '.join(sorted(READERS))} files")
     if out.exists() and not overwrite:
         raise GraftkitError(f"{out} exists; choose another --output folder or pass --overwrite")
-    probe = Predictor(run_dir, backend=backend)  # fail fast here (run folder, backend) before any actor starts
+    probe = Predictor(run_dir, backend=backend, **(backend_kwargs or {}))  # fail fast here (run folder, backend) before any actor starts
     cfg = probe.cfg.data
     text_column = "text" if reader == "read_text" else cfg.text_column
     if not ray.is_initialized():  # a local Ray gets `workers` CPUs (at least 2): the actors and the read/write tasks
@@ -66,7 +68,7 @@ def predict_ray(run_dir: str | Path, input_path: str | Path, output_dir: str | P
     DataContext.get_current().execution_options.preserve_order = True  # shards hold the rows in input order
     ds = getattr(ray.data, reader)(str(input_path.resolve()))
     ds = ds.map_batches(PredictActor, fn_constructor_args=(str(Path(run_dir).resolve()), backend, text_column,
-                                                           cfg.text_pair_column),
+                                                           cfg.text_pair_column, backend_kwargs),
                         batch_size=batch_size, concurrency=workers, num_cpus=actor_cpus, batch_format="numpy")
     staging = out.with_name(f".{out.name}.staging")
     import shutil
