@@ -42,7 +42,7 @@ def run_trl(args, tmp: Path) -> dict:
     sft = SFTConfig(str(tmp / "trl"), max_steps=args.steps, per_device_train_batch_size=args.batch_size,
                     per_device_eval_batch_size=args.batch_size, learning_rate=args.lr, warmup_steps=int(0.1 * args.steps),
                     seed=args.seed, save_strategy="no", eval_strategy="no", logging_steps=50, report_to="none",
-                    use_cpu=True, disable_tqdm=True)
+                    use_cpu=True, disable_tqdm=True, bf16=args.trl_bf16)
     trainer = SFTTrainer(model=model, args=sft, train_dataset=as_ds(gc.train_rows()),
                          eval_dataset=as_ds(_eval_rows(args.eval_rows)), processing_class=tok)
     result = trainer.train()
@@ -84,6 +84,10 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--eval-rows", type=int, default=500)
     p.add_argument("--seed", type=int, default=42)
+    # trl's default is bf16=True; on a CPU without bf16 matrix units (this one: no avx512_bf16/AMX) that
+    # autocast runs every matmul in emulated bf16 on one core, >10x slower than fp32 (200 steps did not
+    # finish in 30 min). Both arms therefore train in fp32 unless --trl-bf16 asks for trl's default.
+    p.add_argument("--trl-bf16", action="store_true", help="keep trl's default bf16=True (slow on most CPUs)")
     args = p.parse_args()
     if args.arm:
         with tempfile.TemporaryDirectory() as tmp:
