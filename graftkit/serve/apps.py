@@ -10,7 +10,6 @@ same error bodies (``serve/handlers.py``). The endpoints live in router modules 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 
@@ -19,43 +18,24 @@ from fastapi.responses import Response
 
 from graftkit.apps.assistant import Assistant
 from graftkit.apps.monitor import Monitor
-from graftkit.errors import ConfigError
 from graftkit.serve import handlers
 from graftkit.serve.app_deps import application, require_key
 from graftkit.serve.deps import authenticate_metrics
-from graftkit.serve.limits import RateLimits
-from graftkit.serve.logs import get_logger, mask_library_logs
-from graftkit.serve.metrics import ServiceMetrics
+from graftkit.serve.gates import Gates
 from graftkit.serve.middleware import BodySizeLimit, ObserveRequests
 from graftkit.serve.routes import chat, dashboard, ingest
-from graftkit.serve.security import KeyStore, key_file_warning, load_key_hashes
 from graftkit.serve.settings import ServeConfig
 
 __all__ = ["AppService", "application", "create_assistant_app", "create_monitor_app", "require_key"]
 
 
-class AppService:
+class AppService(Gates):
     """What ``serve/deps.py`` and the middleware read from ``app.state.service`` (settings, keys, limits,
     log, request metrics), for a service over an application rather than one run folder.
 
     Raises:
         ConfigError: no API keys configured (and anonymous access not allowed).
     """
-
-    def __init__(self, settings: ServeConfig):
-        self.settings = settings
-        self.keys = KeyStore(load_key_hashes(settings.api_keys, settings.api_keys_file, dict(os.environ)))
-        if not self.keys.hashes and not settings.allow_anonymous:
-            raise ConfigError("no API keys configured: set GRAFTKIT_API_KEYS, --api-keys-file FILE, "
-                              "or --allow-anonymous for local experiments")
-        self.admin_keys = KeyStore(load_key_hashes([], settings.admin_api_keys_file, {}))
-        self.log = get_logger(settings.log_level)
-        mask_library_logs()
-        for path in (settings.api_keys_file, settings.admin_api_keys_file):
-            if warning := key_file_warning(path):
-                self.log.warning(warning, extra={"x_event": "key_file_permissions"})
-        self.metrics = ServiceMetrics()
-        self.limits = RateLimits(settings)
 
     def limits_line(self) -> str:
         s = self.settings

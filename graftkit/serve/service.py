@@ -6,7 +6,6 @@ dependencies reach it from the request (``request.app.state.service``), never th
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import time
 from contextlib import asynccontextmanager
@@ -19,10 +18,7 @@ from graftkit.modeling.run_folder import RunFolder
 from graftkit.serve import schemas
 from graftkit.serve.batching import MicroBatcher
 from graftkit.serve.embedder import Embedder, is_embedding_run
-from graftkit.serve.limits import RateLimits
-from graftkit.serve.logs import get_logger, mask_library_logs
-from graftkit.serve.metrics import ServiceMetrics
-from graftkit.serve.security import KeyStore, key_file_warning, load_key_hashes
+from graftkit.serve.gates import Gates
 from graftkit.serve.settings import ServeConfig
 
 
@@ -50,7 +46,7 @@ def load_predictor(run_dir: Path, settings: ServeConfig):
     return open_run(run_dir, "torch")  # a Generator for causal_lm / seq2seq runs (POST /v1/generate)
 
 
-class Service:
+class Service(Gates):
     """Everything one app instance needs; the model is loaded by :meth:`start` (the lifespan), not here.
 
     Raises:
@@ -58,20 +54,8 @@ class Service:
     """
 
     def __init__(self, run_dir, settings: ServeConfig):
-        self.settings = settings
-        self.run = RunFolder(run_dir).require_model()
-        self.keys = KeyStore(load_key_hashes(settings.api_keys, settings.api_keys_file, dict(os.environ)))
-        if not self.keys.hashes and not settings.allow_anonymous:
-            raise ConfigError("no API keys configured: set GRAFTKIT_API_KEYS, --api-keys-file FILE, "
-                              "or --allow-anonymous for local experiments")
-        self.admin_keys = KeyStore(load_key_hashes([], settings.admin_api_keys_file, {}))
-        self.log = get_logger(settings.log_level)
-        mask_library_logs()
-        for path in (settings.api_keys_file, settings.admin_api_keys_file):
-            if warning := key_file_warning(path):
-                self.log.warning(warning, extra={"x_event": "key_file_permissions"})
-        self.metrics = ServiceMetrics()
-        self.limits = RateLimits(settings)
+        self.run = RunFolder(run_dir).require_model()  # before the gates: a bad folder is the first error
+        super().__init__(settings)
         self.request_model = schemas.predict_request_model(settings.max_texts, settings.max_chars)
         self.model_name = self.run.path.resolve().name
         self.predictor = None
