@@ -90,7 +90,10 @@ def test_two_tower_run_reports_mind_metrics_and_learns(two_tower_run, tiny_model
     assert "from transformers import AutoModel\n" in card and "| test | ndcg@10 |" in card
     rec = Recommender(run.path)
     assert rec.label == "ranking two_tower"
-    assert score_encoder(test_dir, rec.scores, rec.max_history)["auc"] == pytest.approx(ranking["auc"], abs=1e-6)
+    # the recommender embeds the history once, the evaluator per pair: cosines agree to ~1e-7 (pinned to 1e-5
+    # in the reload test), but a tiny random model has near-ties that such differences reorder, so AUC agrees
+    # to a few thousandths, not exactly (seen: 0.7283 vs 0.7273 with 2 threads; equal with 1)
+    assert score_encoder(test_dir, rec.scores, rec.max_history)["auc"] == pytest.approx(ranking["auc"], abs=5e-3)
     # trained on the click log: better than the same random encoder before training, on the training data
     trained = score_encoder(train_dir, rec.scores, rec.max_history)["auc"]
     assert trained > score_encoder(train_dir, pretrained_similarity(tiny_model_dir), rec.max_history)["auc"] + 0.05
