@@ -94,18 +94,24 @@ def test_ranking_run_reports_mind_metrics_and_beats_chance(mind_run):
     assert score_popularity(test_dir, popularity_counts(train_dir))["auc"] > 0.5
 
 
-def test_recommend_cli_ranks_and_blends(mind_run, tmp_path):
+def recommend_cli(tmp_path):
+    """(a Typer app holding `graftkit recommend`, a three-item candidates CSV with popularity) for CLI tests."""
     import typer
 
     from graftkit.cli.apps import recommend_cmd
 
-    run, *_ = mind_run
     items = tmp_path / "items.csv"
     items.write_text("id,text,popularity\n"
                      "a,Striker wins final and goal,1\nb,Shares plans profit and bank,500\n"
                      "c,Coach faces league and season,2\n")
     cli = typer.Typer()
     cli.command()(recommend_cmd)
+    return cli, items
+
+
+def test_recommend_cli_ranks_and_blends(mind_run, tmp_path):
+    run, *_ = mind_run
+    cli, items = recommend_cli(tmp_path)
     args = [str(run.path), "--candidates", str(items), "--history", "Goal reports match and coach",
             "--history", "Tennis wins final and season", "-k", "3"]
     res = CliRunner().invoke(cli, args)

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 from conftest import run_config
+from test_recommend import recommend_cli
 from typer.testing import CliRunner
 
 from graftkit.apps.recommend.ranker import Recommender
@@ -122,17 +123,8 @@ def test_two_tower_reload_predict_and_recommend_agree(two_tower_run):
 
 
 def test_recommend_cli_ranks_with_a_two_tower_run(two_tower_run, tmp_path):
-    import typer
-
-    from graftkit.cli.apps import recommend_cmd
-
     run, *_ = two_tower_run
-    items = tmp_path / "items.csv"
-    items.write_text("id,text,popularity\n"
-                     "a,Striker wins final and goal,1\nb,Shares plans profit and bank,500\n"
-                     "c,Coach faces league and season,2\n")
-    cli = typer.Typer()
-    cli.command()(recommend_cmd)
+    cli, items = recommend_cli(tmp_path)
     history = ["Goal reports match and coach", "Tennis wins final and season"]
     args = [str(run.path), "--candidates", str(items), *[a for h in history for a in ("--history", h)], "-k", "2"]
     res = CliRunner().invoke(cli, args)
