@@ -33,7 +33,8 @@ def main() -> None:
                    choices=["cross_encoder", "two_tower"], help="ranking runs to train (same rows and steps)")
     p.add_argument("--baselines-only", action="store_true", help="skip training the ranking run")
     args = p.parse_args()
-    from graftkit.apps.recommend.evaluate import compare
+    from graftkit.apps.recommend.evaluate import compare, score_encoder
+    from graftkit.apps.recommend.ranker import Recommender
     from graftkit.apps.recommend.synthetic import write_mind
     from graftkit.tasks.run_config import config_from_dict
     from graftkit.train.trainer import train
@@ -57,9 +58,10 @@ def main() -> None:
         return run.path, time.perf_counter() - t0
 
     runs = {} if args.baselines_only else {a: ranking_run(a) for a in args.architectures}
-    table = compare(None, train_dir, test_dir)
-    for path, _ in runs.values():
-        table.update({k: v for k, v in compare(path, train_dir, test_dir).items() if k.startswith("model")})
+    table = compare(None, train_dir, test_dir)  # the two baselines, once
+    for path, _ in runs.values():  # each run scored the way compare() scores one
+        rec = Recommender(path)
+        table[f"model ({rec.label})"] = score_encoder(test_dir, rec.scores, rec.max_history)
     train_s = {a: round(sec, 1) for a, (_, sec) in runs.items()}
     out = {"data": "GENERATED (graftkit.apps.recommend.synthetic)" if generated else str(args.train),
            "train_seconds": train_s, "arms": table}

@@ -67,14 +67,18 @@ def test_blend_and_weights():
         blend(model, {}, {"recency": 1.0})
 
 
+def write_mind_splits(tmp, impressions: tuple[int, int, int]):
+    """Generated MIND train / dev / test folders under ``tmp`` (seeds 0, 1, 2)."""
+    return [write_mind(tmp / name, impressions=n, seed=seed)
+            for seed, (name, n) in enumerate(zip(("train", "dev", "test"), impressions))]
+
+
 @pytest.fixture(scope="module")
 def mind_run(tmp_path_factory, tiny_model_dir):
     from graftkit.train.trainer import train
 
     tmp = tmp_path_factory.mktemp("mind")
-    train_dir = write_mind(tmp / "train", impressions=200, seed=0)
-    dev_dir = write_mind(tmp / "dev", impressions=40, seed=1)
-    test_dir = write_mind(tmp / "test", impressions=60, seed=2)
+    train_dir, dev_dir, test_dir = write_mind_splits(tmp, (200, 40, 60))
     cfg = run_config(tmp, tiny_model_dir, train_dir, task={"type": "ranking", "max_history": 5},
                      data={"validation": str(dev_dir), "test": str(test_dir), "max_length": 64},
                      train={"epochs": 2, "learning_rate": 2e-3, "batch_size": 16})

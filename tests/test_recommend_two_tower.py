@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 from conftest import run_config
-from test_recommend import recommend_cli
+from test_recommend import recommend_cli, write_mind_splits
 from typer.testing import CliRunner
 
 from graftkit.apps.recommend.ranker import Recommender
@@ -67,9 +67,7 @@ def two_tower_run(tmp_path_factory, tiny_model_dir):
     from graftkit.train.trainer import train
 
     tmp = tmp_path_factory.mktemp("mind2t")
-    train_dir = write_mind(tmp / "train", impressions=80, seed=0)
-    dev_dir = write_mind(tmp / "dev", impressions=20, seed=1)
-    test_dir = write_mind(tmp / "test", impressions=30, seed=2)
+    train_dir, dev_dir, test_dir = write_mind_splits(tmp, (80, 20, 30))
     cfg = run_config(tmp, tiny_model_dir, train_dir,
                      task={"type": "ranking", "architecture": "two_tower", "max_history": 5,
                            "negatives_per_positive": 1},
