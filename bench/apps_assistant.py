@@ -9,7 +9,7 @@ confidence + FAQ similarity. Scaled by --per-intent (training rows per intent) a
 
     python bench/apps_assistant.py --per-intent 20 --epochs 2 --test-rows 1000
 
-Writes bench/out/apps-assistant.json and prints a Markdown table.
+Writes --out (default bench/out/apps-assistant.json) and prints a Markdown table.
 """
 from __future__ import annotations
 
@@ -58,9 +58,12 @@ def main() -> None:
     p.add_argument("--val-rows", type=int, default=800)
     p.add_argument("--test-rows", type=int, default=1000)
     p.add_argument("--epochs", type=float, default=2.0)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--emb-steps", type=int, default=1)
     p.add_argument("--target", type=float, default=0.9)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "apps-assistant.json")
     args = p.parse_args()
     from graftkit.apps.assistant import Assistant
     from graftkit.apps.assistant.calibrate import calibrate, evaluate
@@ -77,7 +80,7 @@ def main() -> None:
         "name": "intent", "output_dir": str(tmp / "runs"),
         "data": {"train": str(train_csv), "max_length": 64, "split": {"validation": 0.05, "test": 0.05}},
         "model": {"name_or_path": "bundled:minilm"}, "task": {"type": "classification"},
-        "train": {"epochs": args.epochs, "batch_size": 16, "learning_rate": 1e-4, "seed": args.seed,
+        "train": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr, "seed": args.seed,
                   "report_to": [], "early_stopping": None}, "eval": {"plots": False}}), log=lambda m: None)
     emb_cfg = config_from_dict({
         "name": "faq", "output_dir": str(tmp / "runs"),
@@ -104,8 +107,8 @@ def main() -> None:
         bot.close()
     out = {"held_out_intents": sorted(held), "train_rows": len(train_rows), "val_rows": len(val),
            "test_rows": len(test), "train_seconds": round(train_s, 1), "args": vars(args), "arms": rows}
-    (REPO / "bench" / "out").mkdir(exist_ok=True)
-    (REPO / "bench" / "out" / "apps-assistant.json").write_text(json.dumps(out, indent=2, default=str))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2, default=str))
     print(f"train rows {len(train_rows)} ({args.per_intent}/intent, {77 - len(held)} intents), val {len(val)}, "
           f"test {len(test)}; held-out intents {len(held)}")
     print("| OOS signals | thresholds (conf, sim) | val in-scope acc | test in-scope acc | test OOS recall | "

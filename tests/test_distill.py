@@ -188,3 +188,28 @@ def test_teacher_mismatches_are_named(t_task, s_task, match, tiny_model_dir):
     with pytest.raises(ConfigError, match=match):
         check_compatible(SimpleNamespace(task=t_task, tokenizer=tok), s_task, tok, "runs/t")
     check_compatible(SimpleNamespace(task=s_task, tokenizer=tok), s_task, tok, "runs/t")  # itself: fine
+
+
+def test_teacher_with_another_normaliser_is_an_error(tiny_model_dir):
+    """Same vocabulary, but a cased teacher: 'Hello' becomes [UNK] there and 'hello' here."""
+    from types import SimpleNamespace
+
+    from graftkit.train.distill import check_compatible
+
+    student = AutoTokenizer.from_pretrained(tiny_model_dir)
+    cased = AutoTokenizer.from_pretrained(tiny_model_dir, do_lower_case=False)
+    assert cased.get_vocab() == student.get_vocab()
+    with pytest.raises(ConfigError, match="normalises text differently"):
+        check_compatible(SimpleNamespace(task=_Task(), tokenizer=cased), _Task(), student, "runs/t")
+
+
+def test_teacher_shorter_than_the_students_rows_is_an_error():
+    from types import SimpleNamespace
+
+    from graftkit.train.distill import check_positions
+
+    teacher = SimpleNamespace(backend=SimpleNamespace(model=SimpleNamespace(
+        config=SimpleNamespace(max_position_embeddings=128))))
+    check_positions(teacher, 128, "runs/t")
+    with pytest.raises(ConfigError, match="at most 128 positions.*max_length is 256"):
+        check_positions(teacher, 256, "runs/t")

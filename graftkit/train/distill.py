@@ -12,8 +12,9 @@ so validation numbers stay comparable with an undistilled run.
   labelled positions (labels != -100: the first piece of each word), the positions its metric counts.
 * ``unlabelled``: a text file (one text per line) or any readable file with a text column; its
   texts join the training set with no gold label (classification), so only the KD term learns from them.
-* The teacher must have the student's task, labels (same order) and tokenizer vocabulary; each
-  difference is an error before the first step.
+* The teacher must have the student's task, labels (same order), tokenizer vocabulary and
+  normalisation, and read ``data.max_length`` positions; each difference is an error before the
+  first step.
 """
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ from graftkit.tasks.classification.preprocess import encode_texts
 from graftkit.tasks.mlm.preprocess import TEXT_SUFFIXES, read_documents
 
 SUPPORTED = ("classification", "ner")
+#: case, accents, CJK, digits and punctuation: two tokenizers with one vocabulary but another normaliser
+#: (cased vs uncased, accents kept or stripped, CJK split or not) encode this text differently
+NORMALISATION_PROBE = "Hello WORLD, Café Ünïcode naïve 中文字符 2024-12-02 $3.50! e-mail"
 
 
 def kd_divergence(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -122,6 +126,20 @@ def check_compatible(teacher: Predictor, task: Task, tokenizer, where: str) -> N
                           f"only in the teacher's, {only_s} only in the student's, or ids differ); start the "
                           "student from the teacher's tokenizer (e.g. model.name_or_path: the teacher's base "
                           "with the same model.extend_vocab)")
+    t_ids, s_ids = teacher.tokenizer(NORMALISATION_PROBE)["input_ids"], tokenizer(NORMALISATION_PROBE)["input_ids"]
+    if t_ids != s_ids:
+        raise ConfigError(f"train.distill.teacher: {where}'s tokenizer normalises text differently from the "
+                          f"student's (same vocabulary, but {NORMALISATION_PROBE!r} encodes to other pieces: "
+                          "lower-casing or accent stripping differ); use the teacher's tokenizer for the student")
+
+
+def check_positions(teacher: Predictor, max_length: int, where: str) -> None:
+    """Refuse a teacher that cannot read the student's longest rows (it would fail mid-training)."""
+    config = getattr(teacher.backend.model, "config", None)
+    limit = getattr(config, "max_position_embeddings", None)
+    if isinstance(limit, int) and max_length > limit:
+        raise ConfigError(f"train.distill.teacher: {where} reads at most {limit} positions, the student's "
+                          f"data.max_length is {max_length}; set data.max_length to {limit} or less")
 
 
 def read_unlabelled(path: str, data_cfg, task: Task) -> list[Example]:
@@ -205,6 +223,7 @@ def prepare_distillation(cfg, task: Task, tokenizer, train_ds, log: Callable[[st
     if cfg.train.rdrop:
         raise ConfigError("train.distill and train.rdrop both change the training loss; set train.rdrop to 0")
     distiller = Distiller.load(cfg.train.distill, task, tokenizer)
+    check_positions(distiller.teacher, cfg.data.max_length, cfg.train.distill.teacher)
     path = cfg.train.distill.unlabelled
     if not path:
         return distiller, train_ds
