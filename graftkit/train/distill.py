@@ -10,6 +10,7 @@ so validation numbers stay comparable with an undistilled run.
   logits are never cached to disk (so never pickled).
 * Classification (single-label) distils the sequence logits; NER distils token logits at the
   labelled positions (labels != -100: the first piece of each word), the positions its metric counts.
+  With a CRF head these are its emission scores: the transition matrix learns from the gold tags only.
 * ``unlabelled``: a text file (one text per line) or any readable file with a text column; its
   texts join the training set with no gold label (classification), so only the KD term learns from them.
 * The teacher must have the student's task, labels (same order), tokenizer vocabulary and
