@@ -213,3 +213,23 @@ def test_teacher_shorter_than_the_students_rows_is_an_error():
     check_positions(teacher, 128, "runs/t")
     with pytest.raises(ConfigError, match="at most 128 positions.*max_length is 256"):
         check_positions(teacher, 256, "runs/t")
+
+
+@pytest.mark.parametrize("width, ok", [(5, True), (10, False)])
+def test_teacher_must_give_one_score_per_label(tiny_model_dir, width, ok):
+    """A span-voting NER ensemble returns its members' scores side by side: 2 members × 5 labels."""
+    from types import SimpleNamespace
+
+    from graftkit.train.distill import Distiller
+
+    def model(input_ids, attention_mask):
+        return SimpleNamespace(logits=torch.zeros(*input_ids.shape, width))
+
+    fake = SimpleNamespace(backend=SimpleNamespace(model=model, accepts={"input_ids", "attention_mask"}))
+    distiller = Distiller(fake, alpha=0.5, temperature=2.0, token_level=True)
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    if ok:
+        distiller.check_width(tok, 5, "runs/t")
+    else:
+        with pytest.raises(ConfigError, match="gives 10 scores per position, the student has 5 labels"):
+            distiller.check_width(tok, 5, "runs/t")

@@ -78,7 +78,19 @@ class Distiller:
             raise ConfigError("train.distill: multi-label classification is not supported (KD here is a softmax KL)")
         teacher = Predictor(settings.teacher)
         check_compatible(teacher, task, tokenizer, settings.teacher)
-        return cls(teacher, settings.alpha, settings.temperature, token_level=task.name == "ner")
+        distiller = cls(teacher, settings.alpha, settings.temperature, token_level=task.name == "ner")
+        distiller.check_width(tokenizer, len(task.labels), settings.teacher)
+        return distiller
+
+    def check_width(self, tokenizer, n_labels: int, where: str) -> None:
+        """One probe forward: the teacher must give one score per label (an NER "vote" ensemble gives its
+        members' scores side by side, which no softmax KL can read)."""
+        probe = dict(tokenizer(NORMALISATION_PROBE, return_tensors="pt"))
+        width = self.teacher_logits(probe).shape[-1]
+        if width != n_labels:
+            raise ConfigError(f"train.distill.teacher: {where} gives {width} scores per position, the student has "
+                              f"{n_labels} labels (an NER ensemble that votes on spans cannot be a teacher: "
+                              "rebuild it with `graftkit ensemble --combine mean`, or use one member)")
 
     def teacher_logits(self, inputs: dict) -> torch.Tensor:
         feats = {k: v for k, v in inputs.items() if k in self.accepts and k != "labels"}
