@@ -61,11 +61,25 @@ def _train(cfg):
     return run, json.loads(run.metrics.read_text())
 
 
+def ece_noise_floor(run_path: Path, texts: list[str], draws: int = 1000, seed: int = 0) -> dict:
+    """ECE of a perfectly calibrated model with this run's test confidences: outcomes drawn as
+    Bernoulli(confidence), so |accuracy - confidence| per bin is sampling noise only (mean and 90th pct)."""
+    from graftkit.evaluate.calibration import reliability_bins
+    from graftkit.inference.predictor import Predictor
+
+    conf = np.array([max(p["scores"].values()) for p in Predictor(run_path).predict(texts)])
+    rng = np.random.default_rng(seed)
+    eces = [sum(b["n"] / len(conf) * abs(b["accuracy"] - b["confidence"])
+                for b in reliability_bins(conf, rng.random(len(conf)) < conf) if b["n"]) for _ in range(draws)]
+    return {"mean": float(np.mean(eces)), "p90": float(np.quantile(eces, 0.9)), "rows": len(conf)}
+
+
 def calibration(args) -> dict:
-    train_csv, test_csv, _, _ = _data(args)
+    train_csv, test_csv, _, test = _data(args)
     run, m = _train(_cfg(f"{args.dataset}-plain", train_csv, test_csv, args))
     cal = m["calibration"]
     out = {"dataset": args.dataset, "run": str(run.path), "temperature": cal["temperature"],
+           "test_ece_noise_floor": ece_noise_floor(run.path, [t for t, _ in test]),
            "test_accuracy": m["test"]["accuracy"], "test_macro_f1": m["test"]["macro_f1"],
            "validation": {k: cal["validation"][k] for k in ("before", "after")},
            "test": {k: cal["test"][k] for k in ("before", "after")}, "robustness": m.get("robustness")}
