@@ -295,7 +295,7 @@ class EvalConfig(_Strict):
                             "(never on test) and report ECE / Brier / NLL before and after")
     slices: list[str] = Field([], description="columns of the data to report metrics per value of "
                               "(source, topic, language, ...)")
-    robustness_rows: int = Field(200, ge=0, description="test rows for the robustness report at the end of "
+    robustness_rows: int = Field(200, ge=0, description="test rows (a seeded sample) for the robustness report at the end of "
                                  "training (0 = off); `graftkit robustness RUN --data FILE` runs it in full")
 
 

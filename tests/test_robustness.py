@@ -121,3 +121,16 @@ def test_ner_report_maps_gold_offsets(tmp_path, tiny_model_dir):
     assert rep["perturbations"]["whitespace"]["metric"] == 1.0
     assert rep["perturbations"]["whitespace"]["flip_rate"] == 0.0
     assert 0.0 <= rep["perturbations"]["typo_insert"]["metric"] <= 1.0
+
+
+def test_capped_report_samples_across_a_label_sorted_file():
+    """A file sorted by label: the first 30 rows hold one class, a seeded sample of 30 holds all three."""
+    from graftkit.data.dataset import Example
+    from graftkit.evaluate.robustness import capped_sample
+
+    rows = [Example(text=f"row {i}", label=lab) for lab in ("a", "b", "c") for i in range(50)]
+    picked = capped_sample(rows, 30, seed=13)
+    assert len(picked) == 30 and {e.label for e in picked} == {"a", "b", "c"}
+    assert [rows.index(e) for e in picked] == sorted(rows.index(e) for e in picked)  # file order kept
+    assert capped_sample(rows, 30, seed=13) == picked and capped_sample(rows, 30, seed=14) != picked
+    assert capped_sample(rows, 0, seed=13) == rows and capped_sample(rows, 500, seed=13) == rows

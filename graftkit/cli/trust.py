@@ -54,7 +54,7 @@ def robustness_cmd(
                                                      "(repeatable; default: all for the data's script)."),
     seed: int = typer.Option(13, help="Seed of every random choice."),
     rate: float = typer.Option(0.1, help="Probability that each eligible word is perturbed (at least one per row)."),
-    max_rows: Optional[int] = typer.Option(None, help="Use only the first N rows."),
+    max_rows: Optional[int] = typer.Option(None, help="Use a seeded sample of N rows (file order kept)."),
     backend: str = typer.Option("torch", help="Inference backend (torch; onnx after export)."),
     out_file: Optional[Path] = typer.Option(None, "--out", help="Report file (default RUN_DIR/robustness.json)."),
 ):

@@ -55,6 +55,14 @@ def _headline(report: dict, metric: str) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
+def capped_sample(examples: Sequence[Example], max_rows: int | None, seed: int) -> list[Example]:
+    """All examples, or ``max_rows`` of them drawn with ``seed``, kept in their original order."""
+    if not max_rows or len(examples) <= max_rows:
+        return list(examples)
+    keep = sorted(np.random.default_rng(seed).choice(len(examples), size=max_rows, replace=False))
+    return [examples[i] for i in keep]
+
+
 def robustness_report(predictor, examples: Sequence[Example], metric: str, perturbations: Sequence[str] | None = None,
                       seed: int = DEFAULT_SEED, rate: float = DEFAULT_RATE, max_rows: int | None = None,
                       batch_size: int = 64, log: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
@@ -67,10 +75,11 @@ def robustness_report(predictor, examples: Sequence[Example], metric: str, pertu
         perturbations: names (default: the Latin or the Chinese set, by the data's script).
         seed: fixes every random choice (with the row index).
         rate: probability that each eligible word is touched (at least one per row).
-        max_rows: use only the first rows (the end-of-training report is capped).
+        max_rows: use a seeded sample of this many rows, in file order (the end-of-training report is
+            capped). Not the first rows: a file sorted by label would leave most classes out.
     """
     task = predictor.task
-    rows = list(examples[:max_rows] if max_rows else examples)
+    rows = capped_sample(examples, max_rows, seed)
     ner = task.name == "ner"
     names = list(perturbations or (CHINESE if is_chinese([e.text for e in rows[:200]]) else LATIN))
     clean = predictor.predict([task.input_of(e) for e in rows], batch_size=batch_size)
