@@ -86,13 +86,17 @@ class Distiller:
         """One probe forward: the teacher must give one score per label (an NER "vote" ensemble gives its
         members' scores side by side, which no softmax KL can read)."""
         probe = dict(tokenizer(NORMALISATION_PROBE, return_tensors="pt"))
-        width = self.teacher_logits(probe).shape[-1]
+        width = self._forward(probe).shape[-1]
         if width != n_labels:
             raise ConfigError(f"train.distill.teacher: {where} gives {width} scores per position, the student has "
                               f"{n_labels} labels (an NER ensemble that votes on spans cannot be a teacher: "
                               "rebuild it with `graftkit ensemble --combine mean`, or use one member)")
 
     def teacher_logits(self, inputs: dict) -> torch.Tensor:
+        """The teacher's logits for one training batch."""
+        return self._forward(inputs)
+
+    def _forward(self, inputs: dict) -> torch.Tensor:
         feats = {k: v for k, v in inputs.items() if k in self.accepts and k != "labels"}
         with torch.inference_mode():
             out = self.model(**feats)
