@@ -64,13 +64,12 @@ def _train(cfg):
 def ece_noise_floor(run_path: Path, texts: list[str], draws: int = 1000, seed: int = 0) -> dict:
     """ECE of a perfectly calibrated model with this run's test confidences: outcomes drawn as
     Bernoulli(confidence), so |accuracy - confidence| per bin is sampling noise only (mean and 90th pct)."""
-    from graftkit.evaluate.calibration import reliability_bins
+    from graftkit.evaluate.calibration import binned_ece
     from graftkit.inference.predictor import Predictor
 
     conf = np.array([max(p["scores"].values()) for p in Predictor(run_path).predict(texts)])
     rng = np.random.default_rng(seed)
-    eces = [sum(b["n"] / len(conf) * abs(b["accuracy"] - b["confidence"])
-                for b in reliability_bins(conf, rng.random(len(conf)) < conf) if b["n"]) for _ in range(draws)]
+    eces = [binned_ece(conf, (rng.random(len(conf)) < conf).astype(float)) for _ in range(draws)]
     return {"mean": float(np.mean(eces)), "p90": float(np.quantile(eces, 0.9)), "rows": len(conf)}
 
 

@@ -57,10 +57,14 @@ def _confidence_and_outcome(probs: np.ndarray, gold: np.ndarray, multi_label: bo
 def expected_calibration_error(probs: np.ndarray, gold: np.ndarray, multi_label: bool,
                                bins: int = ECE_BINS) -> float:
     """Σ_b (n_b / n) · |accuracy_b − confidence_b| over equal-width confidence bins."""
-    conf, outcome = _confidence_and_outcome(probs, gold, multi_label)
-    total = len(conf)
+    return binned_ece(*_confidence_and_outcome(probs, gold, multi_label), bins)
+
+
+def binned_ece(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> float:
+    """ECE of (confidence, 0/1 outcome) pairs; the formula of :func:`expected_calibration_error`."""
+    total = len(confidence)
     return float(sum(b["n"] / total * abs(b["accuracy"] - b["confidence"])
-                     for b in reliability_bins(conf, outcome, bins) if b["n"]))
+                     for b in reliability_bins(confidence, correct, bins) if b["n"]))
 
 
 def confidence_metrics(logits: np.ndarray, gold: np.ndarray, multi_label: bool,

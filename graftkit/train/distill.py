@@ -65,8 +65,8 @@ class Distiller:
         self.accepts = teacher.backend.accepts
 
     @classmethod
-    def load(cls, settings, task: Task, tokenizer) -> "Distiller":
-        """Load ``settings.teacher`` and check it fits the student (task, labels, tokenizer).
+    def load(cls, settings, task: Task, tokenizer, max_length: int) -> "Distiller":
+        """Load ``settings.teacher`` and check it fits the student (task, labels, tokenizer, positions, width).
 
         Raises:
             ConfigError: the teacher's task, labels or tokenizer differ, or the task cannot be distilled.
@@ -78,6 +78,7 @@ class Distiller:
             raise ConfigError("train.distill: multi-label classification is not supported (KD here is a softmax KL)")
         teacher = Predictor(settings.teacher)
         check_compatible(teacher, task, tokenizer, settings.teacher)
+        check_positions(teacher, max_length, settings.teacher)
         distiller = cls(teacher, settings.alpha, settings.temperature, token_level=task.name == "ner")
         distiller.check_width(tokenizer, len(task.labels), settings.teacher)
         return distiller
@@ -151,7 +152,8 @@ def check_compatible(teacher: Predictor, task: Task, tokenizer, where: str) -> N
 
 
 def check_positions(teacher: Predictor, max_length: int, where: str) -> None:
-    """Refuse a teacher that cannot read the student's longest rows (it would fail mid-training)."""
+    """Refuse a teacher that cannot read the student's longest rows (it would fail mid-training).
+    An ensemble's combined module has no config of its own, so ensembles are not checked here."""
     config = getattr(teacher.backend.model, "config", None)
     limit = getattr(config, "max_position_embeddings", None)
     if isinstance(limit, int) and max_length > limit:
@@ -239,8 +241,7 @@ def prepare_distillation(cfg, task: Task, tokenizer, train_ds, log: Callable[[st
     """
     if cfg.train.rdrop:
         raise ConfigError("train.distill and train.rdrop both change the training loss; set train.rdrop to 0")
-    distiller = Distiller.load(cfg.train.distill, task, tokenizer)
-    check_positions(distiller.teacher, cfg.data.max_length, cfg.train.distill.teacher)
+    distiller = Distiller.load(cfg.train.distill, task, tokenizer, cfg.data.max_length)
     path = cfg.train.distill.unlabelled
     if not path:
         return distiller, train_ds
