@@ -7,6 +7,8 @@ Arms (each a plain ``graftkit train`` of the same config, only these keys differ
 * ``vocab``:       ``model.extend_vocab: auto``
 * ``vocab_tapt``:  ``model.extend_vocab: auto`` and a ``pretrain:`` section (masked-LM with whole-word
   masking on the training split's text, then fine-tuning from it)
+* ``vocab_fast``, ``vocab_tapt_fast``: the same two with ``model.extend_vocab.learning_rate_scale``
+  (``--new-rows-scale``): the added tokens' embedding rows take that many times longer steps
 
 Datasets: ChnSentiCorp-Htl (seeded stratified 80/20 split, accuracy), CLUENER2020 (train → the
 official dev set, entity F1), Weibo NER (train → test, entity F1). ``--*-train N`` samples N
@@ -38,7 +40,9 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 #: the same lean evaluation for every arm: no plots, no robustness report (it re-predicts perturbed copies)
 QUIET_EVAL = {"plots": False, "save_predictions": False, "robustness_rows": 0}
-ARMS = {"default": ("off", False), "vocab": ("auto", False), "vocab_tapt": ("auto", True)}
+#: arm -> (model.extend_vocab.source, with a pretrain: stage, scale the added rows' steps by --new-rows-scale)
+ARMS = {"default": ("off", False, False), "vocab": ("auto", False, False), "vocab_tapt": ("auto", True, False),
+        "vocab_fast": ("auto", False, True), "vocab_tapt_fast": ("auto", True, True)}
 
 
 def chnsenti(work: Path, n_train: int, seed: int, n_test: int = 0, max_length: int = 160) -> tuple[dict, dict, str]:
@@ -86,9 +90,11 @@ DATASETS = {"chnsenti": chnsenti, "cluener": cluener, "weibo": weibo}
 
 
 def run_arm(name: str, arm: str, data: dict, task: dict, metric: str, args, out_dir: Path) -> dict:
-    extend, tapt = ARMS[arm]
+    extend, tapt, fast = ARMS[arm]
+    scale = args.new_rows_scale if fast else 1.0
     tree = {"name": f"{name}-{arm}", "output_dir": str(out_dir), "data": data, "task": task,
-            "model": {"name_or_path": "bundled:minilm", "extend_vocab": {"source": extend, "words": False}},
+            "model": {"name_or_path": "bundled:minilm",
+                      "extend_vocab": {"source": extend, "words": False, "learning_rate_scale": scale}},
             "train": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
                       "seed": args.seed, "report_to": [], "early_stopping": None, "logging_steps": 50},
             "eval": {k: v for k, v in QUIET_EVAL.items() if k in EvalConfig.model_fields}}
@@ -104,7 +110,7 @@ def run_arm(name: str, arm: str, data: dict, task: dict, metric: str, args, out_
            "validation": metrics.get("validation", {}).get(metric), "train_rows": metrics["data"]["train"],
            "test_rows": metrics["data"]["test"], "unk_rate_before": setup.get("unk_rate_before"),
            "unk_rate_after": setup.get("unk_rate_after"), "tokens_added": setup.get("tokens_added"),
-           "wall_seconds": round(seconds, 1), "epochs": args.epochs}
+           "wall_seconds": round(seconds, 1), "epochs": args.epochs, "new_rows_scale": scale}
     if tapt:
         pre = read_json(out_dir / f"{name}-{arm}-pretrain" / "metrics.json")
         row["tapt_validation_perplexity"] = pre.get("validation", {}).get("perplexity")
@@ -127,6 +133,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--tapt-lr", type=float, default=1e-4)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--new-rows-scale", type=float, default=20.0,
+                    help="*_fast arms: model.extend_vocab.learning_rate_scale (the added rows' step multiplier)")
     ap.add_argument("--out", default="bench/out/chinese_adapt.json")
     args = ap.parse_args(argv)
     out = Path(args.out)

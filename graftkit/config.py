@@ -92,6 +92,9 @@ class ExtendVocabConfig(_Strict):
     split_pieces: int = Field(3, ge=2, description="auto: a word the tokenizer splits into this many pieces or "
                               "more becomes a token")
     words: bool = Field(True, description="auto: add such words, not only characters mapped to [UNK]")
+    learning_rate_scale: float = Field(1.0, ge=1.0, description="each optimiser step moves the added tokens' "
+                                       "embedding rows this many times as far as the rest, since they start "
+                                       "untrained (graftkit/train/new_rows.py); 1 = the same learning rate")
 
 
 class DistillConfig(_Strict):

@@ -27,6 +27,7 @@ from graftkit.train.callbacks import GracefulStop, TrainingProgress
 from graftkit.train.distill import Distiller, finish_distillation, prepare_distillation
 from graftkit.train.distributed import is_main_process
 from graftkit.train.extras import setup as setup_extras
+from graftkit.train.new_rows import new_rows_callback
 from graftkit.train.rdrop import divergence, double_batch
 from graftkit.train.session import Interrupted, TrainSession
 from graftkit.train.threads import configure_threads
@@ -122,7 +123,7 @@ def build_trainer(cfg: RunConfig, task: Task, splits: Splits, run: RunFolder,
     metric = selection_metric(cfg, task)
     args = training_arguments(cfg, run.checkpoints, metric, eval_ds is not None)
     args = dataclasses.replace(args, **task.training_arguments()) if task.training_arguments() else args
-    callbacks = [GracefulStop(), TrainingProgress(log)]
+    callbacks = [GracefulStop(), TrainingProgress(log)] + new_rows_callback(cfg.model.extend_vocab, tokenizer, log)
     if "tensorboard" in cfg.train.report_to and is_main_process():  # one writer of logs/
         callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(run.logs))))
     if cfg.train.early_stopping and eval_ds is not None:
