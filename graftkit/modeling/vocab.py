@@ -151,14 +151,19 @@ def _resizable_embeddings(model) -> torch.nn.Embedding:
     return emb
 
 
-def _init_from_pieces(model, rows: dict[int, list[int]]) -> None:
-    """New row := mean of the old pieces' rows, in the input and (untied or tied) output embedding."""
+def embedding_matrices(model) -> list[torch.nn.Parameter]:
+    """The input embedding and, if untied, the output embedding: the matrices that hold a token's rows."""
     matrices = [model.get_input_embeddings().weight]
     out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     if out is not None and out.weight.data_ptr() != matrices[0].data_ptr():
         matrices.append(out.weight)
+    return matrices
+
+
+def _init_from_pieces(model, rows: dict[int, list[int]]) -> None:
+    """New row := mean of the old pieces' rows, in the input and (untied or tied) output embedding."""
     with torch.no_grad():
-        for weight in matrices:
+        for weight in embedding_matrices(model):
             for new, pieces in rows.items():
                 weight[new] = weight[pieces].mean(0)
 

@@ -17,20 +17,12 @@ import torch
 from transformers import TrainerCallback
 
 from graftkit.errors import ConfigError
+from graftkit.modeling.vocab import embedding_matrices
 
 
 def added_token_ids(tokenizer) -> list[int]:
     """Ids of the tokenizer's added, non-special tokens (what ``model.extend_vocab`` adds)."""
     return sorted(i for i, tok in tokenizer.added_tokens_decoder.items() if not tok.special)
-
-
-def embedding_matrices(model) -> list[torch.nn.Parameter]:
-    """The input embedding and, if untied, the output embedding: the matrices that hold a token's rows."""
-    weights = [model.get_input_embeddings().weight]
-    out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    if out is not None and out.weight is not weights[0]:
-        weights.append(out.weight)
-    return weights
 
 
 class NewRowsLearningRate(TrainerCallback):
