@@ -96,7 +96,8 @@ def run_arm(name: str, arm: str, data: dict, task: dict, metric: str, args, out_
             "model": {"name_or_path": "bundled:minilm",
                       "extend_vocab": {"source": extend, "words": False, "learning_rate_scale": scale}},
             "train": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
-                      "seed": args.seed, "report_to": [], "early_stopping": None, "logging_steps": 50},
+                      "seed": args.seed, "report_to": [], "early_stopping": None, "logging_steps": 50,
+                      "head_learning_rate": args.head_lr},
             "eval": {k: v for k, v in QUIET_EVAL.items() if k in EvalConfig.model_fields}}
     if tapt:
         tree["pretrain"] = {"epochs": args.tapt_epochs, "learning_rate": args.tapt_lr, "batch_size": args.batch_size}
@@ -110,7 +111,8 @@ def run_arm(name: str, arm: str, data: dict, task: dict, metric: str, args, out_
            "validation": metrics.get("validation", {}).get(metric), "train_rows": metrics["data"]["train"],
            "test_rows": metrics["data"]["test"], "unk_rate_before": setup.get("unk_rate_before"),
            "unk_rate_after": setup.get("unk_rate_after"), "tokens_added": setup.get("tokens_added"),
-           "wall_seconds": round(seconds, 1), "epochs": args.epochs, "new_rows_scale": scale}
+           "wall_seconds": round(seconds, 1), "epochs": args.epochs, "new_rows_scale": scale,
+           "lr": args.lr, "head_lr": args.head_lr}
     if tapt:
         pre = read_json(out_dir / f"{name}-{arm}-pretrain" / "metrics.json")
         row["tapt_validation_perplexity"] = pre.get("validation", {}).get("perplexity")
@@ -131,6 +133,8 @@ def main(argv=None) -> int:
     ap.add_argument("--tapt-epochs", type=float, default=2)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--head-lr", type=float, default=None,
+                    help="train.head_learning_rate (the classifier / CRF head); default: --lr")
     ap.add_argument("--tapt-lr", type=float, default=1e-4)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--new-rows-scale", type=float, default=20.0,
@@ -147,7 +151,8 @@ def main(argv=None) -> int:
             for arm in args.arms.split(","):
                 row = run_arm(name, arm, data, task, metric, args, work / "runs")
                 print(json.dumps(row, ensure_ascii=False), flush=True)
-                rows = [r for r in rows if (r["dataset"], r["arm"]) != (name, arm)] + [row]
+                rows = [r for r in rows if (r["dataset"], r["arm"], r.get("epochs"), r.get("head_lr"))
+                        != (name, arm, row["epochs"], row["head_lr"])] + [row]
                 write_json(out, {"args": vars(args), "rows": rows})  # after every arm: a kill keeps the rest
     return 0
 
