@@ -1,4 +1,4 @@
-"""Bi-encoder training, the faiss index, search, the intent + FAQ answerer and bad corpora."""
+"""Bi-encoder training, the exact-cosine index, search, the intent + FAQ answerer and bad corpora."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,7 @@
-"""A corpus embedded by an embedding run, stored beside the run, searched exactly with faiss.
+"""A corpus embedded by an embedding run, stored beside the run, searched exactly (cosine, top-k).
+
+Search is sentence-transformers' ``semantic_search``: an exact, chunked matrix product, which is
+all a corpus of FAQ answers or catalogue items needs (no approximate-index dependency).
 
 Layout (no pickles: vectors in safetensors, everything else JSON)::
 
@@ -10,6 +13,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
+
+import torch
+from safetensors.numpy import save_file
+from safetensors.torch import load_file
+from sentence_transformers.util import semantic_search
 
 from graftkit.data.readers import read_rows
 from graftkit.errors import DataError, RunFolderError
@@ -68,8 +76,6 @@ def load_encoder(run: RunFolder):
 def build_index(run_dir: str | Path, corpus: str | Path, id_column: str | None = "id", text_column: str = "text",
                 name: str = "default", batch_size: int = 64, encoding: str = "utf-8") -> Path:
     """Embed every corpus entry with the run's model and store the index in ``RUN/index/<name>``."""
-    from safetensors.numpy import save_file
-
     run = embedding_run(run_dir)
     entries = read_corpus(corpus, id_column, text_column, encoding)
     vectors = embed(load_encoder(run), [e["text"] for e in entries], batch_size)
@@ -81,7 +87,7 @@ def build_index(run_dir: str | Path, corpus: str | Path, id_column: str | None =
     write_json(staging / "entries.json", entries)
     write_json(staging / "meta.json", {"corpus": str(corpus), "id_column": id_column, "text_column": text_column,
                                        "count": len(entries), "dim": int(vectors.shape[1]), "similarity": "cosine",
-                                       "search": "exact inner product on unit vectors (faiss.IndexFlatIP)"})
+                                       "search": "exact cosine (sentence_transformers.util.semantic_search)"})
     publish_dir(staging, target)
     return target
 
@@ -95,9 +101,6 @@ class Index:
     """
 
     def __init__(self, run_dir: str | Path, name: str = "default"):
-        import faiss
-        from safetensors.numpy import load_file
-
         self.run = embedding_run(run_dir)
         self.path = self.run.path / "index" / name
         if not (self.path / "meta.json").is_file():
@@ -105,9 +108,7 @@ class Index:
                                  f"`graftkit index {self.run.path} --corpus FILE`")
         self.meta = read_json(self.path / "meta.json")
         self.entries: list[dict] = read_json(self.path / "entries.json")
-        vectors = load_file(str(self.path / "vectors.safetensors"))["embeddings"]
-        self.faiss = faiss.IndexFlatIP(vectors.shape[1])
-        self.faiss.add(vectors)
+        self.vectors = load_file(str(self.path / "vectors.safetensors"))["embeddings"]
         self.encoder = load_encoder(self.run)
 
     def __len__(self) -> int:
@@ -116,7 +117,6 @@ class Index:
     def search(self, queries: Sequence[str], k: int = 5) -> list[list[dict]]:
         """Top-``k`` entries per query, best first, each with its cosine ``score`` and ``rank``."""
         k = max(1, min(k, len(self.entries)))
-        scores, ids = self.faiss.search(embed(self.encoder, list(queries)), k)
-        return [[{**self.entries[i], "score": float(s), "rank": r + 1}
-                 for r, (s, i) in enumerate(zip(row_s, row_i)) if i >= 0]
-                for row_s, row_i in zip(scores, ids)]
+        found = semantic_search(torch.from_numpy(embed(self.encoder, list(queries))), self.vectors, top_k=k)
+        return [[{**self.entries[hit["corpus_id"]], "score": float(hit["score"]), "rank": r + 1}
+                 for r, hit in enumerate(hits)] for hits in found]
