@@ -119,6 +119,12 @@ def _given(task, e: Example) -> Any:
     return [l2i[x] for x in e.label] if task.multi_label else l2i[e.label]
 
 
+#: cleanlab's default n_jobs forks a multiprocessing.Pool from this process, which by now runs torch's and
+#: other threads; a child forked while one of them held a lock never finishes (the suite hung there).
+#: The per-class work it would spread is tiny next to the cross-validated training before it.
+SERIAL = 1
+
+
 def rank_issues(task, rows: Sequence[Example], probs: list[Any]) -> tuple[list[int], np.ndarray]:
     """Indices cleanlab flags (worst first) and every row's label-quality score (low = likely wrong)."""
     from cleanlab.filter import find_label_issues  # heavy optional dependency
@@ -132,16 +138,17 @@ def rank_issues(task, rows: Sequence[Example], probs: list[Any]) -> tuple[list[i
         # a sentence's units may be fewer than its words when the tokenizer truncated it: compare the units scored
         given = [g[:len(p)] for g, p in zip(given, probs)]
         scores, _ = token_scores(given, probs)
-        flagged = sorted({s for s, _ in token_issues(given, probs)}, key=lambda s: scores[s])
+        flagged = sorted({s for s, _ in token_issues(given, probs, n_jobs=SERIAL)}, key=lambda s: scores[s])
         return flagged, np.asarray(scores)
     pred = np.stack(probs)
     if task.multi_label:
-        flagged = list(find_label_issues(given, pred, multi_label=True, return_indices_ranked_by="self_confidence"))
+        flagged = list(find_label_issues(given, pred, multi_label=True, return_indices_ranked_by="self_confidence",
+                                         n_jobs=SERIAL))
         from cleanlab.multilabel_classification.rank import get_label_quality_scores as ml_scores
 
         return flagged, np.asarray(ml_scores(given, pred))
     labels = np.asarray(given)
-    flagged = list(find_label_issues(labels, pred, return_indices_ranked_by="self_confidence"))
+    flagged = list(find_label_issues(labels, pred, return_indices_ranked_by="self_confidence", n_jobs=SERIAL))
     return flagged, np.asarray(get_label_quality_scores(labels, pred))
 
 
