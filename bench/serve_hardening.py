@@ -1,4 +1,4 @@
-"""Serving after the hardening issue: naive endpoint vs graftkit torch / ONNX fp32 / ONNX int8 / int8 x2 workers
+"""Serving after hardening: naive endpoint vs graftkit torch / ONNX fp32 / ONNX int8 / int8 x2 workers
 at several concurrency levels plus one overload level, all in one run; then a per-request time breakdown.
 
 Each arm is a fresh server process on 127.0.0.1 (graftkit: `graftkit serve` with its defaults: idle

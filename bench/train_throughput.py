@@ -1,11 +1,11 @@
-"""Training throughput: a plain transformers.Trainer vs graftkit before issue 17 vs graftkit's fast path, one run.
+"""Training throughput: a plain transformers.Trainer vs graftkit's earlier settings vs graftkit's fast path, one run.
 
 For each dataset (FPB, SST-2, CLUENER) and each system, the bundled MiniLM trains one epoch on the
 first ``--rows`` training rows (same seed, learning rate and 16-row batches; the token-budget arm
 gets ``16 × mean row length`` tokens per batch, about 16 rows) and is scored on ``--test-rows`` test rows:
 - ``hf``: transformers.Trainer as the examples set it up — run_glue.py (pad to 128) for classification,
   run_ner.py (dynamic padding, first-piece labels) for NER;
-- ``graftkit``: ``graftkit.train.trainer.train`` with the settings graftkit had before issue 17
+- ``graftkit``: ``graftkit.train.trainer.train`` with the settings graftkit had before its fast path
   (length-grouped 16-row batches, ``train.threads: keep``);
 - ``graftkit-fast``: the same with ``train.max_tokens_per_batch`` and ``train.threads: auto``.
 Samples/s are from ``train_runtime``; GFLOP/s count the padded batches of the system's own training
