@@ -30,5 +30,9 @@ class RunFolderError(GraftkitError):
     """A run folder is missing files or was written by an incompatible version."""
 
 
+class UnsupportedError(GraftkitError):
+    """A run's task lacks what a command needs; the message names the task and what it supports."""
+
+
 class ExportError(GraftkitError):
     """The model could not be exported, or the exported graph disagrees with torch."""

@@ -97,12 +97,14 @@ def test_max_length_beyond_the_models_positions_names_both_numbers(tmp_path, tin
 
     from graftkit.modeling.load import load_pretrained
     from graftkit.tasks import build_task
+    from graftkit.tasks.capabilities import TrainsWithTrainer
 
     cfg = load_config(_write(tmp_path, f"data: {{train: x.csv, max_length: 4096}}\nmodel: {{name_or_path: '{tiny_model_dir}'}}\n"))
     limit = AutoConfig.from_pretrained(tiny_model_dir).max_position_embeddings
     task = build_task(cfg.task, cfg.data)
     task.labels = ["a", "b"]
+    kwargs = task.capability(TrainsWithTrainer, "train").model_kwargs()
     with pytest.raises(ConfigError) as e:
-        load_pretrained(cfg.model, task, cfg.data.max_length)
+        load_pretrained(cfg.model, task.model_class, kwargs, cfg.data.max_length)
     assert "data.max_length is 4096" in str(e.value) and f"max_position_embeddings {limit}" in str(e.value)
-    load_pretrained(cfg.model, task, limit)  # at the limit it loads
+    load_pretrained(cfg.model, task.model_class, kwargs, limit)  # at the limit it loads

@@ -7,7 +7,8 @@ from transformers import AutoTokenizer
 
 from graftkit.errors import DataError
 from graftkit.tasks.mlm.head import WholeWordMaskCollator
-from graftkit.tasks.mlm.preprocess import encode_texts, fixed_mask, read_documents
+from graftkit.data.dataset import read_documents
+from graftkit.tasks.mlm.preprocess import encode_texts, fixed_mask
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,10 @@ from graftkit.data.dataset import Example, Splits
 from graftkit.data.quality import quality_report, warnings
 
 
+#: the one right answer of a classification example, as a GoldLabels capability gives it
+GOLD = lambda e: e.label  # noqa: E731
+
+
 def _ex(text, label, path, line):
     return Example(text=text, label=label, path=path, line=line)
 
@@ -34,7 +38,7 @@ def _splits():
 
 
 def test_planted_problems_are_found(tokenizer):
-    rep = quality_report(_splits(), tokenizer, max_length=32)
+    rep = quality_report(_splits(), tokenizer, max_length=32, gold_key=GOLD)
     assert rep["rows"] == {"train": 27, "validation": 1, "test": 2}
     within = rep["duplicates"]["within"]["train"]
     assert within["exact"] == 1 and within["near"] == 2  # line 32 and the refund pair (34 differs from 33)
@@ -59,13 +63,28 @@ def test_planted_problems_are_found(tokenizer):
 def test_clean_data_gives_no_warnings(tokenizer):
     train = [_ex(f"sentence {w} is here", "a" if i % 2 else "b", "t.csv", i) for i, w in
              enumerate(["alpha", "beta", "gamma", "delta", "epsilon", "zeta"])]
-    rep = quality_report(Splits(train, [], [_ex("another text entirely", "a", "x.csv", 1)]), tokenizer, 32)
+    rep = quality_report(Splits(train, [], [_ex("another text entirely", "a", "x.csv", 1)]), tokenizer, 32, GOLD)
     assert warnings(rep) == []
     assert set(rep["rows"]) == {"train", "test"}
 
 
+def test_leakage_examples_name_the_two_splits_of_each_pair(tokenizer):
+    shared = "the same sentence sits in every split"
+    splits = Splits([_ex(shared, "a", "train.csv", 7), _ex("train only", "b", "train.csv", 8)],
+                    [_ex(shared, "a", "val.csv", 3)], [_ex(shared, "a", "test.csv", 4)])
+    leak = quality_report(splits, tokenizer, 32, GOLD)["duplicates"]["leakage"]
+    assert leak["validation/test"]["examples"] == [["val.csv:3", "test.csv:4"]]
+    assert leak["train/test"]["examples"] == [["train.csv:7", "test.csv:4"]]
+    assert leak["train/validation"]["examples"] == [["train.csv:7", "val.csv:3"]]
+
+
+def test_without_gold_labels_balance_and_conflicts_are_left_out(tokenizer):
+    rep = quality_report(_splits(), tokenizer, 32)
+    assert rep["balance"] == {} and rep["conflicts"]["texts"] == 0
+
+
 def test_unknown_token_rate(tokenizer):
     train = [_ex("hello \u16a0\u16a1\u16a2 world", "a", "t.csv", 1), _ex("plain words here", "b", "t.csv", 2)]
-    rep = quality_report(Splits(train, [], []), tokenizer, 32)
+    rep = quality_report(Splits(train, [], []), tokenizer, 32, GOLD)
     assert rep["tokens"]["train"]["unk_tokens"] >= 1
     assert any("[UNK]" in w for w in warnings(rep))

@@ -170,9 +170,9 @@ def predict(
                                               "instead of starting a local one."),
     ray_workers: int = typer.Option(2, min=1, help="--ray: Predictor actors."),
 ):
-    """Predict labels for texts given on the command line or in a file."""
-    from graftkit.inference.predict_file import predict_file
-    from graftkit.inference.predictor import Predictor
+    """Predict for texts given on the command line or in a file (labels, entities, values, generated text or
+    vectors, whatever the run's task predicts)."""
+    from graftkit.inference.runs import open_run
     from graftkit.progress import progress_bar
 
     if not texts and not input_:
@@ -186,16 +186,17 @@ def predict(
                                backend_kwargs=backend_options(backend, precision))
         err.print(f"[green]{manifest['rows']} predictions[/] → {output} ({len(manifest['shards'])} shards)")
         return
-    predictor = Predictor(run_dir, backend=backend, **backend_options(backend, precision))
+    predictor = open_run(run_dir, backend, **backend_options(backend, precision))
     if input_:
-        n = predict_file(predictor, input_, output, batch_size, progress_factory=progress_bar, overwrite=overwrite,
-                         skip_invalid=skip_invalid, log=lambda m: err.print(m, highlight=False, soft_wrap=True))
+        n = predictor.predict_file(input_, output, batch_size, progress_factory=progress_bar, overwrite=overwrite,
+                                   skip_invalid=skip_invalid, log=lambda m: err.print(m, highlight=False,
+                                                                                      soft_wrap=True))
         err.print(f"[green]{n} predictions[/] → {output or 'stdout'}")
         return
     from graftkit.inference.predict_file import pair_inputs
 
-    inputs = pair_inputs(list(texts), pair, predictor.cfg.data.text_pair_column)
-    lines = [json.dumps({"input": t, **p}, ensure_ascii=False) + "\n"
+    inputs = pair_inputs(list(texts), pair, predictor.input_columns()[1])
+    lines = [json.dumps({"input": t, **p.to_dict()}, ensure_ascii=False) + "\n"
              for t, p in zip(inputs, predictor.predict(inputs, batch_size))]
     if output:
         from graftkit.io import write_text

@@ -6,6 +6,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 out = Console()
@@ -31,19 +32,15 @@ def explain_cmd(
     for text in texts:
         r = explainer.explain(text, pair, target)
         pages.append(r)
-        if r["task"] == "ner":
-            for e in r["entities"] or []:
-                out.print(f"[bold]{e['text']}[/] → {e['label']} ({e['score']:.3f}; delta {e['delta']:+.1e})")
-                out.print(rich_text(e["words"]))
-            if not r["entities"]:
-                out.print(f"{text}: no entities")
-            continue
-        out.print(f"[bold]{r['target']}[/] score {r['score']:.4f} (baseline {r['baseline_score']:.4f}; "
-                  f"completeness delta {r['delta']:+.1e}, {r['steps']} steps"
-                  + ("" if r["converged"] else ", NOT converged: raise --steps") + ")", highlight=False)
-        out.print(rich_text(r["words"]))
+        for block in explainer.blocks(r):
+            if not block.words:
+                out.print(f"{text}: {block.heading}", highlight=False)
+                continue
+            out.print(f"[bold]{escape(block.heading)}[/] (completeness delta {block.delta:+.1e}, {block.steps} "
+                      "steps" + ("" if block.converged else ", NOT converged: raise --steps") + ")", highlight=False)
+            out.print(rich_text(block.words))
     if html:
-        write_text(html, "\n".join(html_page(p, title=f"graftkit explanation: {run_dir.name}") for p in pages[:1]))
+        write_text(html, html_page(pages[0], explainer.blocks(pages[0]), title=f"graftkit explanation: {run_dir.name}"))
         err.print(f"wrote {html}")
 
 

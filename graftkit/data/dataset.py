@@ -11,10 +11,11 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from graftkit.config import DataConfig
-from graftkit.data.readers import Row, read_hub, read_rows
+from graftkit.data.readers import Row, read_hub, read_rows, read_text
 from graftkit.data.splits import split_items
 from graftkit.errors import DataError
 
@@ -121,6 +122,20 @@ def rows_to_examples(rows: list[Row], cfg: DataConfig, parse_label: Callable[[An
         where = rows[0].path if rows else "the data (no rows were read)"
         raise DataError(where, "no usable rows" + (f" ({dropped} invalid rows dropped)" if dropped else ""))
     return out, dropped
+
+
+#: plain-text files hold one document per non-blank line (masked-LM text, unlabelled texts)
+TEXT_SUFFIXES = (".txt", ".text")
+
+
+def read_documents(path: str | Path, encoding: str = "utf-8") -> list[Example]:
+    """One Example per non-blank line of a plain-text file (a document per line)."""
+    text = read_text(path, encoding)  # raises DataError naming the file (and line, for a bad byte)
+    docs = [Example(text=line.strip(), path=str(path), line=i)
+            for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not docs:
+        raise DataError(str(path), "holds no text (a plain-text file holds one document per non-blank line)")
+    return docs
 
 
 def read_examples(path: str, cfg: DataConfig, parse_label=None, with_labels: bool = True,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 
@@ -33,13 +33,6 @@ def normalise(text: str) -> str:
 
 def _input(e: Example) -> str:
     return e.text if e.text_pair is None else f"{e.text}\u241e{e.text_pair}"  # ␞ joins a pair unambiguously
-
-
-def label_key(label: Any) -> Any:
-    """A hashable form of any task's label (string, label set, entity spans, number)."""
-    if isinstance(label, list):  # NER spans [start, end, type]
-        return tuple(tuple(s) for s in label)
-    return label
 
 
 def _where(e: Example) -> str:
@@ -72,16 +65,17 @@ def duplicates(splits: dict[str, list[Example]]) -> dict[str, Any]:
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             shared = [g for g in near.values() if {s for s, _ in g} >= {a, b}]
+            # each example names the pair's own rows (one in each of the two splits), not a third split's
             leakage[f"{a}/{b}"] = {"rows": sum(sum(s == b for s, _ in g) for g in shared),
-                                   "examples": [[_where(e) for _, e in g] for g in shared[:SHOWN]]}
+                                   "examples": [[_where(e) for s, e in g if s in (a, b)] for g in shared[:SHOWN]]}
     return {"within": within, "leakage": leakage}
 
 
-def conflicts(splits: dict[str, list[Example]]) -> dict[str, Any]:
-    """Texts that occur (near-exactly) more than once with different labels, in any split."""
+def conflicts(splits: dict[str, list[Example]], gold_key: Callable[[Example], Hashable]) -> dict[str, Any]:
+    """Texts that occur (near-exactly) more than once with different labels (``gold_key``), in any split."""
     tagged = [(name, e) for name, rows in splits.items() for e in rows if e.label is not None]
     groups = [g for g in _groups(tagged, lambda e: normalise(_input(e))).values()
-              if len({label_key(e.label) for _, e in g}) > 1]
+              if len({gold_key(e) for _, e in g}) > 1]
     return {"texts": len(groups), "rows": sum(len(g) for g in groups),
             "examples": [[{"where": _where(e), "label": e.label} for _, e in g] for g in groups[:SHOWN]]}
 
@@ -135,18 +129,20 @@ def token_stats(examples: Sequence[Example], tokenizer, max_length: int) -> dict
             "short_texts": len(short), "short_examples": [_where(e) for e in short[:SHOWN]]}
 
 
-def quality_report(splits: Splits, tokenizer, max_length: int, fixed_labels: bool = True) -> dict[str, Any]:
+def quality_report(splits: Splits, tokenizer, max_length: int,
+                   gold_key: Callable[[Example], Hashable] | None = None) -> dict[str, Any]:
     """The whole report (JSON-serialisable) for the train / validation / test splits that exist.
 
-    ``fixed_labels`` False (generation: a prompt may have several right outputs) leaves out class
-    balance and conflicting labels.
+    ``gold_key`` gives a hashable form of an example's one right answer; without it (generation: a prompt
+    may have several right outputs) class balance and conflicting labels are left out.
     """
+    fixed_labels = gold_key is not None
     parts = {n: rows for n, rows in (("train", splits.train), ("validation", splits.validation),
                                      ("test", splits.test)) if rows}
     return {"rows": {n: len(rows) for n, rows in parts.items()},
             "balance": {n: balance(rows) for n, rows in parts.items()} if fixed_labels else {},
             "duplicates": duplicates(parts),
-            "conflicts": conflicts(parts) if fixed_labels else {"texts": 0, "rows": 0, "examples": []},
+            "conflicts": conflicts(parts, gold_key) if fixed_labels else {"texts": 0, "rows": 0, "examples": []},
             "tokens": {n: token_stats(rows, tokenizer, max_length) for n, rows in parts.items()}}
 
 

@@ -136,8 +136,7 @@ def logits_of(predictor, inputs: Sequence[Any], batch_size: int = 64) -> np.ndar
     """Raw logits (before any temperature) of a Predictor's backend, in input order."""
     chunks = []
     for start in range(0, len(inputs), batch_size):
-        features, _ = predictor.task.encode(list(inputs[start:start + batch_size]), predictor.tokenizer,
-                                            predictor.max_length)
+        features, _ = predictor.features(list(inputs[start:start + batch_size]))
         chunks.append(np.asarray(predictor.backend(features), dtype=np.float64))
     return np.concatenate(chunks) if chunks else np.zeros((0, 0))
 
@@ -148,20 +147,20 @@ def reliability_png(report: dict, path: Path, title: str) -> Path:
                                    report["after"]["ece"], path, title)
 
 
-def calibrate_run(predictor, examples_by_split: dict[str, list], enabled: bool, plots_dir: Path | None,
-                  log=lambda m: None) -> dict[str, Any] | None:
+def calibrate_run(predictor, calibrates, examples_by_split: dict[str, list], enabled: bool,
+                  plots_dir: Path | None, log=lambda m: None) -> dict[str, Any] | None:
     """Fit T on validation (when ``enabled`` and there is one), set it on the task, report every split.
 
-    Returns None for tasks whose scores are not probabilities (``task.temperature_targets`` is None);
-    else ``{"temperature", "fitted_on", "note", <split>: {n, before, after, bins_*}}``. The caller
-    saves the task state (T lives in labels.json).
+    ``calibrates`` is the task's ``Calibrates`` capability. Returns None when no split has examples; else
+    ``{"temperature", "fitted_on", "note", <split>: {n, before, after, bins_*}}``. The caller saves the
+    task state (T lives in labels.json).
     """
     task = predictor.task
     present = {k: v for k, v in examples_by_split.items() if v}
-    if not present or task.temperature_targets(next(iter(present.values()))[:1]) is None:
+    if not present:
         return None
     data = {name: (logits_of(predictor, [task.input_of(e) for e in rows], predictor.cfg.eval.batch_size),
-                   task.temperature_targets(rows)) for name, rows in present.items()}
+                   calibrates.temperature_targets(rows)) for name, rows in present.items()}
     multi = next(iter(data.values()))[1].ndim == 2  # multi-label targets: one 0/1 column per label
     width = next(iter(data.values()))[0].shape[1]
     temps, note = [1.0] * (width if multi else 1), None
@@ -172,7 +171,7 @@ def calibrate_run(predictor, examples_by_split: dict[str, list], enabled: bool, 
                 "split); scores are the model's raw probabilities")
     else:
         temps = fit_temperature(*data["validation"], multi_label=multi)
-    task.set_temperature(temps)  # ones when not fitted: labels.json then says so per label
+    calibrates.set_temperature(temps)  # ones when not fitted: labels.json then says so per label
     out: dict[str, Any] = {"temperature": temps if multi else temps[0],
                            "fitted_on": "validation" if enabled and "validation" in data else None, "note": note}
     for name, (logits, gold) in data.items():

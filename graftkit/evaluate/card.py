@@ -12,13 +12,10 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from graftkit.io import write_text
-from graftkit.evaluate.generation_card import decoding_section
 from graftkit.modeling.run_folder import RunFolder
-from graftkit.tasks import TASKS, build_task
+from graftkit.tasks.base import Task
+from graftkit.tasks.capabilities import CardMetadata, Generates
 from graftkit.tasks.run_config import RunConfig
-
-PIPELINE_TAGS = {"classification": "text-classification", "regression": "text-classification",
-                 "ner": "token-classification", "embedding": "sentence-similarity"}
 
 
 def _fmt(v) -> str:
@@ -29,11 +26,10 @@ def _is_hub_id(name: str) -> bool:
     return "/" in name and not name.startswith(("/", ".", "bundled:")) and not Path(name).exists()
 
 
-def card_data(cfg: RunConfig, task_name: str, results: dict) -> ModelCardData:
+def card_data(cfg: RunConfig, task_name: str, pipeline: str | None, results: dict) -> ModelCardData:
     """The card's metadata: what the Hub indexes (task, base model, dataset, test metrics)."""
     d = cfg.data
     dataset = d.hub.path if d.hub else Path(d.test or d.train or "data").name
-    pipeline = PIPELINE_TAGS.get(task_name)
     test = {k: v for k, v in (results.get("test") or {}).items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("n", "predict_seconds")}
     evals = [EvalResult(task_type=pipeline or task_name, dataset_type=d.hub.path if d.hub else "local",
@@ -46,16 +42,21 @@ def card_data(cfg: RunConfig, task_name: str, results: dict) -> ModelCardData:
         model_name=cfg.name if evals else None, eval_results=evals)
 
 
-def write_model_card(run: RunFolder, cfg: RunConfig, results: dict, metric: str) -> None:
+def write_model_card(run: RunFolder, cfg: RunConfig, task: Task, results: dict, metric: str) -> None:
+    """The run's README.md: data, settings, results and trust reports; the task's part comes from its
+    ``CardMetadata`` (pipeline tag, notes, usage) and, for a task that generates, its decoding settings."""
+    card = task.capability(CardMetadata, "train")
     state = run.task_state()
-    body = (_header(run, cfg, state, results, metric) + _calibration(results.get("calibration"))
+    generates = task.optional(Generates)
+    body = (_header(cfg, state, results, metric) + (generates.decoding_section(run.path) if generates else [])
+            + _results(results, card.notes(results)) + _calibration(results.get("calibration"))
             + _robustness(results.get("robustness")) + _slices(results) + _quality(results.get("data_quality"))
-            + _use(run, state, cfg))
-    card = ModelCard(f"---\n{card_data(cfg, state['task'], results).to_yaml()}\n---\n\n" + "\n".join(body))
-    write_text(run.card, str(card))
+            + ["## Use", "", *card.usage(run.public_path)])
+    meta = card_data(cfg, state["task"], card.pipeline_tag, results)
+    write_text(run.card, str(ModelCard(f"---\n{meta.to_yaml()}\n---\n\n" + "\n".join(body))))
 
 
-def _header(run: RunFolder, cfg: RunConfig, state: dict, results: dict, metric: str) -> list[str]:
+def _header(cfg: RunConfig, state: dict, results: dict, metric: str) -> list[str]:
     d, t = cfg.data, cfg.train
     lines = [
         f"# {cfg.name}", "",
@@ -75,9 +76,11 @@ def _header(run: RunFolder, cfg: RunConfig, state: dict, results: dict, metric: 
     for k in ("epochs", "max_steps", "batch_size", "learning_rate", "optimizer", "weight_decay", "warmup",
               "scheduler", "grad_accum", "max_grad_norm", "precision", "seed", "group_by_length"):
         lines.append(f"| {k} | {getattr(t, k)} |")
-    lines += [f"| selection metric | {metric} |", f"| dropout override | {cfg.model.dropout} |", ""]
-    lines += decoding_section(run)  # generative runs: the generation_config.json in force
-    lines += ["## Results", "", "| split | metric | value |", "| --- | --- | --- |"]
+    return lines + [f"| selection metric | {metric} |", f"| dropout override | {cfg.model.dropout} |", ""]
+
+
+def _results(results: dict, notes: list[str]) -> list[str]:
+    lines = ["## Results", "", "| split | metric | value |", "| --- | --- | --- |"]
     for split in ("validation", "test"):
         for k, v in (results.get(split) or {}).items():
             if isinstance(v, (int, float)) and k not in ("n", "predict_seconds"):
@@ -85,9 +88,8 @@ def _header(run: RunFolder, cfg: RunConfig, state: dict, results: dict, metric: 
     tm = results.get("train", {})
     if "train_samples_per_second" in tm:
         lines.append(f"| train | samples/second | {_fmt(tm['train_samples_per_second'])} |")
-    if state.get("multi_label") and results.get("validation"):
-        lines += ["", "Multi-label thresholds (and the temperature) were tuned on the validation split, so its "
-                  "figures are optimistic; the test split is the held-out estimate."]
+    for note in notes:
+        lines += ["", note]
     return lines + ["", "![training curve](plots/training_curve.png)", "",
                     "![confusion matrix](plots/confusion_matrix.png)", ""]
 
@@ -160,14 +162,3 @@ def _quality(q: dict | None) -> list[str]:
         lines += ["Warnings:", ""] + [f"- {w}" for w in q["warnings"]] + [""]
     return lines + ["Full report: `graftkit inspect CONFIG` (add `--find-label-errors` to rank likely "
                     "mislabelled rows).", ""]
-
-
-def _use(run: RunFolder, state: dict, cfg: RunConfig) -> list[str]:
-    # the task built from the config: its architecture may choose the model class (ranking: two_tower)
-    task_cfg = cfg.task if cfg.task.type == state["task"] else TASKS.config_class(state["task"])()
-    cls = build_task(task_cfg, cfg.data).model_class
-    model_class = getattr(getattr(cls, "transformers_class", cls), "__name__", "AutoModel")
-    return ["## Use", "", "```bash", f"graftkit predict {run.public_path} \"your text here\"", "```", "",
-            "The folder is a plain transformers model folder as well:", "", "```python",
-            f"from transformers import {model_class}",
-            f"model = {model_class}.from_pretrained('{run.public_path}')", "```", ""]

@@ -12,18 +12,27 @@ from graftkit.evaluate.calibration import calibrate_run
 from graftkit.evaluate.card import write_model_card
 from graftkit.evaluate.robustness import robustness_report
 from graftkit.evaluate.slices import slice_metrics
-from graftkit.inference.generator import open_run
-from graftkit.inference.predictor import Predictor
+from graftkit.inference.base import RunInference
+from graftkit.inference.runs import open_run
 from graftkit.io import atomic_path, read_json, write_json, write_jsonl
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.progress import progress_bar
 from graftkit.report.plots import training_curve_png
+from graftkit.tasks.base import Task
+from graftkit.tasks.capabilities import Calibrates, GoldLabels, Perturbs
 from graftkit.tasks.run_config import RunConfig
 
 Progress = Callable[[int], None]
 
 
-def evaluate_examples(predictor: Predictor, examples: list[Example], out_dir: Path | None, plots: bool = True,
+def data_quality(splits: Splits, tokenizer, max_length: int, task: Task) -> dict:
+    """The data-quality report of a run's splits; class balance and conflicts where the task has one right
+    answer per input (``GoldLabels``)."""
+    gold = task.optional(GoldLabels)
+    return quality_report(splits, tokenizer, max_length, gold.gold_key if gold else None)
+
+
+def evaluate_examples(predictor: RunInference, examples: list[Example], out_dir: Path | None, plots: bool = True,
                       batch_size: int = 64, progress: Progress | None = None, slices: list[str] | None = None) -> dict:
     """Predict ``examples``, compute the task's report, and write predictions + error files to ``out_dir``.
 
@@ -39,8 +48,8 @@ def evaluate_examples(predictor: Predictor, examples: list[Example], out_dir: Pa
         result["slices"] = slice_metrics(task, examples, preds, slices, predictor.cfg.data)
     if out_dir is not None:
         write_jsonl(out_dir / "predictions.jsonl",
-                    ({"file": e.path, "line": e.line, "input": task.input_of(e), "gold": e.label, "prediction": p}
-                     for e, p in zip(examples, preds)))
+                    ({"file": e.path, "line": e.line, "input": task.input_of(e), "gold": e.label,
+                      "prediction": p.to_dict()} for e, p in zip(examples, preds)))
     return result
 
 
@@ -51,11 +60,10 @@ def evaluate_file(run_dir: str | Path, data: str | Path, out_dir: str | Path | N
 
     Results go to ``out_dir`` (default ``RUN/eval/<file stem>``) and into the run's metrics.json.
     """
-    predictor = open_run(run_dir, backend, **(backend_kwargs or {}))  # a Generator for causal_lm / seq2seq runs
+    predictor = open_run(run_dir, backend, command="evaluate", **(backend_kwargs or {}))
     data_cfg = predictor.cfg.data.model_copy(update={k: v for k, v in data_overrides.items() if v is not None})
     predictor.task.data_cfg = data_cfg
-    examples, dropped = read_examples(str(data), data_cfg, predictor.task.parse_label,
-                                      reader=getattr(predictor.task, "read", None))
+    examples, dropped = read_examples(str(data), data_cfg, reader=predictor.task.read)
     predictor.task.check(examples)
     out = Path(out_dir) if out_dir else predictor.run.path / "eval" / Path(data).stem
     if progress_factory:
@@ -74,23 +82,28 @@ def evaluate_file(run_dir: str | Path, data: str | Path, out_dir: str | Path | N
 
 
 def finalize_run(run: RunFolder, cfg: RunConfig, splits: Splits, train_metrics: dict, metric: str,
-                 log: Callable[[str], None] = print, before_complete: Callable[[], None] | None = None) -> dict:
+                 log: Callable[[str], None] = print, before_complete: Callable[[], None] | None = None,
+                 quality: dict | None = None) -> dict:
     """After training: calibrate, evaluate validation and test, robustness, plots, metrics.json, card, COMPLETE.
 
     ``before_complete`` adds the caller's own parts (e.g. the distillation report) after the card and
-    before COMPLETE, so that a folder marked complete is never changed later.
+    before COMPLETE, so that a folder marked complete is never changed later. ``quality`` is the data-quality
+    report when the caller already made it (the Trainer path reports its warnings before training).
     """
-    predictor = open_run(run.path)  # a Generator for causal_lm / seq2seq runs
+    predictor = open_run(run.path, command="evaluate")
     task = predictor.task
     plots_dir = run.plots if cfg.eval.plots else None
-    # temperature first: multi-label thresholds are then tuned on calibrated probabilities
-    calibration = calibrate_run(predictor, {"validation": splits.validation, "test": splits.test},
-                                cfg.eval.calibrate, plots_dir, log)
-    if splits.validation and not task.generative:  # nothing to calibrate on generated text
-        val_inputs = [task.input_of(e) for e in splits.validation]
-        task.calibrate(splits.validation, predictor.predict(val_inputs, cfg.eval.batch_size))
+    calibrates = task.optional(Calibrates)
+    calibration = None
+    if calibrates is not None:
+        # temperature first: multi-label thresholds are then tuned on calibrated probabilities
+        calibration = calibrate_run(predictor, calibrates, {"validation": splits.validation, "test": splits.test},
+                                    cfg.eval.calibrate, plots_dir, log)
+        if splits.validation:
+            val_inputs = [task.input_of(e) for e in splits.validation]
+            calibrates.tune_decision(splits.validation, predictor.predict(val_inputs, cfg.eval.batch_size))
     run.write_task_state(task.name, task.state())
-    quality = quality_report(splits, predictor.tokenizer, cfg.data.max_length, task.fixed_labels)
+    quality = quality if quality is not None else data_quality(splits, predictor.tokenizer, cfg.data.max_length, task)
     results: dict = {"train": train_metrics, "data": {
         "train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test),
         "dropped_rows": splits.dropped, "notes": splits.notes}, "data_quality": _quality_summary(quality)}
@@ -105,7 +118,7 @@ def finalize_run(run: RunFolder, cfg: RunConfig, splits: Splits, train_metrics: 
                                                   progress=advance, slices=cfg.eval.slices)
             log(f"{name}: " + ", ".join(f"{k}={v:.4f}" for k, v in results[name].items()
                                         if isinstance(v, float) and k != "predict_seconds"))
-    if cfg.eval.robustness_rows and splits.test and task.fixed_labels:
+    if cfg.eval.robustness_rows and splits.test and task.has(Perturbs):
         report_metric = metric if metric in results["test"] else task.default_metric
         robustness = robustness_report(predictor, splits.test, report_metric, max_rows=cfg.eval.robustness_rows,
                                        batch_size=cfg.eval.batch_size, log=log)
@@ -122,7 +135,7 @@ def finalize_run(run: RunFolder, cfg: RunConfig, splits: Splits, train_metrics: 
                     shutil.copyfile(src, tmp)
                 break
     run.update_metrics(**results)
-    write_model_card(run, cfg, results, metric)
+    write_model_card(run, cfg, task, results, metric)
     if before_complete is not None:
         before_complete()
     run.mark_complete()

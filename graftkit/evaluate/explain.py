@@ -10,7 +10,7 @@ BERT-style tokenizers split into characters); the **completeness delta** is
 When it exceeds 2% of ``f(input) − f(baseline)`` the step count doubles (up to ``max_steps``);
 ``converged`` says whether the tolerance was met.
 
-What ``f`` is, per task:
+What ``f`` is comes from the task's ``Explains`` capability (graftkit/tasks/capabilities.py):
 * classification: the calibrated probability of the target class (default: the predicted one);
   multi-label: that label's sigmoid probability;
 * regression: the predicted value of a target column (original scale);
@@ -27,14 +27,15 @@ import numpy as np
 import torch
 
 from graftkit.errors import GraftkitError
-from graftkit.inference.backends import output_logits
+from graftkit.inference.base import task_class_of
 from graftkit.inference.predictor import Predictor
-from graftkit.modeling.run_folder import ONNX_DIR
-from graftkit.tasks.ner.preprocess import as_words
+from graftkit.modeling.outputs import output_logits
+from graftkit.modeling.run_folder import ONNX_DIR, RunFolder
+from graftkit.tasks.capabilities import ExplainedBlock, Explains
+from graftkit.tasks.matrix import require
 
 DEFAULT_STEPS = 50
 MAX_STEPS = 1000
-BASELINE = "[PAD] at every text position, special tokens kept"
 #: completeness is met when |delta| <= TOLERANCE * |f(input) - f(baseline)| + ABS_TOLERANCE; until then the
 #: step count doubles, up to ``max_steps`` (a sharp, saturating model needs more points on the path)
 TOLERANCE, ABS_TOLERANCE = 0.02, 1e-4
@@ -71,6 +72,8 @@ class Explainer:
 
     def __init__(self, run_dir: str | Path, steps: int = DEFAULT_STEPS, max_steps: int | None = None,
                  internal_batch_size: int = 25, predictor: Predictor | None = None):
+        if predictor is None:
+            require(task_class_of(RunFolder(run_dir).require_model()), "explain")
         require_torch_weights(run_dir)
         max_steps = max_steps if max_steps is not None else min(8 * steps, MAX_STEPS)
         if not 1 <= steps <= max_steps <= MAX_STEPS:
@@ -79,15 +82,16 @@ class Explainer:
         self.max_steps = max_steps
         self.predictor = predictor or Predictor(run_dir, backend="torch")
         self.task = self.predictor.task
-        self.state = self.task.state()
+        self.explains = self.task.capability(Explains, "explain")
+        self.max_length = self.predictor.max_length
         self.model = self.predictor.backend.model
         self.device = self.predictor.backend.device
         self.tokenizer = self.predictor.tokenizer
         self.steps, self.internal_batch_size = steps, internal_batch_size
         self.layers = embedding_layers(self.model)
 
-    # -- the attribution itself
-    def _attribute(self, enc, f: Callable[[torch.Tensor], torch.Tensor], steps: int) -> dict[str, Any]:
+    # -- the attribution itself (the engine the task's Explains calls)
+    def attribute(self, enc, f: Callable[[torch.Tensor], torch.Tensor], steps: int) -> dict[str, Any]:
         """Attributions of ``f(model logits)``, doubling the steps until completeness holds (or the cap)."""
         while True:
             attrs, delta, fx, fb = self._integrate(enc, f, steps)
@@ -123,7 +127,7 @@ class Explainer:
             fx, fb = (float(forward(x, *extra.values())[0]) for x in (ids, baseline))
         return attrs[0].detach().cpu().numpy(), float(delta[0]), fx, fb
 
-    # -- tasks
+    # -- explanations
     def explain(self, text: str, pair: str | None = None, target: str | int | None = None,
                 steps: int | None = None) -> dict[str, Any]:
         """Attributions for one input.
@@ -137,97 +141,11 @@ class Explainer:
         steps = steps or self.steps
         if not 1 <= steps <= self.max_steps:
             raise GraftkitError(f"steps must be between 1 and max_steps={self.max_steps} (got {steps})")
-        if self.task.name == "ner":
-            return self._explain_ner(text, steps)
-        enc = self.tokenizer(text, pair, truncation=True, max_length=self.predictor.max_length,
-                             return_offsets_mapping=True)
-        target_name, f = self._target(text if pair is None else (text, pair), target)
-        res = self._attribute(enc, f, steps)
-        words = aggregate_words(enc, res.pop("attrs"), (text, pair))
-        return {"task": self.task.name, "target": target_name, **res, "baseline": BASELINE, "words": words,
-                "truncated": _truncated(self.tokenizer, text, pair, self.predictor.max_length)}
+        return self.explains.explain(self, text, pair, target, steps)
 
-    def _target(self, inputs, target) -> tuple[str, Callable[[torch.Tensor], torch.Tensor]]:
-        pred = self.predictor.predict([inputs])[0]
-        if self.task.name == "regression":
-            cols = list(self.state["targets"])
-            j = _index(cols, target if target is not None else cols[0], "target column")
-            mean, std = self.state["mean"][j], self.state["std"][j]
-            return cols[j], lambda z: z.reshape(len(z), -1)[:, j] * std + mean
-        labels = list(self.state["labels"])
-        temps = torch.as_tensor(np.broadcast_to(self.state.get("temperature", 1.0), (len(labels),)).copy(),
-                                dtype=torch.float32, device=self.device)
-        if self.state.get("multi_label"):
-            default = max(pred["scores"], key=pred["scores"].get)
-            j = _index(labels, target if target is not None else default, "label")
-            return labels[j], lambda z: torch.sigmoid(z[:, j] / temps[j])
-        j = _index(labels, target if target is not None else pred["label"], "class")
-        return labels[j], lambda z: torch.softmax(z / temps[0], dim=-1)[:, j]
-
-    def _explain_ner(self, text: str, steps: int) -> dict[str, Any]:
-        text, words = as_words(text)
-        pieces = [text[s:e] for s, e in words]
-        enc = self.tokenizer(pieces, is_split_into_words=True, truncation=True,
-                             max_length=self.predictor.max_length)
-        word_ids = enc.word_ids()
-        entities = self.predictor.predict([(text, words)])[0]["entities"]
-        out = []
-        for ent in entities:
-            inside = {i for i, (s, e) in enumerate(words) if s < ent["end"] and e > ent["start"]}
-            positions = [p for p, w in enumerate(word_ids) if w in inside and (p == 0 or word_ids[p - 1] != w)]
-            tags = [i for i, lab in enumerate(self.state["labels"]) if lab != "O" and lab.split("-", 1)[-1] == ent["label"]]
-            f = _entity_score(positions, tags)
-            res = self._attribute(enc, f, steps)
-            attrs = res.pop("attrs")
-            out.append({**ent, **res, "words": _ner_words(text, words, word_ids, attrs)})
-        return {"task": "ner", "steps": max((e["steps"] for e in out), default=steps), "baseline": BASELINE,
-                "entities": out,
-                "truncated": len(set(w for w in word_ids if w is not None)) < len(words)}
-
-
-def _entity_score(positions: list[int], tags: list[int]) -> Callable[[torch.Tensor], torch.Tensor]:
-    def f(z: torch.Tensor) -> torch.Tensor:
-        probs = torch.softmax(z[:, positions], dim=-1)
-        return probs[..., tags].sum(-1).mean(-1)
-    return f
-
-
-def _index(names: list[str], target: str | int, what: str) -> int:
-    if isinstance(target, int) and 0 <= target < len(names):
-        return target
-    if str(target) in names:
-        return names.index(str(target))
-    raise GraftkitError(f"unknown {what} {target!r}; choose one of: {', '.join(map(str, names))}")
-
-
-def _truncated(tokenizer, text: str, pair: str | None, max_length: int) -> bool:
-    return len(tokenizer(text, pair)["input_ids"]) > max_length
-
-
-def aggregate_words(enc, attrs: np.ndarray, texts: tuple[str, str | None]) -> list[dict]:
-    """Word-piece attributions summed per word (the tokenizer's pre-tokenized words; CJK: characters)."""
-    words: dict[tuple[int, int], dict] = {}
-    seq_ids = enc.sequence_ids()
-    for pos, wid in enumerate(enc.word_ids()):
-        if wid is None:
-            continue
-        seg = seq_ids[pos]
-        s, e = enc["offset_mapping"][pos]
-        w = words.setdefault((seg, wid), {"start": s, "end": e, "segment": seg, "attribution": 0.0})
-        w["end"] = max(w["end"], e)
-        w["attribution"] += float(attrs[pos])
-    for w in words.values():
-        w["text"] = texts[w["segment"]][w["start"]:w["end"]]
-    return list(words.values())
-
-
-def _ner_words(text: str, words, word_ids, attrs: np.ndarray) -> list[dict]:
-    sums: dict[int, float] = {}
-    for pos, wid in enumerate(word_ids):
-        if wid is not None:
-            sums[wid] = sums.get(wid, 0.0) + float(attrs[pos])
-    return [{"text": text[words[i][0]:words[i][1]], "start": words[i][0], "end": words[i][1], "segment": 0,
-             "attribution": a} for i, a in sorted(sums.items())]
+    def blocks(self, explanation: dict[str, Any]) -> list[ExplainedBlock]:
+        """The explanation's attributed targets, for display."""
+        return self.explains.blocks(explanation)
 
 
 # -- rendering -------------------------------------------------------------------------------
@@ -265,20 +183,17 @@ def html_words(words: list[dict]) -> str:
     return " ".join(parts)
 
 
-def html_page(explanation: dict, title: str = "graftkit explanation") -> str:
-    """A self-contained HTML page of one explanation (no scripts, no external resources)."""
-    blocks = []
-    if explanation["task"] == "ner":
-        for e in explanation["entities"]:
-            blocks.append(f"<h2>{html.escape(e['text'])} — {html.escape(e['label'])} ({e['score']:.3f})</h2>"
-                          f"<p>{html_words(e['words'])}</p><p class=m>completeness delta {e['delta']:+.2e}</p>")
-        if not explanation["entities"]:
-            blocks.append("<p>No entities predicted.</p>")
-    else:
-        blocks.append(f"<h2>target: {html.escape(str(explanation['target']))} "
-                      f"(score {explanation['score']:.4f}, baseline {explanation['baseline_score']:.4f})</h2>"
-                      f"<p>{html_words(explanation['words'])}</p>"
-                      f"<p class=m>completeness delta {explanation['delta']:+.2e}</p>")
+def _html_block(block: ExplainedBlock) -> str:
+    if not block.words:
+        return f"<p>{html.escape(block.heading)}</p>"
+    return (f"<h2>{html.escape(block.heading)}</h2><p>{html_words(block.words)}</p>"
+            f"<p class=m>completeness delta {block.delta:+.2e}</p>")
+
+
+def html_page(explanation: dict, blocks: list[ExplainedBlock], title: str = "graftkit explanation") -> str:
+    """A self-contained HTML page of one explanation (no scripts, no external resources); ``blocks`` are
+    its attributed targets (``Explainer.blocks``)."""
+    blocks = [_html_block(b) for b in blocks]
     meta = f"Integrated Gradients, {explanation['steps']} steps; baseline: {html.escape(explanation['baseline'])}."
     return ("<!doctype html><html><head><meta charset=utf-8><title>" + html.escape(title) + "</title><style>"
             "body{font-family:system-ui,sans-serif;max-width:50rem;margin:2rem auto;line-height:2}"

@@ -10,44 +10,19 @@ the entity F1 under perturbation is measured against the right offsets.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from graftkit.data.dataset import Example, read_examples
-from graftkit.data.perturb import CHINESE, LATIN, Perturbed, is_chinese, map_spans, perturb
-from graftkit.inference.predictor import Predictor
+from graftkit.data.perturb import CHINESE, LATIN, is_chinese
+from graftkit.inference.runs import open_run
 from graftkit.io import write_json
+from graftkit.tasks.capabilities import Perturbs
 
 DEFAULT_RATE = 0.1
 DEFAULT_SEED = 13
-
-
-def perturb_example(e: Example, name: str, seed: int, key: int, rate: float, ner: bool) -> tuple[Example, Perturbed]:
-    """``e`` with its text(s) perturbed; NER gold spans and word offsets move with the text."""
-    if ner:
-        words = e.extra["words"]
-        p = perturb(e.text, name, seed, key, rate, words=words)
-        kept = [w for w in p.words if w[1] > w[0]]
-        spans = map_spans(e.label or [], words, p) if e.label is not None else None
-        return replace(e, text=p.text, label=spans, extra={**e.extra, "words": kept}), p
-    p = perturb(e.text, name, seed, key, rate)
-    pair = perturb(e.text_pair, name, seed, f"{key}-pair", rate).text if e.text_pair is not None else None
-    return replace(e, text=p.text, text_pair=pair), p
-
-
-def _changed(task_name: str, clean: dict, noisy: dict, words, p: Perturbed | None) -> float:
-    """1.0 if the prediction changed (regression: the absolute change of the value)."""
-    if task_name == "ner":
-        moved = {tuple(s) for s in map_spans([[x["start"], x["end"], x["label"]] for x in clean["entities"]],
-                                             words, p)}
-        return float(moved != {(x["start"], x["end"], x["label"]) for x in noisy["entities"]})
-    if "value" in clean:
-        return abs(float(noisy["value"]) - float(clean["value"]))
-    key = "labels" if "labels" in clean else "label"
-    return float(sorted(clean[key]) != sorted(noisy[key]) if key == "labels" else clean[key] != noisy[key])
 
 
 def _headline(report: dict, metric: str) -> float | None:
@@ -69,7 +44,7 @@ def robustness_report(predictor, examples: Sequence[Example], metric: str, pertu
     """Metric and flip rate of ``predictor`` on ``examples`` under each perturbation.
 
     Args:
-        predictor: a ``graftkit.inference.predictor.Predictor``.
+        predictor: the run's inference object (``graftkit.inference.open_run``); its task must ``Perturbs``.
         examples: labelled examples (their labels score the metric).
         metric: the metric key of the task's report to show (e.g. ``macro_f1``, ``f1``, ``rmse``).
         perturbations: names (default: the Latin or the Chinese set, by the data's script).
@@ -79,23 +54,22 @@ def robustness_report(predictor, examples: Sequence[Example], metric: str, pertu
             capped). Not the first rows: a file sorted by label would leave most classes out.
     """
     task = predictor.task
+    perturbs = task.capability(Perturbs, "robustness")
     rows = capped_sample(examples, max_rows, seed)
-    ner = task.name == "ner"
     names = list(perturbations or (CHINESE if is_chinese([e.text for e in rows[:200]]) else LATIN))
     clean = predictor.predict([task.input_of(e) for e in rows], batch_size=batch_size)
     base = _headline(task.report(rows, clean, None, plots=False), metric)
     out: dict[str, Any] = {"metric": metric, "rows": len(rows), "seed": seed, "rate": rate, "clean": base,
                            "perturbations": {}}
     for name in names:
-        pairs = [perturb_example(e, name, seed, i, rate, ner) for i, e in enumerate(rows)]
+        pairs = [perturbs.perturb(e, name, seed, i, rate) for i, e in enumerate(rows)]
         noisy_rows = [x for x, _ in pairs]
         noisy = predictor.predict([task.input_of(e) for e in noisy_rows], batch_size=batch_size)
         score = _headline(task.report(noisy_rows, noisy, None, plots=False), metric)
-        changes = [_changed(task.name, c, n, e.extra.get("words"), p)
-                   for c, n, e, (_, p) in zip(clean, noisy, rows, pairs)]
+        changes = [perturbs.changed(c, n, e, p) for c, n, e, (_, p) in zip(clean, noisy, rows, pairs)]
         entry = {"metric": score, "delta": None if score is None or base is None else score - base,
                  "example": noisy_rows[0].text if noisy_rows else ""}
-        entry["mean_abs_change" if "value" in (clean[0] if clean else {}) else "flip_rate"] = float(np.mean(changes))
+        entry[perturbs.change_metric] = float(np.mean(changes))
         out["perturbations"][name] = entry
         log(f"robustness {name}: {metric}={score if score is None else round(score, 4)} "
             + ", ".join(f"{k}={v:.4f}" for k, v in entry.items() if k in ("flip_rate", "mean_abs_change")))
@@ -107,9 +81,9 @@ def robustness_file(run_dir: str | Path, data: str | Path, perturbations: Sequen
                     backend: str = "torch", out: str | Path | None = None,
                     log: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
     """Robustness of a run on a labelled file; writes ``RUN/robustness.json`` (or ``out``) and metrics.json."""
-    predictor = Predictor(run_dir, backend=backend)
+    predictor = open_run(run_dir, backend, command="robustness")
     task = predictor.task
-    examples, _ = read_examples(str(data), predictor.cfg.data, task.parse_label, reader=getattr(task, "read", None))
+    examples, _ = read_examples(str(data), predictor.cfg.data, reader=task.read)
     task.check(examples)
     metric = predictor.cfg.train.metric if predictor.cfg.train.metric not in ("auto", "loss") else task.default_metric
     report = robustness_report(predictor, examples, metric, perturbations, seed, rate, max_rows,

@@ -8,11 +8,12 @@ from pathlib import Path
 from transformers import AutoTokenizer
 
 from graftkit.errors import RunFolderError
-from graftkit.inference.predictor import load_task
+from graftkit.inference.base import load_task, task_class_of
 from graftkit.io import publish_run, sole_writer, staging_path
 from graftkit.modeling.bottleneck import CONFIG_FILE
 from graftkit.modeling.peft import MERGEABLE, load_adapter_model
 from graftkit.modeling.run_folder import RunFolder
+from graftkit.tasks.matrix import require
 
 
 def merge_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
@@ -26,6 +27,7 @@ def merge_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
         The folder written; ``AutoModelFor*.from_pretrained`` loads it without peft.
     """
     run = RunFolder(run_dir).require_model()
+    require(task_class_of(run), "merge")
     if (run.path / CONFIG_FILE).is_file():
         raise RunFolderError(f"{run.path}: bottleneck adapters are non-linear and cannot be merged into the "
                              "weights; `graftkit export` writes a standalone ONNX model of this run instead")

@@ -1,27 +1,17 @@
 """Export a run folder's model to ONNX with dynamic batch and sequence axes (torch's dynamo exporter)."""
 from __future__ import annotations
 
-import inspect
 import logging
 import warnings
 from pathlib import Path
 
 from graftkit.errors import ExportError
 from graftkit.export import generation
-from graftkit.inference.predictor import load_task
+from graftkit.inference.base import load_task
 from graftkit.inference.run_model import load_run_model
+from graftkit.modeling.outputs import output_logits
 from graftkit.modeling.run_folder import RunFolder
-
-SUPPORTED_INPUTS = {"input_ids", "attention_mask", "token_type_ids"}
-
-
-def input_names(model, tokenizer) -> list[str]:
-    """Tokenizer outputs the model's forward accepts, in the tokenizer's order (the graph's input order)."""
-    accepts = set(inspect.signature(model.forward).parameters)
-    names = [n for n in tokenizer.model_input_names if n in accepts]
-    if "input_ids" not in names:
-        raise ExportError(f"{type(model).__name__}: forward() takes no input_ids; cannot export")
-    return names
+from graftkit.tasks.capabilities import Exports, Generates
 
 
 def export_onnx(run_dir: str | Path, out_file: str | Path, opset: int = 18) -> list[str]:
@@ -35,17 +25,15 @@ def export_onnx(run_dir: str | Path, out_file: str | Path, opset: int = 18) -> l
 
     run = RunFolder(run_dir).require_model()
     task = load_task(run)
-    if task.generative:
+    if task.has(Generates):  # the one kind with a reason beyond the capability: say it
         raise ExportError(generation.refusal(task.name))
+    exports = task.capability(Exports, "export")
     tokenizer = AutoTokenizer.from_pretrained(str(run.path))
     model = load_run_model(run.path, task)  # full, adapter (merged below) or ensemble run
     if hasattr(model, "merge_and_unload"):  # a PEFT adapter: export the merged weights
         model = model.merge_and_unload()
     model = model.eval()
-    names = input_names(model, tokenizer)
-    unsupported = set(names) - SUPPORTED_INPUTS
-    if unsupported:
-        raise ExportError(f"{run.path}: cannot export a model that needs inputs {sorted(unsupported)}")
+    names = exports.onnx_inputs(model, tokenizer)
     sample = tokenizer(["graftkit export sample", "a second, longer sample sentence for the exporter"],
                        padding=True, return_tensors="pt")
 
@@ -58,8 +46,7 @@ def export_onnx(run_dir: str | Path, out_file: str | Path, opset: int = 18) -> l
 
         def forward(self, input_ids, attention_mask=None, token_type_ids=None):
             kw = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-            out = self.inner(**{k: v for k, v in kw.items() if k in names})
-            return out.logits if hasattr(out, "logits") else out[0]
+            return output_logits(self.inner(**{k: v for k, v in kw.items() if k in names}))
 
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
     out_file = Path(out_file)

@@ -17,7 +17,8 @@ from graftkit.config import greater_is_better
 from graftkit.data.dataset import Example, load_splits
 from graftkit.errors import DataError, ExportError
 from graftkit.export.onnx import export_onnx, quantize_int8
-from graftkit.inference.predictor import Predictor, load_run_config, load_task
+from graftkit.inference.base import load_run_config, load_task
+from graftkit.inference.predictor import Predictor
 from graftkit.io import publish_dir, write_json
 from graftkit.modeling.run_folder import ONNX_DIR, RunFolder
 from graftkit.modeling.run_folder import ONNX_FILES as FILES
@@ -50,7 +51,7 @@ def _metrics(report: dict, keys: list[str]) -> dict:
 def _max_logit_diff(ref: Predictor, other: Predictor, inputs: list, batch: int = 16) -> float:
     worst = 0.0
     for i in range(0, len(inputs), batch):
-        feats, _ = ref.task.encode(inputs[i:i + batch], ref.tokenizer, ref.max_length)
+        feats, _ = ref.features(inputs[i:i + batch])
         worst = max(worst, float(np.abs(ref.backend(feats) - other.backend(feats)).max()))
     return worst
 

@@ -8,15 +8,11 @@ import numpy as np
 import torch
 
 from graftkit.inference.run_model import load_run_model
+from graftkit.modeling.outputs import output_logits
 from graftkit.registry import Registry
 from graftkit.tasks.base import Task
 
 BACKENDS = Registry("inference backend")
-
-
-def output_logits(out) -> torch.Tensor:
-    """The logits of a model output (a ModelOutput, or a plain tuple whose first item they are)."""
-    return out.logits if hasattr(out, "logits") else out[0]
 
 
 @BACKENDS.register("torch")

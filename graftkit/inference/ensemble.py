@@ -4,15 +4,14 @@ Layout of an ensemble run folder: the usual ``config.yaml``, ``labels.json``, to
 ``config.json`` (copied from the first member), ``members/<i>/`` (each member's model files),
 ``ensemble.json`` (member list, ``combine`` and its settings) and ``metrics.json``.
 
-Combining (``combine`` in ensemble.json):
+Combining (``combine`` in ensemble.json) is the task's capability:
 
-* ``mean``: single-label and token classification average the members' probabilities (the
-  ensemble's logits are their log-mean); multi-label averages sigmoid probabilities;
-  regression averages predictions.
-* ``vote``: the task's own rule, for a task with an optional method
-  ``ensemble_logits(list[torch.Tensor]) -> torch.Tensor`` (the default for such a task). NER
-  votes on entity spans (``graftkit/tasks/ner/ensemble.py``): its logits are the members'
-  side by side and its decoding keeps the spans more than ``vote`` × members predict.
+* ``mean`` (``AveragesMembers``): single-label and token classification average the members'
+  probabilities (the ensemble's logits are their log-mean); multi-label averages sigmoid
+  probabilities; regression averages predictions.
+* ``vote`` (``Votes``): the task's own rule, the default for a task that has one. NER votes on
+  entity spans (``graftkit/tasks/ner/ensemble.py``): its logits are the members' side by side and
+  its decoding keeps the spans more than ``vote`` × members predict.
 """
 from __future__ import annotations
 
@@ -23,28 +22,34 @@ from typing import Callable
 
 import torch
 
+from graftkit.errors import UnsupportedError
 from graftkit.io import read_json
+from graftkit.modeling.outputs import output_logits
+from graftkit.tasks.capabilities import AveragesMembers, Votes
 
 COMBINE_MODES = ("mean", "vote")
 
 
-def average_logits(logits: list[torch.Tensor], problem_type: str | None) -> torch.Tensor:
-    """Combine member logits so that the task's usual decoding sees averaged probabilities."""
-    stacked = torch.stack([x.float() for x in logits])
-    if problem_type == "regression":
-        return stacked.mean(0)
-    if problem_type == "multi_label_classification":
-        return torch.logit(torch.sigmoid(stacked).mean(0), eps=1e-7)
-    return torch.log(torch.softmax(stacked, dim=-1).mean(0).clamp_min(1e-12))
+def combiner(task, combine: str) -> Callable[[list[torch.Tensor]], torch.Tensor]:
+    """The task's rule that turns the members' logits into the ensemble's (``mean`` or ``vote``).
+
+    Raises:
+        UnsupportedError: the task has no such rule.
+    """
+    if combine == "vote":
+        if not task.has(Votes):
+            raise UnsupportedError(f"ensemble: {task.label()} runs have no vote rule; use combine 'mean'")
+        return task.capability(Votes, "ensemble").combine_vote
+    return task.capability(AveragesMembers, "ensemble").combine_mean
 
 
 class EnsembleModel(torch.nn.Module):
-    """Runs every member on the same features and combines their logits."""
+    """Runs every member on the same features and combines their logits with the task's rule."""
 
-    def __init__(self, members: list[torch.nn.Module], task, problem_type: str | None, combine: str = "mean"):
+    def __init__(self, members: list[torch.nn.Module], combine: Callable[[list[torch.Tensor]], torch.Tensor]):
         super().__init__()
         self.members = torch.nn.ModuleList(members)
-        self.task, self.problem_type, self.combine = task, problem_type, combine
+        self.combine = combine
         self._accepts = [set(inspect.signature(m.forward).parameters) for m in members]
 
     @classmethod
@@ -53,14 +58,10 @@ class EnsembleModel(torch.nn.Module):
         spec = read_json(run_dir / "ensemble.json")
         members = [load_member(run_dir / m, task) for m in spec["members"]]
         # folders written before "combine" was a choice hold a description there: they averaged
-        return cls(members, task, spec.get("problem_type"), "vote" if spec.get("combine") == "vote" else "mean")
+        return cls(members, combiner(task, spec.get("combine") if spec.get("combine") in COMBINE_MODES else "mean"))
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None):
         feats = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-        outs = []
-        for model, accepts in zip(self.members, self._accepts):
-            out = model(**{k: v for k, v in feats.items() if v is not None and k in accepts})
-            outs.append(out.logits if hasattr(out, "logits") else out[0])
-        if self.combine == "vote":
-            return SimpleNamespace(logits=self.task.ensemble_logits(outs))
-        return SimpleNamespace(logits=average_logits(outs, self.problem_type))
+        outs = [output_logits(model(**{k: v for k, v in feats.items() if v is not None and k in accepts}))
+                for model, accepts in zip(self.members, self._accepts)]
+        return SimpleNamespace(logits=self.combine(outs))

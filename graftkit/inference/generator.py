@@ -1,28 +1,27 @@
-"""Text generation over a causal_lm or seq2seq run folder: batched, streamed, cancellable.
+"""Text generation over a run whose task generates (causal_lm, seq2seq): batched, streamed, cancellable.
 
 The decoding settings come from the run folder's ``generation_config.json`` (written from
 ``task.generation`` at training time); per-call overrides are validated against the run's
-``max_new_tokens_limit``. ``predict``/``iter_predict`` give the evaluator and file prediction the
-same interface as :class:`graftkit.inference.predictor.Predictor`, with ``{"generated": text}`` dicts.
+``max_new_tokens_limit``. As a :class:`~graftkit.inference.base.RunInference` it predicts
+``GeneratedText`` for the evaluator, ``graftkit predict`` and file prediction.
 """
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
-from transformers import AutoTokenizer, GenerationConfig, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
 from graftkit.errors import RunFolderError
-from graftkit.inference.predictor import Predictor, load_run_config, load_task
+from graftkit.inference.base import RunInference
 from graftkit.inference.run_model import load_run_model
-from graftkit.modeling.run_folder import RunFolder
-from graftkit.tasks import TASKS
-from graftkit.tasks.causal_lm.preprocess import prompt_ids as causal_prompt_ids
-from graftkit.tasks.generation.decode import decode_texts, generate_ids
-from graftkit.tasks.generation.metrics import input_key
+from graftkit.modeling.generation import decode_texts, generate_ids, input_key
+from graftkit.tasks.capabilities import Generates
+from graftkit.tasks.predictions import GeneratedText
 
 
 class Cancelled(StoppingCriteria):
@@ -37,31 +36,56 @@ class Cancelled(StoppingCriteria):
         return torch.full((input_ids.shape[0],), bool(self.event and self.event.is_set()), device=input_ids.device)
 
 
-class Generator:
+class Generator(RunInference):
     """Load a generative run folder once, then generate for any number of inputs.
 
     Args:
-        run_dir: a finished causal_lm or seq2seq run folder (full model or adapter run).
+        run_dir: a finished run whose task generates (full model or adapter run).
+        backend: "torch" (generation has no ONNX path).
+
+    Raises:
+        UnsupportedError: the run's task does not generate.
+        RunFolderError: another backend was asked for.
     """
 
     def __init__(self, run_dir: str | Path, backend: str = "torch"):
         if backend != "torch":
             raise RunFolderError(f"generation runs on the torch backend only (got '{backend}'); ONNX export of "
                                  "generative runs is not available, see README 'Generation'")
-        self.run = RunFolder(run_dir).require_model()
-        self.cfg = load_run_config(self.run)
-        self.task = load_task(self.run, self.cfg)
-        if not getattr(self.task, "generative", False):
-            raise RunFolderError(f"{self.run.path} is a {self.task.name} run; `generate` needs a causal_lm or "
-                                 "seq2seq run (use `graftkit predict`)")
-        self.tokenizer = AutoTokenizer.from_pretrained(str(self.run.path))
+        super().__init__(run_dir)
+        self.generation = self.task.capability(Generates, "generate")
         self.model = load_run_model(self.run.path, self.task).eval()
-        self.settings = self.cfg.task.generation
-        self.max_length = self.cfg.data.max_length
+        self.settings = self.generation.settings()
         path = self.run.path / "generation_config.json"
         self.generation_config = GenerationConfig.from_pretrained(str(self.run.path)) if path.is_file() \
-            else self.task.generation_config(self.tokenizer, self.model.config)
+            else self.generation.generation_config(self.tokenizer, self.model.config)
         self.lock = threading.Lock()  # one generate() at a time on this model (the server batches requests)
+        #: decoding overrides every predict / predict_batch call uses (``with_overrides``)
+        self.overrides: dict[str, Any] = {}
+
+    @property
+    def decoder_only(self) -> bool:
+        return self.generation.decoder_only
+
+    @property
+    def takes_chat(self) -> bool:
+        """Inputs are chat message lists (a chat-trained causal_lm run) rather than prompt strings."""
+        return self.generation.takes_chat
+
+    def input_columns(self) -> tuple[str, str | None]:
+        """A file's inputs: the run's prompt column, or its messages column for a chat run."""
+        t = self.cfg.task
+        return (t.messages_column if self.takes_chat else t.prompt_column), None
+
+    def with_overrides(self, **overrides: Any) -> "Generator":
+        """A view of this generator (same model) whose predictions use ``overrides`` (checked against the
+        run's limits now); the overrides are part of its resume fingerprint."""
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        self.config_for(**overrides)
+        view = copy.copy(self)
+        view.overrides = overrides
+        view.backend_name = "torch " + json.dumps(overrides, sort_keys=True)
+        return view
 
     # -- settings
     def config_for(self, **overrides: Any) -> GenerationConfig:
@@ -73,13 +97,11 @@ class Generator:
         return gc
 
     def prompt_ids(self, inputs: Sequence[Any]) -> list[list[int]]:
-        return self.task.prompt_ids(inputs, self.tokenizer)
+        return self.generation.prompt_ids(inputs, self.tokenizer)
 
     def prompt_tokens(self, x: Any) -> int:
         """Untruncated token count of one input (the server's prompt-length cap)."""
-        if self.task.decoder_only:
-            return len(causal_prompt_ids(self.tokenizer, x))
-        return len(self.tokenizer(x)["input_ids"])
+        return self.generation.prompt_tokens(x, self.tokenizer)
 
     # -- batched
     def generate(self, inputs: Sequence[Any], batch_size: int = 16, progress: Callable[[int], None] | None = None,
@@ -90,48 +112,38 @@ class Generator:
         for start in range(0, len(inputs), batch_size):
             chunk = list(inputs[start:start + batch_size])
             with self.lock:
-                ids = generate_ids(self.model, self.prompt_ids(chunk), gc, self.task.decoder_only,
+                ids = generate_ids(self.model, self.prompt_ids(chunk), gc, self.decoder_only,
                                    stopping_criteria=StoppingCriteriaList([Cancelled(cancel)]))
             out += decode_texts(self.tokenizer, ids)
             if progress:
                 progress(len(chunk))
         return out
 
-    def predict_batch(self, inputs: Sequence[Any]) -> list[dict]:
-        """Predictor-compatible: one ``{"generated": text}`` per input (``POST /v1/predict`` on a generative run)."""
-        return [{"generated": t} for t in self.generate(list(inputs), max(len(inputs), 1))]
+    def predict_batch(self, inputs: Sequence[Any]) -> list[GeneratedText]:
+        """One generated text per input (``POST /v1/predict`` on a generative run, file prediction)."""
+        return [GeneratedText(t) for t in self.generate(list(inputs), max(len(inputs), 1), **self.overrides)]
 
     def predict(self, inputs: Sequence[Any], batch_size: int = 16,
-                progress: Callable[[int], None] | None = None) -> list[dict]:
-        """Predictor-compatible: ``{"generated": text}`` per input; each distinct input is generated once."""
+                progress: Callable[[int], None] | None = None) -> list[GeneratedText]:
+        """One generated text per input; each distinct input is generated once."""
         unique = {input_key(x): x for x in inputs}
-        texts = dict(zip(unique, self.generate(list(unique.values()), batch_size)))
+        texts = dict(zip(unique, self.generate(list(unique.values()), batch_size, **self.overrides)))
         if progress:
             progress(len(inputs))
-        return [{"generated": texts[input_key(x)]} for x in inputs]
-
-    def iter_predict(self, inputs: Iterable[Any], batch_size: int = 16) -> Iterator[tuple[Any, dict]]:
-        buf: list[Any] = []
-        for x in inputs:
-            buf.append(x)
-            if len(buf) == batch_size:
-                yield from zip(buf, ({"generated": t} for t in self.generate(buf, batch_size)))
-                buf = []
-        if buf:
-            yield from zip(buf, ({"generated": t} for t in self.generate(buf, batch_size)))
+        return [GeneratedText(texts[input_key(x)]) for x in inputs]
 
     # -- streaming
     def stream(self, x: Any, cancel: threading.Event | None = None, **overrides: Any) -> Iterator[str]:
         """Text chunks for one input as they are produced; setting ``cancel`` stops generation."""
         gc = self.config_for(**overrides)
         cancel = cancel or threading.Event()
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=self.task.decoder_only, skip_special_tokens=True)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=self.decoder_only, skip_special_tokens=True)
         failure: list[BaseException] = []
 
         def work():
             try:
                 with self.lock:
-                    generate_ids(self.model, self.prompt_ids([x]), gc, self.task.decoder_only, streamer=streamer,
+                    generate_ids(self.model, self.prompt_ids([x]), gc, self.decoder_only, streamer=streamer,
                                  stopping_criteria=StoppingCriteriaList([Cancelled(cancel)]))
             except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
                 failure.append(err)
@@ -148,11 +160,3 @@ class Generator:
             thread.join()
         if failure:
             raise failure[0]
-
-
-def open_run(run_dir: str | Path, backend: str = "torch", **backend_kwargs: Any) -> Predictor | Generator:
-    """The inference object of any finished run: a Generator for causal_lm / seq2seq runs, else a Predictor."""
-    run = RunFolder(run_dir).require_model()
-    if TASKS.get(run.task_state()["task"]).generative:
-        return Generator(run.path, backend)
-    return Predictor(run.path, backend, **backend_kwargs)

@@ -14,12 +14,13 @@ import csv
 import hashlib
 import json
 import os
+import sys
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from graftkit.errors import DataError, GraftkitError
-from graftkit.inference.predictor import Predictor
 from graftkit.io import write_json
 
 SUFFIXES = (".txt", "", ".jsonl", ".ndjson", ".json", ".csv", ".tsv")
@@ -160,7 +161,7 @@ def sidecar_path(output: Path) -> Path:
     return output.with_name(output.name + ".resume.json")
 
 
-def run_fingerprint(predictor: Predictor) -> dict:
+def run_fingerprint(predictor) -> dict:
     """What identifies the predictions' source: the run folder, its files (name, size, mtime), the back-end."""
     files = sorted(p for p in predictor.run.path.rglob("*") if p.is_file() and p.suffix in
                    (".safetensors", ".onnx", ".json", ".yaml", ".txt", ".model"))
@@ -217,10 +218,13 @@ def _keep_lines(output: Path, n: int) -> None:
         fh.truncate(keep)
 
 
-def predict_file(predictor: Predictor, input_path: Path, output: Path | None, batch_size: int = 64,
+def predict_file(predictor, input_path: Path, output: Path | None, batch_size: int = 64,
                  progress_factory=None, overwrite: bool = False, skip_invalid: bool = False,
                  log: Callable[[str], None] | None = None) -> int:
     """Predict every input of ``input_path`` into JSON Lines at ``output`` (stdout when None).
+
+    ``predictor`` is any run's inference object (graftkit/inference/base.py): its ``input_columns()``
+    say which columns hold the inputs, and each line is ``{"input": ..., **prediction}``.
 
     An existing ``output`` is continued after the last recorded batch when its resume record matches
     this run and input (see the module docstring); ``overwrite`` starts it over.
@@ -231,9 +235,10 @@ def predict_file(predictor: Predictor, input_path: Path, output: Path | None, ba
         GraftkitError: ``output`` exists and cannot be continued safely.
         DataError: a malformed row (unless ``skip_invalid``), naming file and line.
     """
-    input_path, cfg = Path(input_path), predictor.cfg.data
+    input_path = Path(input_path)
+    text_column, pair_column = predictor.input_columns()
     skipped: list[int] = []
-    items = iter_items(input_path, cfg.text_column, cfg.text_pair_column, cfg.encoding, skip_invalid, skipped)
+    items = iter_items(input_path, text_column, pair_column, predictor.cfg.data.encoding, skip_invalid, skipped)
     run, start = run_fingerprint(predictor), {"input_bytes": 0, "rows": 0}
     if output is not None:
         output = Path(output)
@@ -249,47 +254,46 @@ def predict_file(predictor: Predictor, input_path: Path, output: Path | None, ba
     return written
 
 
-def _predict_items(predictor, items, input_path, output, run, start, batch_size, progress_factory) -> int:
-    import sys
+class _Writer:
+    """Appends predicted batches to the output (or stdout) and, for a file, records after each batch how far
+    the input and the output got (the resume record), once the lines are on disk."""
 
+    def __init__(self, predictor, sink, output: Path | None, input_path: Path, run: dict, rows: int):
+        self.predictor, self.sink, self.output, self.input_path, self.run = predictor, sink, output, input_path, run
+        self.rows, self.written = rows, 0
+
+    def write(self, batch: list[Item]) -> None:
+        preds = self.predictor.predict_batch([it.value for it in batch])
+        self.sink.write("".join(json.dumps({"input": it.value, **p.to_dict()}, ensure_ascii=False) + "\n"
+                                for it, p in zip(batch, preds)))
+        self.rows, self.written = self.rows + len(batch), self.written + len(batch)
+        if self.output:
+            self.sink.flush()
+            os.fsync(self.sink.fileno())  # the lines are on disk before the record says they are
+            write_json(sidecar_path(self.output), {"run": self.run, "input": str(self.input_path.resolve()),
+                                                   "rows": self.rows, "input_bytes": batch[-1].end,
+                                                   "input_sha256": batch[-1].digest})
+
+
+def _predict_items(predictor, items, input_path, output, run, start, batch_size, progress_factory) -> int:
     skip_to = start["input_bytes"]
-    total = _count_lines(input_path, skip_to) if progress_factory else None
-    sink = open(output, "a", encoding="utf-8") if output else sys.stdout
-    rows, written, batch = start["rows"], 0, []
-    ctx = progress_factory(total, f"predicting {input_path.name}") if progress_factory else None
-    advance = ctx.__enter__() if ctx else (lambda n=1: None)
-    try:
+    with ExitStack() as stack:
+        sink = stack.enter_context(open(output, "a", encoding="utf-8")) if output else sys.stdout
+        advance = stack.enter_context(progress_factory(_count_lines(input_path, skip_to), f"predicting "
+                                                       f"{input_path.name}")) if progress_factory else (lambda n=1: None)
+        writer, batch = _Writer(predictor, sink, output, input_path, run, start["rows"]), []
         for item in items:
             if item.end <= skip_to:
                 continue  # predicted before the interruption
             batch.append(item)
             if len(batch) == batch_size:
-                rows, written = _write_batch(predictor, batch, sink, output, input_path, run, rows, written)
+                writer.write(batch)
                 advance(len(batch))
                 batch = []
         if batch:
-            rows, written = _write_batch(predictor, batch, sink, output, input_path, run, rows, written)
+            writer.write(batch)
             advance(len(batch))
-    finally:
-        if ctx:
-            ctx.__exit__(None, None, None)
-        if output:
-            sink.close()
-    return written
-
-
-def _write_batch(predictor, batch: list[Item], sink, output, input_path: Path, run: dict, rows: int,
-                 written: int) -> tuple[int, int]:
-    preds = predictor.predict_batch([it.value for it in batch])
-    sink.write("".join(json.dumps({"input": it.value, **p}, ensure_ascii=False) + "\n"
-                       for it, p in zip(batch, preds)))
-    rows, written = rows + len(batch), written + len(batch)
-    if output:
-        sink.flush()
-        os.fsync(sink.fileno())  # the lines are on disk before the record says they are
-        write_json(sidecar_path(output), {"run": run, "input": str(input_path.resolve()), "rows": rows,
-                                          "input_bytes": batch[-1].end, "input_sha256": batch[-1].digest})
-    return rows, written
+    return writer.written
 
 
 def _count_lines(path: Path, skip_bytes: int) -> int | None:

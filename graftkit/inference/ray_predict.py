@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from graftkit.errors import GraftkitError
+from graftkit.errors import DataError, GraftkitError
 from graftkit.inference.predict_file import run_fingerprint
 from graftkit.inference.predictor import Predictor
 from graftkit.io import write_json
@@ -25,17 +25,27 @@ class PredictActor:
     """One Ray actor: a Predictor loaded once, applied to each batch of rows."""
 
     def __init__(self, run_dir: str, backend: str, text_column: str, pair_column: str | None,
-                 backend_kwargs: dict | None = None):
+                 backend_kwargs: dict | None = None, source: str = ""):
         self.predictor = Predictor(run_dir, backend=backend, **(backend_kwargs or {}))
-        self.text_column, self.pair_column = text_column, pair_column
+        self.text_column, self.pair_column, self.source = text_column, pair_column, source
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
-        texts = [str(t) for t in batch[self.text_column]]
-        inputs: list[Any] = list(zip(texts, [str(p) for p in batch[self.pair_column]])) if self.pair_column \
+        texts = _texts(batch, self.text_column, self.source)
+        inputs: list[Any] = list(zip(texts, _texts(batch, self.pair_column, self.source))) if self.pair_column \
             else texts
-        lines = [json.dumps({"input": x, **p}, ensure_ascii=False)
+        lines = [json.dumps({"input": x, **p.to_dict()}, ensure_ascii=False)
                  for x, p in zip(inputs, self.predictor.predict_batch(inputs))]
         return {"text": lines}
+
+
+def _texts(batch: dict[str, Any], column: str, source: str) -> list[str]:
+    """The column's values, which must be text, as the single-process path requires (no silent ``str()``)."""
+    values = list(batch[column])
+    wrong = next((v for v in values if not isinstance(v, str)), None)
+    if wrong is not None:
+        raise DataError(source, f"'{column}' holds a {type(wrong).__name__} value ({wrong!r}), not text; every "
+                        "input must be a string, as `graftkit predict --input` without --ray requires", field=column)
+    return values
 
 
 def predict_ray(run_dir: str | Path, input_path: str | Path, output_dir: str | Path, batch_size: int = 64,
@@ -68,7 +78,7 @@ def predict_ray(run_dir: str | Path, input_path: str | Path, output_dir: str | P
     DataContext.get_current().execution_options.preserve_order = True  # shards hold the rows in input order
     ds = getattr(ray.data, reader)(str(input_path.resolve()))
     ds = ds.map_batches(PredictActor, fn_constructor_args=(str(Path(run_dir).resolve()), backend, text_column,
-                                                           cfg.text_pair_column, backend_kwargs),
+                                                           cfg.text_pair_column, backend_kwargs, str(input_path)),
                         batch_size=batch_size, concurrency=workers, num_cpus=actor_cpus, batch_format="numpy")
     staging = out.with_name(f".{out.name}.staging")
     import shutil

@@ -64,12 +64,13 @@ def check_max_length(config, name: str, max_length: int | None) -> None:
                           f"{limit}; set data.max_length to {limit} or less")
 
 
-def load_pretrained(cfg: ModelConfig, task, max_length: int | None = None):
-    """(tokenizer, model): the pretrained backbone with a freshly initialised head for ``task``.
+def load_pretrained(cfg: ModelConfig, model_class, model_kwargs: dict, max_length: int | None = None):
+    """(tokenizer, model): the pretrained backbone with a freshly initialised head.
 
     Args:
         cfg: the `model:` section.
-        task: anything with ``model_class`` and ``model_kwargs()`` (a graftkit task).
+        model_class: the class whose ``from_pretrained`` builds backbone + head (the task's ``model_class``).
+        model_kwargs: config values the head needs (num_labels, id2label, ...).
         max_length: ``data.max_length``, checked against the model's ``max_position_embeddings``.
     """
     path = resolve_model_path(cfg.name_or_path)
@@ -80,14 +81,14 @@ def load_pretrained(cfg: ModelConfig, task, max_length: int | None = None):
     except (OSError, ValueError) as err:
         raise ConfigError(f"model.name_or_path: cannot load '{cfg.name_or_path}': {err}") from None
     check_max_length(config, cfg.name_or_path, max_length)
-    for k, v in {**task.model_kwargs(), **_dropout_overrides(config, cfg.dropout)}.items():
+    for k, v in {**model_kwargs, **_dropout_overrides(config, cfg.dropout)}.items():
         setattr(config, k, v)
     tokenizer = AutoTokenizer.from_pretrained(path, revision=cfg.revision)
     if tokenizer.pad_token is None:  # GPT-style decoders ship without one
         tokenizer.pad_token = tokenizer.eos_token
         config.pad_token_id = tokenizer.pad_token_id
     with quiet_missing_head():  # the new head's weights are expected to be missing
-        model = task.model_class.from_pretrained(path, config=config, revision=cfg.revision)
+        model = model_class.from_pretrained(path, config=config, revision=cfg.revision)
     if cfg.keep_layers is not None:  # a smaller student initialised from chosen layers (modeling/shrink.py)
         keep_layers(model, cfg.keep_layers)
     return tokenizer, model

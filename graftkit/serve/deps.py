@@ -12,6 +12,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from graftkit.serve.limits import LimitHit
+from graftkit.tasks.matrix import ENTRIES, refusal
 from graftkit.serve.security import KeyStore
 from graftkit.serve.service import Service
 
@@ -89,6 +90,17 @@ async def authenticate_admin(request: Request, api_key: Optional[str] = Depends(
     key_id = await _check_key(request, service.admin_keys, presented)
     request.state.key_id = "admin:" + key_id
     return key_id
+
+
+def model_for(service: Service, route: str):
+    """The loaded model when it is ready and its task supports ``route`` (a route of graftkit/tasks/matrix.py):
+    503 while it loads, 400 naming what the run supports otherwise."""
+    if not service.ready:
+        raise HTTPException(503, "the model is not ready")
+    task_cls = type(service.predictor.task)
+    if not ENTRIES[route].supported_by(task_cls):
+        raise HTTPException(400, refusal(task_cls, route))
+    return service.predictor
 
 
 def require_predictor(request: Request):

@@ -24,7 +24,7 @@ from transformers import StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
 from graftkit.inference.generator import Cancelled, Generator
-from graftkit.tasks.generation.decode import decode_texts, generate_ids
+from graftkit.modeling.generation import decode_texts, generate_ids
 
 
 @dataclass
@@ -148,7 +148,7 @@ class GenerationBatcher:
         t0 = time.perf_counter()
         try:
             with g.lock:
-                ids = generate_ids(g.model, [j.prompt for j in batch], gc, g.task.decoder_only, streamer=streamer,
+                ids = generate_ids(g.model, [j.prompt for j in batch], gc, g.decoder_only, streamer=streamer,
                                    stopping_criteria=StoppingCriteriaList([Cancelled(rows=[j.cancel for j in batch])]))
             texts = decode_texts(g.tokenizer, ids)
             results: list[Any] = list(zip(texts, (len(i) for i in ids)))

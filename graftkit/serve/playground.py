@@ -68,14 +68,12 @@ document.getElementById("explain-go").addEventListener("click", async () => {
     const body = await r.json();
     if (!r.ok) { const e = body.error || body.detail; out.innerHTML = '<p class="error" id="error">' + r.status
       + ": " + esc(typeof e === "string" ? e : JSON.stringify(e)) + '</p>'; return; }
-    const x = body.explanation;
-    const blocks = x.task === "ner" ? x.entities.map(e => '<p><b>'+esc(e.text)+'</b> → '+esc(e.label)+'</p>'
-                                                      + '<p class="heat">'+heatmap(e.words)+'</p>')
-                                    : ['<p class="label" id="label">'+esc(String(x.target))+' '
-                                       + Number(x.score).toFixed(3)+'</p><p class="heat">'+heatmap(x.words)+'</p>'];
-    out.innerHTML = '<div id="result"><div id="heatmap">' + (blocks.join("") || "<p>no entities</p>")
-                  + '</div><p><small>Integrated Gradients, completeness delta '
-                  + Number(x.delta ?? 0).toExponential(1) + '</small></p></div>';
+    const blocks = body.blocks.map(b => '<p class="label">' + esc(b.heading) + '</p>'
+                                         + (b.words.length ? '<p class="heat">' + heatmap(b.words) + '</p>' : ""));
+    const delta = body.blocks.find(b => b.delta !== null);
+    out.innerHTML = '<div id="result"><div id="heatmap">' + blocks.join("") + '</div>'
+                  + (delta ? '<p><small>Integrated Gradients, completeness delta '
+                             + Number(delta.delta).toExponential(1) + '</small></p>' : "") + '</div>';
   } catch (e) { out.innerHTML = '<p class="error" id="error">' + esc(String(e)) + '</p>'; }
 });
 async function generate(text) {  // server-sent events over fetch (EventSource cannot send a POST or a key)

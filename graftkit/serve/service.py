@@ -11,39 +11,32 @@ import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from graftkit.errors import ConfigError
-from graftkit.inference.generator import open_run
-from graftkit.inference.predictor import Predictor
+import torch
+
+from graftkit.inference.runs import open_run
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.serve import schemas
 from graftkit.serve.batching import MicroBatcher
-from graftkit.serve.embedder import Embedder, is_embedding_run
 from graftkit.serve.gates import Gates
 from graftkit.serve.settings import ServeConfig
+from graftkit.tasks.base import Task
+from graftkit.tasks.capabilities import ScoresLabels, TagsEntities
 
 
 def load_predictor(run_dir: Path, settings: ServeConfig):
-    """The Predictor for ``run_dir`` with the back-end, precision and thread count of ``settings``
-    (an :class:`~graftkit.serve.embedder.Embedder` for embedding runs)."""
-    # inference pulls in torch/onnxruntime: loaded when the model loads, not when the app module is imported
-
-    if is_embedding_run(run_dir):
-        if settings.backend != "torch":
-            raise ConfigError("an embedding run is served with the torch backend (its encoder is a "
-                              "sentence-transformers model); drop --backend onnx")
-        if settings.threads:
-            import torch
-
-            torch.set_num_threads(settings.threads)
-        return Embedder(run_dir)
+    """The inference object of ``run_dir`` (``open_run``) with the back-end, precision and thread count of
+    ``settings``: a Predictor, a Generator (``/v1/generate``) or an Embedder (``/v1/embed``)."""
     if settings.backend == "onnx":
-        return Predictor(run_dir, "onnx", precision=settings.precision, threads=settings.threads)
+        return open_run(run_dir, "onnx", command="info", precision=settings.precision, threads=settings.threads)
     if settings.threads:
-        import torch
-
         torch.set_num_threads(settings.threads)
+    return open_run(run_dir, "torch", command="info")
 
-    return open_run(run_dir, "torch")  # a Generator for causal_lm / seq2seq runs (POST /v1/generate)
+
+def service_labels(task: Task) -> list[str]:
+    """The label (or tag) names a served run predicts; [] for runs without a fixed set."""
+    named = task.optional(ScoresLabels) or task.optional(TagsEntities)
+    return [str(x) for x in named.labels] if named else []
 
 
 class Service(Gates):
@@ -67,11 +60,6 @@ class Service(Gates):
         """``torch``, ``onnx-fp32`` or ``onnx-int8``."""
         s = self.settings
         return s.backend + (f"-{s.precision}" if s.backend == "onnx" else "")
-
-    @property
-    def embedding(self) -> bool:
-        """The served run is an embedding run (``/v1/embed``, not ``/v1/predict``)."""
-        return isinstance(self.predictor, Embedder)
 
     @property
     def ready(self) -> bool:
@@ -103,9 +91,8 @@ class Service(Gates):
         batcher.start()
         old, self.batcher, self.predictor, self.run = self.batcher, batcher, predictor, run
         self.model_name = run.path.resolve().name
-        labels = getattr(predictor.task, "labels", None)
         self.metrics.model.info({"run": self.model_name, "task": predictor.task.name, "backend": self.backend_label,
-                                 "labels": ",".join(map(str, labels or []))})
+                                 "labels": ",".join(service_labels(predictor.task))})
         self.log.info("model loaded", extra={
             "x_event": "startup" if old is None else "reload", "x_run": str(run.path), "x_task": predictor.task.name,
             "x_backend": self.backend_label, "x_seconds": round(time.perf_counter() - t0, 2)})

@@ -1,15 +1,17 @@
 """The whole run's config: the section models of graftkit/config.py plus ``task``, a discriminated
 union on ``task.type`` of the config models the task folders define (one per registry line).
 
-It lives in the task layer because the union is made of the task folders' own models.
+It lives in the task layer because the union is made of the task folders' own models. The union is
+rebuilt when a task registers (``run_config_model``), so a task added at run time validates too.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated, Any, Union
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SerializeAsAny, ValidationError, create_model, field_validator
 
 from graftkit.config import (
     AugmentConfig,
@@ -18,6 +20,7 @@ from graftkit.config import (
     ModelConfig,
     PeftSettings,
     PretrainConfig,
+    TaskConfigBase,
     TrainConfig,
     TuneConfig,
     _Strict,
@@ -28,17 +31,16 @@ from graftkit.config import (
 )
 from graftkit.tasks import TASKS
 
-TaskConfig = Annotated[Union[tuple(TASKS.config_classes())], Field(discriminator="type")]
-
 
 class RunConfig(_Strict):
-    """A whole run: everything `graftkit train` needs."""
+    """A whole run: everything `graftkit train` needs (validate through ``run_config_model()``, whose
+    ``task`` is the union of the registered tasks' sections)."""
 
     name: str = Field("run", pattern=r"^[A-Za-z0-9._-]+$")
     output_dir: str = "runs"
     data: DataConfig
     model: ModelConfig = ModelConfig()
-    task: TaskConfig = Field(default_factory=lambda: TASKS.config_class("classification")())
+    task: SerializeAsAny[TaskConfigBase] = Field(default_factory=lambda: TASKS.config_class("classification")())
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     peft: PeftSettings | None = None
@@ -64,10 +66,22 @@ class RunConfig(_Strict):
         return Path(self.output_dir) / self.name
 
 
+@functools.lru_cache(maxsize=4)
+def _run_config_model(version: int) -> type[RunConfig]:
+    union = Annotated[Union[tuple(TASKS.config_classes())], Field(discriminator="type")]
+    return create_model("RunConfig", __base__=RunConfig, __module__=__name__,
+                        task=(union, Field(default_factory=lambda: TASKS.config_class("classification")())))
+
+
+def run_config_model() -> type[RunConfig]:
+    """The RunConfig model whose ``task`` is a discriminated union of every registered task's section."""
+    return _run_config_model(TASKS.version)
+
+
 def config_from_dict(tree: dict, source: str = "config", base_dir: Path | None = None) -> RunConfig:
     """Validate a config tree; relative data paths are resolved against ``base_dir``."""
     try:
-        cfg = RunConfig.model_validate(tree)
+        cfg = run_config_model().model_validate(tree)
     except ValidationError as err:
         raise explain_validation(err, source, unions={"task": TASKS.names()}) from None
     if base_dir is not None:

@@ -8,7 +8,8 @@ so validation numbers stay comparable with an undistilled run.
 * The teacher is any run folder graftkit can load (full, adapter, bottleneck, ensemble): it is
   loaded through :class:`graftkit.inference.predictor.Predictor` and run on every batch. Its
   logits are never cached to disk (so never pickled).
-* Classification (single-label) distils the sequence logits; NER distils token logits at the
+* What is compared is the task's ``Distills`` capability: classification (single-label) distils the
+  sequence logits; NER distils token logits at the
   labelled positions (labels != -100: the first piece of each word), the positions its metric counts.
   With a CRF head these are its emission scores: the transition matrix learns from the gold tags only.
 * ``unlabelled``: a text file (one text per line) or any readable file with a text column; its
@@ -27,15 +28,13 @@ import datasets
 import torch
 import torch.nn.functional as F
 
-from graftkit.data.dataset import Example, Splits, read_examples
+from graftkit.data.dataset import TEXT_SUFFIXES, Example, Splits, read_documents, read_examples
 from graftkit.errors import ConfigError
-from graftkit.io import write_text
 from graftkit.inference.predictor import Predictor
+from graftkit.io import write_text
+from graftkit.modeling.outputs import output_logits
 from graftkit.tasks.base import Task
-from graftkit.tasks.classification.preprocess import encode_texts
-from graftkit.tasks.mlm.preprocess import TEXT_SUFFIXES, read_documents
-
-SUPPORTED = ("classification", "ner")
+from graftkit.tasks.capabilities import Distills
 #: case, accents, CJK, digits and punctuation: two tokenizers with one vocabulary but another normaliser
 #: (cased vs uncased, accents kept or stripped, CJK split or not) encode this text differently
 NORMALISATION_PROBE = "Hello WORLD, Café Ünïcode naïve 中文字符 2024-12-02 $3.50! e-mail"
@@ -71,15 +70,12 @@ class Distiller:
         Raises:
             ConfigError: the teacher's task, labels or tokenizer differ, or the task cannot be distilled.
         """
-        if task.name not in SUPPORTED:
-            raise ConfigError(f"train.distill: {task.name} runs cannot be distilled (supported: "
-                              f"{', '.join(SUPPORTED)})")
-        if getattr(task, "multi_label", False):
-            raise ConfigError("train.distill: multi-label classification is not supported (KD here is a softmax KL)")
+        distills = task.capability(Distills, "train.distill")
+        distills.check_student()
         teacher = Predictor(settings.teacher)
         check_compatible(teacher, task, tokenizer, settings.teacher)
         check_positions(teacher, max_length, settings.teacher)
-        distiller = cls(teacher, settings.alpha, settings.temperature, token_level=task.name == "ner")
+        distiller = cls(teacher, settings.alpha, settings.temperature, token_level=distills.token_level)
         distiller.check_width(tokenizer, len(task.labels), settings.teacher)
         return distiller
 
@@ -101,7 +97,7 @@ class Distiller:
         feats = {k: v for k, v in inputs.items() if k in self.accepts and k != "labels"}
         with torch.inference_mode():
             out = self.model(**feats)
-        return (out.logits if hasattr(out, "logits") else out[0]).detach().clone()
+        return output_logits(out).detach().clone()
 
     def loss(self, student_logits: torch.Tensor, inputs: dict, task_loss: torch.Tensor) -> torch.Tensor:
         """alpha * task loss + (1 - alpha) * T² KL on this batch (``inputs`` still holds ``labels``)."""
@@ -115,27 +111,14 @@ class Distiller:
             return (1 - self.alpha) * kd
         return self.alpha * task_loss + (1 - self.alpha) * kd
 
-    def to(self, device) -> "Distiller":
-        self.model.to(device)
-        return self
-
 
 def check_compatible(teacher: Predictor, task: Task, tokenizer, where: str) -> None:
     """Refuse a teacher whose task, labels or vocabulary differ from the student's."""
     t_task = teacher.task
-    if t_task.name != task.name:
-        raise ConfigError(f"train.distill.teacher: {where} is a {t_task.name} run, the student is {task.name}; "
+    if type(t_task) is not type(task):
+        raise ConfigError(f"train.distill.teacher: {where} is a {t_task.label()} run, the student is {task.label()}; "
                           "a teacher must solve the student's task")
-    if getattr(t_task, "multi_label", False):  # sigmoid scores per label: a softmax KL would misread them
-        raise ConfigError(f"train.distill.teacher: {where} is a multi-label classification run, the student is "
-                          "single-label; a teacher must solve the student's task")
-    t_pieces, s_pieces = getattr(t_task, "all_pieces", False), getattr(task, "all_pieces", False)
-    if t_pieces != s_pieces:  # NER KD reads the teacher at the student's labelled pieces: it must have learnt them
-        raise ConfigError(f"train.distill.teacher: {where} has task.label_all_pieces={t_pieces}, the student "
-                          f"{s_pieces}; set the student's to the teacher's")
-    if list(t_task.labels) != list(task.labels):
-        raise ConfigError(f"train.distill.teacher: {where} has labels {list(t_task.labels)[:10]}, the student "
-                          f"{list(task.labels)[:10]}; train both on the same label set")
+    task.capability(Distills, "train.distill").check_teacher(t_task, where)
     t_vocab, s_vocab = teacher.tokenizer.get_vocab(), tokenizer.get_vocab()
     if t_vocab != s_vocab:
         only_t = len(set(t_vocab) - set(s_vocab))
@@ -161,23 +144,11 @@ def check_positions(teacher: Predictor, max_length: int, where: str) -> None:
                           f"data.max_length is {max_length}; set data.max_length to {limit} or less")
 
 
-def read_unlabelled(path: str, data_cfg, task: Task) -> list[Example]:
+def read_unlabelled(path: str, data_cfg) -> list[Example]:
     """The texts of ``train.distill.unlabelled``: a .txt file (one per line) or any file with a text column."""
-    if task.name != "classification":
-        raise ConfigError("train.distill.unlabelled: soft labels for unlabelled text are supported for "
-                          "classification; remove it for ner")
     if Path(path).suffix.lower() in TEXT_SUFFIXES:
         return read_documents(path, data_cfg.encoding)
     return read_examples(path, data_cfg, with_labels=False)[0]
-
-
-def unlabelled_dataset(examples: list[Example], tokenizer, max_length: int, task: Task):
-    """Features of unlabelled texts with label -100 (no task loss; the KD term still applies)."""
-    enc = encode_texts([task.input_of(e) for e in examples], tokenizer, max_length, padding=False,
-                       return_tensors=None)
-    cols = dict(enc)
-    cols["labels"] = [-100] * len(examples)
-    return datasets.Dataset.from_dict(cols)
 
 
 def throughput(predictor: Predictor, inputs: list, batch_size: int = 64) -> float:
@@ -245,8 +216,8 @@ def prepare_distillation(cfg, task: Task, tokenizer, train_ds, log: Callable[[st
     path = cfg.train.distill.unlabelled
     if not path:
         return distiller, train_ds
-    examples = read_unlabelled(path, cfg.data, task)
-    extra = unlabelled_dataset(examples, tokenizer, cfg.data.max_length, task)
+    examples = read_unlabelled(path, cfg.data)
+    extra = task.capability(Distills, "train.distill").unlabelled_dataset(examples, tokenizer, cfg.data.max_length)
     log(f"train.distill: {len(examples)} unlabelled texts from {path} join training with the teacher's soft labels")
     return distiller, datasets.concatenate_datasets([train_ds, extra.cast(train_ds.features)])
 

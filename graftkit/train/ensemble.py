@@ -18,10 +18,12 @@ from transformers import AutoConfig, AutoTokenizer
 
 from graftkit.errors import GraftkitError, RunFolderError
 from graftkit.evaluate.evaluator import evaluate_examples
-from graftkit.inference.ensemble import COMBINE_MODES
+from graftkit.inference.ensemble import COMBINE_MODES, combiner
 from graftkit.inference.predictor import Predictor, load_run_config, load_task
 from graftkit.io import publish_run, read_json, sole_writer, staging_path, write_json
 from graftkit.modeling.run_folder import RunFolder
+from graftkit.tasks.capabilities import Votes
+from graftkit.tasks.matrix import require
 from graftkit.train.trainer import prepare
 
 MODEL_FILES = ("config.json", "labels.json", "config.yaml", "adapter_config.json", "bottleneck_config.json",
@@ -110,10 +112,12 @@ def _copy_member(run: RunFolder, dst: Path) -> None:
 def _combine_spec(runs: list[RunFolder], combine: str | None, vote: float) -> dict:
     """``combine`` (and ``vote``) for ensemble.json: the task's vote when it has one, unless told otherwise."""
     task = load_task(runs[0])
-    can_vote = task.can_vote
+    require(task, "ensemble")
+    can_vote = task.has(Votes)
     combine = combine or ("vote" if can_vote else "mean")
     if combine not in COMBINE_MODES:
         raise GraftkitError(f"unknown combine '{combine}'; choose one of: {', '.join(COMBINE_MODES)}")
+    combiner(task, combine)  # the task has this rule, or the refusal names what it supports
     if combine == "mean":
         for run in runs:  # a voting ensemble's logits are its members' side by side: nothing to average
             spec = run.path / "ensemble.json"
@@ -121,8 +125,6 @@ def _combine_spec(runs: list[RunFolder], combine: str | None, vote: float) -> di
                 raise GraftkitError(f"{run.path} is a voting ensemble; it can join a 'vote' ensemble, not a 'mean' "
                                     "one (or list its members instead)")
         return {"combine": "mean"}
-    if not can_vote:
-        raise GraftkitError(f"{task.name} runs have no vote rule; use combine 'mean'")
     if not 0.0 <= vote < 1.0:
         raise GraftkitError(f"vote={vote}: give the share of members a span must exceed, in [0, 1) "
                             "(0.5: strict majority)")

@@ -12,13 +12,13 @@ from typing import Callable
 import torch
 from transformers import TrainerCallback, TrainingArguments
 
-from graftkit.data.augment import augment_examples
 from graftkit.data.dataset import Example
 from graftkit.errors import ConfigError
 from graftkit.io import write_json
 from graftkit.modeling.peft import adalora_total_steps, head_module_names, parameter_counts, wrap_model
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.tasks.base import Task
+from graftkit.tasks.capabilities import Augments, TrainsWithTrainer
 from graftkit.tasks.run_config import RunConfig
 from graftkit.train.adversarial import EmbeddingAttack
 from graftkit.train.distributed import is_main_process
@@ -58,16 +58,17 @@ class Extras:
 def _check_label_smoothing(cfg: RunConfig, task: Task, model, train: list[Example]) -> None:
     if not cfg.train.label_smoothing:
         return
-    kind = getattr(model.config, "problem_type", None)
-    if kind in ("regression", "multi_label_classification"):
-        raise ConfigError(f"train.label_smoothing applies to single-label class targets, not {kind}; set it to 0")
+    recipe = task.capability(TrainsWithTrainer, "train")
+    if not recipe.smooths_labels:
+        raise ConfigError(f"train.label_smoothing applies to single-label class targets, not to this {task.label()} "
+                          "run's targets; set it to 0")
     odd = [n for n, m in model.named_modules() if n.split(".")[0] in head_module_names(model)
            and not list(m.children()) and any(True for _ in m.parameters(recurse=False))
            and not isinstance(m, (torch.nn.Linear, torch.nn.LayerNorm))]
     if odd:  # e.g. a CRF: its loss is not a cross-entropy over the logits
         raise ConfigError(f"train.label_smoothing: the {task.name} head has {', '.join(odd)}, whose loss is not a "
                           "cross-entropy over logits; set train.label_smoothing to 0")
-    if task.loss_fn(train) is not None:
+    if recipe.loss_fn(train) is not None:
         raise ConfigError(f"train.label_smoothing: the {task.name} task computes its own loss here (e.g. "
                           "task.class_weights); label smoothing needs the model's cross-entropy, drop one of them")
 
@@ -77,10 +78,8 @@ def setup(cfg: RunConfig, task: Task, model, tokenizer, train: list[Example], ru
     """Apply augmentation, freezing and PEFT; validate label smoothing and adversarial settings."""
     info: dict = {}
     if cfg.augment:
-        if not task.text_augmentation:
-            raise ConfigError(f"augment: the {task.name} task's labels are tied to token positions; "
-                              "word-level augmentation would corrupt them; remove the augment section")
-        train, counts = augment_examples(train, cfg.augment, tokenizer, model.get_input_embeddings().weight)
+        augments = task.capability(Augments, "augment")
+        train, counts = augments.augment(train, cfg.augment, tokenizer, model.get_input_embeddings().weight)
         info["augment"] = counts
         log(f"augment: {counts['generated']} generated examples added to {counts['original']} training examples")
     _check_label_smoothing(cfg, task, model, train)

@@ -6,7 +6,8 @@ from typing import Any
 
 from transformers import AutoTokenizer
 
-from graftkit.data.quality import quality_report, warnings
+from graftkit.data.quality import warnings
+from graftkit.evaluate.evaluator import data_quality
 from graftkit.io import write_json
 from graftkit.modeling.load import resolve_model_path
 from graftkit.tasks.run_config import RunConfig
@@ -24,7 +25,7 @@ def inspect_config(cfg: RunConfig, out_dir: str | Path | None = None) -> dict[st
     Returns the report with its ``warnings`` (short, one line each).
     """
     task, splits = prepare(cfg)
-    report = quality_report(splits, load_tokenizer(cfg), cfg.data.max_length, task.fixed_labels)
+    report = data_quality(splits, load_tokenizer(cfg), cfg.data.max_length, task)
     report["warnings"] = warnings(report)
     report["notes"] = splits.notes
     if out_dir is not None:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from graftkit.data.dataset import read_documents
 from graftkit.io import write_text
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.modeling.vocab import training_texts
-from graftkit.tasks.mlm.preprocess import read_documents
 from graftkit.tasks.run_config import RunConfig, config_from_dict
 from graftkit.train.trainer import prepare, train
 

@@ -94,7 +94,7 @@ def check_same_run(saved_yaml: str | None, cfg: RunConfig, run: RunFolder) -> No
 
 @dataclass
 class TrainSession:
-    """What the train layer hands a task that trains with its own library (``Task.train_run``):
+    """What the train layer hands a task that trains with its own library (``TrainsItself.train_run``):
     the run's settings and the shared pieces of graftkit's one path, so no task re-implements them."""
 
     cfg: RunConfig

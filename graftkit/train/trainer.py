@@ -11,8 +11,8 @@ from transformers.integrations import TensorBoardCallback
 
 from graftkit.data.cache import cached_dataset, dataset_key
 from graftkit.data.dataset import Splits, load_splits
-from graftkit.data.quality import quality_report, warnings as quality_warnings
-from graftkit.evaluate.evaluator import finalize_run
+from graftkit.data.quality import warnings as quality_warnings
+from graftkit.evaluate.evaluator import data_quality, finalize_run
 from graftkit.io import publish_dir, read_json, write_json
 from graftkit.modeling.load import load_pretrained
 from graftkit.modeling.peft import finish_adapter_save
@@ -20,6 +20,7 @@ from graftkit.modeling.run_folder import RunFolder
 from graftkit.modeling.vocab import check_rows_train, extend_vocab, training_texts
 from graftkit.tasks import build_task
 from graftkit.tasks.base import Task
+from graftkit.tasks.capabilities import Generates, TrainsItself, TrainsWithTrainer
 from graftkit.tasks.run_config import RunConfig
 from graftkit.train.arguments import selection_metric, training_arguments
 from graftkit.train.batching import token_budget_dataloader
@@ -28,7 +29,7 @@ from graftkit.train.distill import Distiller, finish_distillation, prepare_disti
 from graftkit.train.distributed import is_main_process
 from graftkit.train.extras import setup as setup_extras
 from graftkit.train.new_rows import new_rows_callback
-from graftkit.train.rdrop import divergence, double_batch
+from graftkit.train.rdrop import double_batch
 from graftkit.train.session import Interrupted, TrainSession
 from graftkit.train.threads import configure_threads
 
@@ -39,9 +40,10 @@ class GraftTrainer(Trainer):
     """Trainer whose loss may come from the task (class weights, CRF, ...)."""
 
     def __init__(self, *args, loss_fn: Callable | None = None, adversary=None, rdrop: float = 0.0,
-                 distiller: Distiller | None = None, generation_eval: Callable | None = None,
-                 max_tokens_per_batch: int | None = None, **kwargs):
+                 divergence: Callable | None = None, distiller: Distiller | None = None,
+                 generation_eval: Callable | None = None, max_tokens_per_batch: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.divergence = divergence  # how the task's two R-Drop outputs are compared
         self.max_tokens_per_batch = max_tokens_per_batch  # train.max_tokens_per_batch (graftkit/train/batching.py)
         self.generation_eval = generation_eval  # generative tasks: metrics of generated validation text
         self.distiller = distiller  # train.distill: the teacher's soft labels join the loss (graftkit.train.distill)
@@ -84,8 +86,7 @@ class GraftTrainer(Trainer):
         doubled_items = None if num_items_in_batch is None else 2 * num_items_in_batch
         loss, outputs = self._task_loss(model, double_batch(inputs), True, doubled_items)
         first, second = outputs.logits.chunk(2)
-        problem_type = getattr(self.accelerator.unwrap_model(model).config, "problem_type", None)
-        loss = loss + self.rdrop * divergence(first, second, problem_type, labels)
+        loss = loss + self.rdrop * self.divergence(first, second, labels)
         return (loss, outputs) if return_outputs else loss
 
     def _distill_loss(self, model, inputs, return_outputs, num_items_in_batch):
@@ -108,36 +109,39 @@ def build_trainer(cfg: RunConfig, task: Task, splits: Splits, run: RunFolder,
                   extra_callbacks: list | None = None, log: Callable[[str], None] = print) -> tuple[GraftTrainer, object]:
     """Model, datasets, arguments and callbacks assembled into a Trainer."""
     set_seed(cfg.train.seed)  # the new head's initial weights follow the seed (the same on every rank)
+    recipe = task.capability(TrainsWithTrainer, "train")
     threads = configure_threads(cfg.train.threads, cfg.train.num_workers)
-    tokenizer, model = load_pretrained(cfg.model, task, cfg.data.max_length)
-    model = task.prepare_model(model, tokenizer)  # e.g. generation settings onto generation_config
+    tokenizer, model = load_pretrained(cfg.model, task.model_class, recipe.model_kwargs(), cfg.data.max_length)
+    model = recipe.prepare_model(model, tokenizer)  # e.g. generation settings onto generation_config
     vocab = extend_vocab(model, tokenizer, training_texts(splits.train), cfg.model.extend_vocab, log)
     check_rows_train(vocab, cfg.peft is not None, cfg.train.freeze.embeddings)
     extras = setup_extras(cfg, task, model, tokenizer, splits.train, run, log)  # augment, freeze, peft, ...
-    train_ds = features(cfg, task, task.build_dataset, extras.train, tokenizer, log)
-    eval_ds = features(cfg, task, task.build_eval_dataset, splits.validation, tokenizer, log) \
+    train_ds = features(cfg, task, recipe.build_dataset, extras.train, tokenizer, log)
+    eval_ds = features(cfg, task, recipe.build_eval_dataset, splits.validation, tokenizer, log) \
         if splits.validation else None
     distiller = None
     if cfg.train.distill:  # the teacher runs on every training batch (graftkit/train/distill.py)
         distiller, train_ds = prepare_distillation(cfg, task, tokenizer, train_ds, log)
     metric = selection_metric(cfg, task)
     args = training_arguments(cfg, run.checkpoints, metric, eval_ds is not None)
-    args = dataclasses.replace(args, **task.training_arguments()) if task.training_arguments() else args
+    args = dataclasses.replace(args, **recipe.training_arguments()) if recipe.training_arguments() else args
     callbacks = [GracefulStop(), TrainingProgress(log)] + new_rows_callback(cfg.model.extend_vocab, tokenizer, log)
     if "tensorboard" in cfg.train.report_to and is_main_process():  # one writer of logs/
         callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(run.logs))))
     if cfg.train.early_stopping and eval_ds is not None:
         callbacks.append(EarlyStoppingCallback(cfg.train.early_stopping.patience,
                                                cfg.train.early_stopping.threshold))
+    generates = task.optional(Generates)
     trainer = GraftTrainer(
         model=extras.model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-        data_collator=task.collator(tokenizer), processing_class=tokenizer,
-        compute_metrics=task.compute_metrics if eval_ds is not None else None,
-        callbacks=callbacks + extras.callbacks + list(extra_callbacks or []), loss_fn=task.loss_fn(splits.train),
+        data_collator=recipe.collator(tokenizer), processing_class=tokenizer,
+        compute_metrics=recipe.compute_metrics if eval_ds is not None else None,
+        callbacks=callbacks + extras.callbacks + list(extra_callbacks or []), loss_fn=recipe.loss_fn(splits.train),
         optimizer_cls_and_kwargs=extras.optimizer(cfg, args), adversary=extras.adversary,
-        rdrop=cfg.train.rdrop, distiller=distiller, preprocess_logits_for_metrics=task.preprocess_logits,
-        generation_eval=functools.partial(task.evaluate_generation, tokenizer=tokenizer, examples=splits.validation)
-        if task.generative and eval_ds is not None else None, max_tokens_per_batch=cfg.train.max_tokens_per_batch)
+        rdrop=cfg.train.rdrop, divergence=recipe.output_divergence, distiller=distiller, preprocess_logits_for_metrics=recipe.logits_reducer(),
+        generation_eval=functools.partial(generates.evaluate_generation, tokenizer=tokenizer,
+                                          examples=splits.validation)
+        if generates is not None and eval_ds is not None else None, max_tokens_per_batch=cfg.train.max_tokens_per_batch)
     for printer in (PrinterCallback, ProgressCallback):  # TrainingProgress draws the one bar and eval lines
         trainer.remove_callback(printer)
     if is_main_process():  # next to what setup_extras recorded
@@ -181,8 +185,9 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
     task = build_task(cfg.task, cfg.data)
     log = log if is_main_process() else (lambda m: None)
     with TrainSession(cfg, resume, overwrite, list(extra_callbacks or []), log) as session:
-        if task.owns_training:  # trained by its own library's trainer (embedding: sentence-transformers)
-            return session.publish(task.train_run(cfg, session))
+        own = task.optional(TrainsItself)  # trained by its own library's trainer (sentence-transformers)
+        if own is not None:
+            return session.publish(own.train_run(cfg, session))
         return session.publish(_train_with_trainer(task, session))
 
 
@@ -225,7 +230,8 @@ def _train_with_trainer(task: Task, session: TrainSession) -> RunFolder:
     _log_data(splits, log)
     trainer, tokenizer = build_trainer(cfg, task, splits, run, session.extra_callbacks, log)
     session.record_data(run, splits)
-    for warning in quality_warnings(quality_report(splits, tokenizer, cfg.data.max_length, task.fixed_labels)):
+    quality = data_quality(splits, tokenizer, cfg.data.max_length, task)
+    for warning in quality_warnings(quality):
         log(f"data warning: {warning}")  # the full report: graftkit inspect CONFIG
     if checkpoint:
         log(f"resuming from {checkpoint}")
@@ -241,5 +247,5 @@ def _train_with_trainer(task: Task, session: TrainSession) -> RunFolder:
     run.write_test_split(splits.test)  # before COMPLETE: export checks parity on it, not on the data files
     metric = selection_metric(cfg, task)
     distilled = functools.partial(finish_distillation, run, cfg, splits, metric, log) if cfg.train.distill else None
-    finalize_run(run, cfg, splits, train_metrics, metric, log=log, before_complete=distilled)
+    finalize_run(run, cfg, splits, train_metrics, metric, log=log, before_complete=distilled, quality=quality)
     return run

@@ -23,6 +23,7 @@ from graftkit.apps.store import open_engine, with_retry
 from graftkit.errors import ConfigError
 from graftkit.inference.generator import Generator
 from graftkit.inference.predictor import Predictor
+from graftkit.tasks.capabilities import ScoresLabels
 from graftkit.inference.retrieval.index import Index
 from graftkit.inference.retrieval.rerank import CrossEncoderReranker
 
@@ -75,9 +76,11 @@ class Assistant:
     def __init__(self, cfg: AssistantConfig, intent, index=None, reranker=None,
                  generate: Callable[[str], str] | None = None):
         self.cfg, self.intent, self.index, self.reranker, self.generate = cfg, intent, index, reranker, generate
-        labels = [str(x) for x in getattr(intent.task, "labels", []) or []]
-        if getattr(intent.task, "multi_label", False) or not labels:
-            raise ConfigError(f"intent_run {cfg.intent_run} must be a single-label classification run")
+        scores = intent.task.optional(ScoresLabels)
+        if scores is None or scores.multi_label:
+            raise ConfigError(f"intent_run {cfg.intent_run} must be a single-label classification run, not a "
+                              f"{intent.task.label()} run")
+        labels = [str(x) for x in scores.labels]
         if cfg.oos_label and cfg.oos_label not in labels:
             raise ConfigError(f"oos_label '{cfg.oos_label}' is not a label of {cfg.intent_run}")
         self.engine = open_engine(cfg.store, METADATA, cfg.store_retries, cfg.store_backoff_s)
@@ -93,11 +96,10 @@ class Assistant:
         if cfg.rerank_run:
             reranker = CrossEncoderReranker(Predictor(cfg.rerank_run), cfg.positive_label)
         if cfg.generation:
-            gen = Generator(cfg.generation.run)
-            limit = cfg.generation.max_new_tokens
+            gen = Generator(cfg.generation.run).with_overrides(max_new_tokens=cfg.generation.max_new_tokens)
 
             def generate(prompt: str) -> str:
-                return gen.predict([prompt], max_new_tokens=limit)[0]["generated"].strip()
+                return gen.predict([prompt])[0].generated.strip()
         return cls(cfg, Predictor(cfg.intent_run), index, reranker, generate)
 
     # -- signals --------------------------------------------------------------------
@@ -106,7 +108,7 @@ class Assistant:
         preds = self.intent.predict(list(messages))
         queries = [f"{c} {m}" if c else m for m, c in zip(messages, context or [None] * len(messages))]
         hits = self.index.search(queries, max(self.cfg.k, 10)) if self.index is not None else [[] for _ in messages]
-        return [Analysis(str(p["label"]), float(p["score"]), h[0]["score"] if h else None, h)
+        return [Analysis(str(p.label), float(p.score), h[0]["score"] if h else None, h)
                 for p, h in zip(preds, hits)]
 
     # -- one turn -------------------------------------------------------------------

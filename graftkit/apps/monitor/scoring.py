@@ -8,6 +8,10 @@ from graftkit.apps.monitor.config import MonitorConfig
 from graftkit.apps.monitor.sources import Item
 from graftkit.errors import ConfigError
 from graftkit.inference.predictor import Predictor
+from graftkit.tasks.capabilities import ScoresLabels, TagsEntities
+
+#: what the topic run of each ``topics.source`` must do: tag entities, or score labels
+TOPIC_SOURCES = {"ner": TagsEntities, "topic": ScoresLabels}
 
 
 @dataclass(frozen=True)
@@ -34,11 +38,15 @@ class Scorer:
             load = Predictor
         self.cfg = cfg
         self.sentiment = load(cfg.sentiment_run)
-        labels = [str(x) for x in getattr(self.sentiment.task, "labels", []) or []]
+        scores = self.sentiment.task.optional(ScoresLabels)
+        labels = [str(x) for x in scores.labels] if scores else []
         missing = [lab for lab in cfg.negative_labels if lab not in labels]
         if labels and missing:
             raise ConfigError(f"negative_labels {missing} are not labels of {cfg.sentiment_run} (labels: {labels})")
         self.topic_model = load(cfg.topics.run) if cfg.topics.source != "entity" else None
+        if self.topic_model is not None and not self.topic_model.task.has(TOPIC_SOURCES[cfg.topics.source]):
+            raise ConfigError(f"topics.run {cfg.topics.run} is a {self.topic_model.task.label()} run; topics.source "
+                              f"'{cfg.topics.source}' needs a run that {TOPIC_SOURCES[cfg.topics.source].summary}")
 
     def score(self, batch: Sequence[Item]) -> list[Scored]:
         """One ``Scored`` per item, in order (one model call per batch and model)."""
@@ -47,9 +55,8 @@ class Scorer:
         topics = self._topics(batch, texts)
         out = []
         for it, p, tops in zip(batch, preds, topics):
-            neg = sum(float(p["scores"].get(lab, 0.0)) for lab in self.cfg.negative_labels)
-            out.append(Scored(it, str(p["label"]), round(neg, 6), str(p["label"]) in self.cfg.negative_labels,
-                              tops))
+            neg = sum(float(p.scores.get(lab, 0.0)) for lab in self.cfg.negative_labels)
+            out.append(Scored(it, str(p.label), round(neg, 6), str(p.label) in self.cfg.negative_labels, tops))
         return out
 
     def _topics(self, batch: Sequence[Item], texts: list[str]) -> list[tuple[str, ...]]:
@@ -58,11 +65,10 @@ class Scorer:
             found = [[it.entity] if it.entity else [] for it in batch]
         else:
             preds = self.topic_model.predict(texts, batch_size=max(len(texts), 1))
-            if tc.source == "ner":
-                found = [[e["text"].strip() for e in p.get("entities", []) if e["label"] in tc.entity_types]
-                         for p in preds]
+            if self.topic_model.task.has(TagsEntities):
+                found = [[e.text.strip() for e in p.entities if e.label in tc.entity_types] for p in preds]
             else:
-                found = [[lab for lab, s in p["scores"].items() if s >= tc.min_score] for p in preds]
+                found = [[lab for lab, s in p.scores.items() if s >= tc.min_score] for p in preds]
         if tc.overall:
             found = [f + ["*"] for f in found]
         return [tuple(sorted({t for t in f if t})) for f in found]

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from graftkit.apps.recommend.ranker import Recommender
-from graftkit.tasks.ranking.metrics import mind_metrics
-from graftkit.tasks.ranking.mind import read_mind
+from graftkit.data.mind import read_mind
+from graftkit.report.ranking import mind_metrics
 
 
 def popularity_counts(train_folder: str | Path) -> Counter:

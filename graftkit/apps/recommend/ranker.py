@@ -17,60 +17,40 @@ from pathlib import Path
 
 import numpy as np
 
-from graftkit.errors import ConfigError, DataError, RunFolderError
-from graftkit.inference.predictor import Predictor, load_run_config
-from graftkit.inference.retrieval.index import load_encoder, read_corpus
-from graftkit.modeling.run_folder import RunFolder
-from graftkit.tasks.embedding.postprocess import embed
-
-POSITIVE = "1"
+from graftkit.errors import ConfigError, DataError
+from graftkit.inference.retrieval.index import read_corpus
+from graftkit.inference.runs import open_run
+from graftkit.tasks.capabilities import Ranks
 
 
 class Recommender:
     """Interest scores of candidates given a user's history texts.
 
     Args:
-        run_dir: a ranking run (cross-encoder or two-tower) or an embedding run.
-        max_history: most recent history texts used.
-        separator: joins history texts (ranking runs use their own training setting).
+        run_dir: a run whose task ranks (ranking, cross-encoder or two-tower; embedding).
+        max_history, separator: how many of the most recent history texts are used and what joins them,
+            for runs without settings of their own (a ranking run keeps the ones it was trained with).
+
+    Raises:
+        UnsupportedError: the run's task does not rank (one line naming what it supports).
     """
 
     def __init__(self, run_dir: str | Path, max_history: int = 10, separator: str = " ; "):
-        run = RunFolder(run_dir).require_model()
-        state = run.task_state()
-        self.kind = state.get("task")
-        #: cross_encoder scores each pair with the Predictor; two_tower and embedding runs embed texts
-        self.architecture = state.get("architecture", "cross_encoder") if self.kind == "ranking" else "two_tower"
+        self.runner = open_run(run_dir, command="recommend")
+        self.ranks = self.runner.task.capability(Ranks, "recommend")
         self.max_history, self.separator = max_history, separator
-        if self.kind == "ranking":
-            task_cfg = load_run_config(run).task
-            self.max_history, self.separator = task_cfg.max_history, task_cfg.history_separator
-        if self.kind == "ranking" and self.architecture == "cross_encoder":
-            self.predictor = Predictor(run.path)
-        elif self.kind in ("ranking", "embedding"):
-            self.encoder = load_encoder(run)
-        else:
-            raise RunFolderError(f"{run.path} is a '{self.kind}' run; recommend needs a ranking run (task.type: "
-                                 "ranking) or an embedding run")
 
     @property
     def label(self) -> str:
-        """What the run is, for tables: 'ranking', 'ranking two_tower' or 'embedding'."""
-        return f"{self.kind} two_tower" if self.kind == "ranking" and self.architecture == "two_tower" else self.kind
+        """What the run is, for tables: 'ranking', 'ranking (two_tower)' or 'embedding'."""
+        return self.runner.task.label()
 
     def history_text(self, history: Sequence[str]) -> str:
-        items = [h for h in history if h.strip()][-self.max_history:]
-        return self.separator.join(items) if items else "(no history)"
+        return self.ranks.history_text(history, self.max_history, self.separator)
 
     def scores(self, history: Sequence[str], candidates: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """One interest score per candidate (higher = more likely to be clicked)."""
-        hist = self.history_text(history)
-        if self.architecture == "cross_encoder":
-            preds = self.predictor.predict([(hist, c) for c in candidates], batch_size)
-            return np.array([p["scores"][POSITIVE] for p in preds])
-
-        vecs = embed(self.encoder, [hist] + list(candidates), batch_size)
-        return vecs[1:] @ vecs[0]
+        return self.ranks.pair_scores(self.runner, self.history_text(history), candidates, batch_size)
 
 
 def _norm(x: np.ndarray) -> np.ndarray:

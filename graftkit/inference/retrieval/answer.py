@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from graftkit.errors import GraftkitError
+from graftkit.tasks.capabilities import ScoresLabels
 
 DONT_KNOW = "Sorry, I am not sure I understood. Could you rephrase, or shall I connect you to a person?"
 
@@ -35,13 +36,17 @@ class Answerer:
     min_score: float | None = None
     candidates: int = field(default=20, repr=False)
 
+    def __post_init__(self):
+        labels = self.intent.task.optional(ScoresLabels)
+        if labels is None or labels.multi_label:
+            raise GraftkitError(f"the intent run must be a single-label classification run, not a "
+                                f"{self.intent.task.label()} run")
+
     def __call__(self, question: str) -> dict:
         pred = self.intent.predict([question])[0]
-        if "label" not in pred:
-            raise GraftkitError("the intent run must be a single-label classification run")
-        out = {"question": question, "intent": pred["label"], "confidence": pred["score"],
+        out = {"question": question, "intent": pred.label, "confidence": pred.score,
                "threshold": self.threshold}
-        if pred["score"] < self.threshold:
+        if pred.score < self.threshold:
             return self._dont_know(out, pred, "intent confidence below the threshold")
         hits = self.index.search([question], max(self.k, self.candidates))[0]
         if self.min_score is not None and max(h["score"] for h in hits) < self.min_score:
@@ -50,12 +55,12 @@ class Answerer:
             hits = self.reranker.rerank(question, hits)
         # FAQ entries tagged with the predicted intent come first (stable: retrieval order within each group)
         if any("intent" in h for h in hits):
-            hits = sorted(hits, key=lambda h: h.get("intent") != pred["label"])
+            hits = sorted(hits, key=lambda h: h.get("intent") != pred.label)
         answers = [{**h, "rank": r + 1} for r, h in enumerate(hits[:self.k])]
         return {**out, "out_of_scope": False, "message": answers[0].get("answer", answers[0]["text"]),
                 "answers": answers}
 
     @staticmethod
     def _dont_know(out: dict, pred: dict, reason: str) -> dict:
-        return {**out, "intent": None, "closest_intent": pred["label"], "out_of_scope": True, "reason": reason,
+        return {**out, "intent": None, "closest_intent": pred.label, "out_of_scope": True, "reason": reason,
                 "message": DONT_KNOW, "answers": []}

@@ -21,10 +21,11 @@ from sentence_transformers.util import semantic_search
 
 from graftkit.data.readers import read_rows
 from graftkit.errors import DataError, RunFolderError
+from graftkit.inference.base import task_class_of
+from graftkit.inference.embedder import Embedder
 from graftkit.io import atomic_path, publish_dir, read_json, write_json
 from graftkit.modeling.run_folder import RunFolder
-from graftkit.tasks.embedding.head import load_model
-from graftkit.tasks.embedding.postprocess import embed
+from graftkit.tasks.matrix import require
 
 
 def read_corpus(path: str | Path, id_column: str | None = "id", text_column: str = "text",
@@ -60,17 +61,14 @@ def read_corpus(path: str | Path, id_column: str | None = "id", text_column: str
 
 
 def embedding_run(run_dir: str | Path) -> RunFolder:
-    """The run folder, checked to be a finished embedding run."""
+    """The run folder, checked to be a finished run whose task embeds.
+
+    Raises:
+        UnsupportedError: the run's task does not embed (one line naming what it supports).
+    """
     run = RunFolder(run_dir).require_model()
-    task = run.task_state().get("task")
-    if task != "embedding":
-        raise RunFolderError(f"{run.path} is a '{task}' run; indexing needs an embedding run "
-                             "(task.type: embedding)")
+    require(task_class_of(run), "index")
     return run
-
-
-def load_encoder(run: RunFolder):
-    return load_model(str(run.path))
 
 
 def build_index(run_dir: str | Path, corpus: str | Path, id_column: str | None = "id", text_column: str = "text",
@@ -78,7 +76,7 @@ def build_index(run_dir: str | Path, corpus: str | Path, id_column: str | None =
     """Embed every corpus entry with the run's model and store the index in ``RUN/index/<name>``."""
     run = embedding_run(run_dir)
     entries = read_corpus(corpus, id_column, text_column, encoding)
-    vectors = embed(load_encoder(run), [e["text"] for e in entries], batch_size)
+    vectors = Embedder(run.path).vectors([e["text"] for e in entries], batch_size)
     target = run.path / "index" / name
     staging = run.path / "index" / f".staging-{name}"
     staging.mkdir(parents=True, exist_ok=True)
@@ -109,7 +107,7 @@ class Index:
         self.meta = read_json(self.path / "meta.json")
         self.entries: list[dict] = read_json(self.path / "entries.json")
         self.vectors = load_file(str(self.path / "vectors.safetensors"))["embeddings"]
-        self.encoder = load_encoder(self.run)
+        self.embedder = Embedder(self.run.path)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -117,6 +115,6 @@ class Index:
     def search(self, queries: Sequence[str], k: int = 5) -> list[list[dict]]:
         """Top-``k`` entries per query, best first, each with its cosine ``score`` and ``rank``."""
         k = max(1, min(k, len(self.entries)))
-        found = semantic_search(torch.from_numpy(embed(self.encoder, list(queries))), self.vectors, top_k=k)
+        found = semantic_search(torch.from_numpy(self.embedder.vectors(queries)), self.vectors, top_k=k)
         return [[{**self.entries[hit["corpus_id"]], "score": float(hit["score"]), "rank": r + 1}
                  for r, hit in enumerate(hits)] for hits in found]

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from graftkit.errors import GraftkitError
+from graftkit.tasks.capabilities import ScoresLabels
+from graftkit.tasks.predictions import ValuePrediction
 
 
 class CrossEncoderReranker:
@@ -20,7 +22,11 @@ class CrossEncoderReranker:
             raise GraftkitError(f"{predictor.run.path} was not trained on text pairs (data.text_pair_column); "
                                 "re-ranking needs a cross-encoder run")
         self.predictor = predictor
-        labels = [str(x) for x in getattr(predictor.task, "labels", [])]
+        scores = predictor.task.optional(ScoresLabels)
+        labels = [str(x) for x in scores.labels] if scores else []
+        if not labels and not isinstance(predictor.predict_batch([("query", "text")])[0], ValuePrediction):
+            raise GraftkitError(f"{predictor.run.path} is a {predictor.task.label()} run; re-ranking needs a pair "
+                                "classification or pair regression run")
         if labels and positive_label is None:
             positive_label = next((p for p in labels if p.lower() in self.DEFAULT_POSITIVES), None)
             if positive_label is None:
@@ -32,8 +38,8 @@ class CrossEncoderReranker:
     def score(self, query: str, texts: list[str]) -> list[float]:
         preds = self.predictor.predict([(query, t) for t in texts])
         if self.positive is None:  # a regression run: its (first) predicted value is the score
-            return [p["value"] for p in preds]
-        return [p["scores"][self.positive] for p in preds]
+            return [p.value for p in preds]
+        return [p.scores[self.positive] for p in preds]
 
     def rerank(self, query: str, hits: list[dict]) -> list[dict]:
         """``hits`` re-ordered by the cross-encoder score (kept as ``rerank_score``), ranks renumbered."""

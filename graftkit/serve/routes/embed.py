@@ -1,8 +1,8 @@
 """``POST /v1/embed``: unit-length vectors for a batch of texts (embedding runs only)."""
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from graftkit.serve.deps import authenticate, get_service
+from graftkit.serve.deps import authenticate, get_service, model_for
 from graftkit.serve.routes import ERROR_RESPONSES
 from graftkit.serve.routes.predict import checked_inputs, submit
 from graftkit.serve.service import Service
@@ -24,14 +24,10 @@ def build_router(service: Service) -> APIRouter:
                  summary="Embed a batch of texts (embedding runs)")
     async def embed(body: request_model, request: Request, key_id: str = Depends(authenticate)):
         svc = get_service(request)
-        if not svc.ready:
-            raise HTTPException(503, "the model is not ready")
-        if not svc.embedding:
-            raise HTTPException(400, f"'{svc.model_name}' is a {svc.predictor.task.name} run: it predicts labels; "
-                                "use POST /v1/predict")
+        model_for(svc, "POST /v1/embed")
         texts, _ = checked_inputs(svc, body, pair_task=False)  # each text is embedded on its own
         rows = await submit(svc, request, texts)
-        vectors = [r["embedding"] for r in rows]
+        vectors = [r.embedding for r in rows]
         return {"request_id": request.state.request_id, "model": svc.model_name,
                 "dimension": len(vectors[0]) if vectors else 0, "embeddings": vectors}
 

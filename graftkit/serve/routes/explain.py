@@ -1,6 +1,9 @@
 """``POST /v1/explain``: word attributions for one text (Integrated Gradients, ``graftkit.evaluate.explain``).
 
-An explanation costs ``steps`` forward and backward passes, so it has its own, tighter limits:
+The response holds the explanation and its ``blocks`` (heading, words with attributions, completeness
+delta), which the playground draws without knowing the task. A run whose task does not explain answers
+400 naming what it supports. An explanation costs ``steps`` forward and backward passes, so it has its
+own, tighter limits:
 ``explain_per_minute`` requests per key and minute, ``explain_max_chars`` characters and
 ``explain_max_steps`` integration steps; beyond them the answer is 429 or 422 naming the limit.
 The torch weights are loaded once, on the first request (an ONNX-served run keeps its fast
@@ -9,6 +12,7 @@ path for /v1/predict); an export-only run folder answers 501.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import time
 
@@ -19,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from graftkit.errors import GraftkitError
 from graftkit.evaluate.explain import DEFAULT_STEPS, Explainer, require_torch_weights
-from graftkit.serve.deps import authenticate, get_service, limit_error
+from graftkit.serve.deps import authenticate, get_service, limit_error, model_for
 from graftkit.serve.limits import LimitHit
 from graftkit.serve.routes import ERROR_RESPONSES
 
@@ -60,10 +64,7 @@ def build_router() -> APIRouter:
     async def explain(body: ExplainRequest, request: Request, key_id: str = Depends(authenticate)):
         svc = get_service(request)
         s = svc.settings
-        if not svc.ready:
-            raise HTTPException(503, "the model is not ready")
-        if svc.embedding:
-            raise HTTPException(400, "embedding runs have no prediction to explain")
+        model_for(svc, "POST /v1/explain")
         item = RateLimitItemPerMinute(s.explain_per_minute)
         if not await svc.limits.limiter.hit(item, svc.limits.namespace, "explain", key_id):
             stats = await svc.limits.limiter.get_window_stats(item, svc.limits.namespace, "explain", key_id)
@@ -79,6 +80,8 @@ def build_router() -> APIRouter:
             result = await run_in_threadpool(ex.explain, body.text, body.text_pair, body.target, body.steps)
         except GraftkitError as err:  # an unknown target class
             raise HTTPException(422, str(err)) from None
-        return {"request_id": request.state.request_id, "model": svc.model_name, "explanation": result}
+        blocks = [dataclasses.asdict(b) for b in ex.blocks(result)]
+        return {"request_id": request.state.request_id, "model": svc.model_name, "explanation": result,
+                "blocks": blocks}
 
     return router

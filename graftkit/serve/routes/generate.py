@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette.sse import EventSourceResponse
 
 from graftkit.errors import ConfigError
-from graftkit.serve.deps import authenticate, get_service
+from graftkit.serve.deps import authenticate, get_service, model_for
 from graftkit.serve.gen_batching import GenerationBatcher, Job
 from graftkit.serve.pii import mask_pii
 from graftkit.serve.routes import ERROR_RESPONSES
@@ -96,12 +96,7 @@ def build_router(service: Service) -> APIRouter:
                  summary="Generate text (optionally streamed as server-sent events)")
     async def generate(body: GenerateRequest, request: Request, key_id: str = Depends(authenticate)):
         svc = get_service(request)
-        if not svc.ready:
-            raise HTTPException(503, "the model is not ready")
-        generator = svc.predictor
-        if not getattr(generator.task, "generative", False):
-            raise HTTPException(422, f"this model is a {generator.task.name} run; /v1/generate needs a causal_lm "
-                                "or seq2seq run (use /v1/predict)")
+        generator = model_for(svc, "POST /v1/generate")
         prompt, config = checked_request(svc, generator, body)
         job = batcher_for(svc).submit(generator.prompt_ids([prompt])[0], config, config.to_json_string())
         if body.stream:
@@ -126,7 +121,7 @@ def checked_request(svc: Service, generator, body: GenerateRequest):
     limit = generator.settings.max_new_tokens_limit
     if (body.max_new_tokens or 0) > limit:
         raise HTTPException(422, f"max_new_tokens={body.max_new_tokens} exceeds this model's limit of {limit}")
-    chat = generator.task.row_format == "chat"
+    chat = generator.takes_chat
     if chat != isinstance(body.prompt, list):
         raise HTTPException(422, "this model takes chat messages: send prompt as a list of {role, content}" if chat
                             else "this model takes a prompt string, not a list of messages")

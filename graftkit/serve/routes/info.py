@@ -4,6 +4,7 @@ from fastapi.responses import JSONResponse, Response
 
 from graftkit.serve import schemas
 from graftkit.serve.deps import authenticate, authenticate_metrics, get_service, require_predictor
+from graftkit.serve.service import service_labels
 
 router = APIRouter()
 
@@ -13,8 +14,9 @@ router = APIRouter()
 async def model_info(request: Request, predictor=Depends(require_predictor)):
     svc = get_service(request)
     s = svc.settings
+    labels = service_labels(predictor.task)
     return {"model": svc.model_name, "task": predictor.task.name, "backend": svc.backend_label,
-            "labels": [str(x) for x in getattr(predictor.task, "labels", None) or []] or None,
+            "labels": labels or None,
             "max_texts": s.max_texts, "max_chars": s.max_chars, "max_batch_size": s.max_batch_size,
             "pair_input": bool(predictor.cfg.data.text_pair_column)}
 

@@ -4,6 +4,7 @@ from fastapi.responses import HTMLResponse
 
 from graftkit.serve.deps import get_service
 from graftkit.serve.playground import PLAYGROUND_HTML
+from graftkit.tasks.capabilities import Generates
 
 router = APIRouter()
 
@@ -11,5 +12,6 @@ router = APIRouter()
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def playground(request: Request):
     svc = get_service(request)
-    mode = "generate" if getattr(getattr(svc.predictor, "task", None), "generative", False) else "predict"
+    generates = svc.predictor is not None and svc.predictor.task.has(Generates)
+    mode = "generate" if generates else "predict"
     return HTMLResponse(PLAYGROUND_HTML.replace("{{MODEL}}", svc.model_name).replace("{{MODE}}", mode))

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 
 from graftkit.serve import schemas
 from graftkit.serve.batching import BatcherClosed, DeadlineExceeded, Overloaded, WorkerCrashed
-from graftkit.serve.deps import authenticate, get_service, limit_error
+from graftkit.serve.deps import authenticate, get_service, limit_error, model_for
 from graftkit.serve.limits import LimitHit
 from graftkit.serve.pii import mask_pii
 from graftkit.serve.routes import ERROR_RESPONSES
@@ -22,17 +22,14 @@ def build_router(service: Service) -> APIRouter:
                  summary="Predict a batch of texts")
     async def predict(body: request_model, request: Request, key_id: str = Depends(authenticate)):
         svc = get_service(request)
-        if not svc.ready:
-            raise HTTPException(503, "the model is not ready")
-        if svc.embedding:
-            raise HTTPException(400, f"'{svc.model_name}' is an embedding run: it has no labels to predict; "
-                                "use POST /v1/embed for vectors")
+        model_for(svc, "POST /v1/predict")
         texts, pairs = checked_inputs(svc, body)
         if svc.settings.log_inputs:
             svc.log.info("inputs", extra={"x_texts": texts + list(pairs or [])})
         inputs = list(zip(texts, pairs)) if pairs else texts
         preds = await submit(svc, request, inputs)
-        return {"request_id": request.state.request_id, "model": svc.model_name, "predictions": preds}
+        return {"request_id": request.state.request_id, "model": svc.model_name,
+                "predictions": [p.to_dict() for p in preds]}
 
     return router
 

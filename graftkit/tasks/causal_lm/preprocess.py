@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from graftkit.data.dataset import Example
 from graftkit.errors import DataError
-from graftkit.tasks.generation.rows import CHAT, TEXT, render_plain
+from graftkit.tasks.common.generation.rows import CHAT, TEXT, render_plain
 
 
 def has_chat_template(tokenizer) -> bool:

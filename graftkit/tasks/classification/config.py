@@ -3,16 +3,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
-
-from graftkit.config import TaskConfigBase
+from graftkit.tasks.common.classifier.config import ClassifierConfig
 
 
-class ClassificationConfig(TaskConfigBase):
+class ClassificationConfig(ClassifierConfig):
     """Sequence classification: one label per text, or a set of labels (multi-label)."""
 
     type: Literal["classification"] = "classification"
-    multi_label: bool = False
-    class_weights: Literal["balanced"] | dict[str, float] | None = None
-    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="multi-label decision threshold before tuning")
-    tune_thresholds: bool = Field(True, description="multi-label: tune one threshold per label on validation")

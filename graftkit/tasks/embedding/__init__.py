@@ -1,25 +1,26 @@
 """Sentence embeddings (bi-encoder) for retrieval: (query, positive) pairs or same-label rows.
 
-Unlike the other tasks this one is trained by sentence-transformers' own trainer with an
-in-batch-negatives loss, so it sets ``owns_training`` and supplies ``train_run`` (declared in
-``graftkit/tasks/base.py``), which ``graftkit.train.trainer.train`` calls with a TrainSession. Its run folder is a sentence-transformers model folder plus graftkit's files.
+Unlike most tasks this one is trained by sentence-transformers' own trainer with an in-batch-negatives
+loss (its capability is ``TrainsItself``, graftkit/tasks/embedding/capabilities.py). Its run folder is
+a sentence-transformers model folder plus graftkit's files.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from transformers import AutoModel
 
 from graftkit.data.dataset import Example, rows_to_examples
 from graftkit.data.readers import Row
-from graftkit.errors import DataError, GraftkitError
-from graftkit.tasks.base import TaskBase
-from graftkit.tasks.classification.preprocess import parse_label as parse_class_label
+from graftkit.errors import DataError
+from graftkit.tasks.base import Task
+from graftkit.tasks.common.class_labels import parse_label as parse_class_label
+from graftkit.tasks.embedding.capabilities import EmbeddingCard, EmbeddingEmbeds, EmbeddingRanks, EmbeddingTraining
 from graftkit.tasks.embedding.config import EmbeddingConfig
-from graftkit.tasks.embedding.train import train_embedding
 
 
-class EmbeddingTask(TaskBase):
+class EmbeddingTask(Task):
     """Learns a text embedding in which a query lies close to its positives."""
 
     name = "embedding"
@@ -27,15 +28,11 @@ class EmbeddingTask(TaskBase):
     #: the run folder's root is a plain transformers encoder; sentence-transformers adds pooling on top
     model_class = AutoModel
     default_metric = "mrr@10"
-    owns_training = True
+    capabilities = (EmbeddingTraining, EmbeddingEmbeds, EmbeddingRanks, EmbeddingCard)
 
     def __init__(self, task_cfg=None, data_cfg=None):
         super().__init__(task_cfg, data_cfg)
         self.label_mode = not (data_cfg and data_cfg.text_pair_column)
-
-    def train_run(self, cfg, session):
-        """Train with sentence-transformers (see ``graftkit.tasks.embedding.train.train_embedding``)."""
-        return train_embedding(self, session)
 
     # -- data
     def examples_from_rows(self, rows: list[Row], cfg, with_labels: bool = True) -> tuple[list[Example], int]:
@@ -52,13 +49,9 @@ class EmbeddingTask(TaskBase):
         if len(train) < 2:
             raise DataError(train[0].path, "an embedding model needs at least two training rows (in-batch negatives)")
 
-    # -- inference: retrieval goes through graftkit.inference.retrieval (index/search), not the logits Predictor
-    def model_kwargs(self) -> dict:
-        return {}
-
-    def encode(self, inputs, tokenizer, max_length):
-        raise GraftkitError("an embedding run has no labels to predict; build an index with `graftkit index` "
-                            "and query it with `graftkit search`")
+    # -- reporting and state: retrieval metrics are measured at training (graftkit/tasks/embedding/train.py)
+    def report(self, examples, predictions, out_dir: Path | None, plots: bool = True) -> dict:
+        return {"n": len(examples)}
 
     def state(self) -> dict:
         return {"mode": "labels" if self.label_mode else "pairs", "similarity": "cosine"}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from graftkit.io import write_text
 from graftkit.modeling.run_folder import RunFolder
+from graftkit.tasks.capabilities import CardMetadata
 
 
 def write_card(run: RunFolder, cfg, results: dict, task) -> None:
@@ -29,8 +30,5 @@ def write_card(run: RunFolder, cfg, results: dict, task) -> None:
     for split in ("validation", "test"):
         for k, v in (results.get(split) or {}).items():
             lines.append(f"| {split} | {k} | {v:.4f} |" if isinstance(v, float) else f"| {split} | {k} | {v} |")
-    lines += ["", "## Use", "", "```bash", f"graftkit index {run.public_path} --corpus faq.csv",
-              f"graftkit search {run.public_path} \"how do I reset my card pin\"", "```", "", "```python",
-              "from sentence_transformers import SentenceTransformer",
-              f"model = SentenceTransformer('{run.public_path}')", "```", ""]
+    lines += ["", "## Use", "", *task.capability(CardMetadata, "train").usage(run.public_path)]
     write_text(run.card, "\n".join(lines))

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from graftkit.io import write_json
+from graftkit.tasks.predictions import MaskScorePrediction
 
 
 def pooled(masked: int, correct: int, nll: float) -> dict[str, float]:
@@ -26,11 +27,10 @@ def from_eval_pred(eval_pred) -> dict[str, float]:
     return pooled(int(keep.sum()), hits, float(np.asarray(preds[..., 1][keep], dtype=np.float64).sum()))
 
 
-def report(predictions: list[dict], out_dir: Path | None) -> dict:
+def report(predictions: list, out_dir: Path | None) -> dict:
     """Pooled metrics of ``score_mask`` predictions; ``metrics.json`` in ``out_dir`` when given."""
-    scored = [p for p in predictions if "masked" in p]
-    result = pooled(sum(p["masked"] for p in scored), sum(p["correct"] for p in scored),
-                    sum(p["nll"] for p in scored))
+    scored = [p for p in predictions if isinstance(p, MaskScorePrediction)]
+    result = pooled(sum(p.masked for p in scored), sum(p.correct for p in scored), sum(p.nll for p in scored))
     result["n"] = len(scored)
     if out_dir is not None:
         write_json(Path(out_dir) / "metrics.json", result)

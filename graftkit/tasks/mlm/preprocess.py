@@ -8,26 +8,10 @@ Whole Word Masking for Chinese BERT"); without it every token is a word of its o
 from __future__ import annotations
 
 import zlib
-from pathlib import Path
 
 import numpy as np
 
-from graftkit.data.dataset import Example
-from graftkit.data.readers import read_text
 from graftkit.data.words import word_spans
-from graftkit.errors import DataError
-
-TEXT_SUFFIXES = (".txt", ".text")
-
-
-def read_documents(path: str | Path, encoding: str = "utf-8") -> list[Example]:
-    """One Example per non-blank line of a plain-text file (a document per line)."""
-    text = read_text(path, encoding)  # raises DataError naming the file (and line, for a bad byte)
-    docs = [Example(text=line.strip(), path=str(path), line=i)
-            for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    if not docs:
-        raise DataError(str(path), "holds no text (mlm reads one document per non-blank line)")
-    return docs
 
 
 def token_word_ids(text: str, offsets: list[tuple[int, int]], special: list[int], whole_word: bool) -> list[int]:

@@ -8,13 +8,17 @@ to a large negative score before every use, so Viterbi decoding never emits an i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
+from safetensors import safe_open
 from torchcrf import CRF
 from transformers import AutoConfig, AutoModelForTokenClassification
 from transformers.modeling_outputs import ModelOutput
 from transformers.models.auto.modeling_auto import MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING
 
+from graftkit.errors import RunFolderError
 from graftkit.tasks.ner.schemes import allowed_transitions, pin_forbidden
 
 
@@ -108,3 +112,20 @@ class TokenClassifier:
             return AutoModelForTokenClassification.from_pretrained(path, config=config, **kwargs)
         base = MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING[type(config)]
         return crf_class(base).from_pretrained(path, config=config, **kwargs)
+
+
+def read_transitions(run_dir: Path) -> tuple[np.ndarray, ...]:
+    """The trained CRF's (start, end, transitions) arrays from a run folder's safetensors.
+
+    Raises:
+        RunFolderError: no safetensors file holds them.
+    """
+    for f in sorted(Path(run_dir).glob("*.safetensors")):
+        with safe_open(str(f), framework="np") as st:
+            # full runs store "crf.transitions"; LoRA adapter runs prefix it (base_model.model.crf...)
+            key = next((k for k in st.keys() if k.endswith("crf.transitions")), None)
+            if key is not None:
+                prefix = key[: -len("transitions")]
+                return tuple(st.get_tensor(f"{prefix}{k}") for k in ("start_transitions", "end_transitions",
+                                                                     "transitions"))
+    raise RunFolderError(f"{run_dir}: task.crf is set but no safetensors file holds crf.transitions")

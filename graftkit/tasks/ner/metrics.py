@@ -12,6 +12,7 @@ from seqeval.scheme import IOB2, IOBES
 from graftkit.data.dataset import Example
 from graftkit.io import write_jsonl
 from graftkit.report.plots import confusion_matrix_png
+from graftkit.tasks.predictions import EntitiesPrediction, Entity
 from graftkit.tasks.ner.preprocess import word_spans
 from graftkit.tasks.ner.schemes import spans_to_tags
 
@@ -25,8 +26,8 @@ def scores(gold: list[list[str]], pred: list[list[str]], scheme: str) -> dict[st
             "recall": float(recall_score(gold, pred, **kw)), "token_accuracy": float(accuracy_score(gold, pred))}
 
 
-def _pred_spans(entities: Sequence[dict], words: Sequence[tuple[int, int]]) -> list[tuple[int, int, str]]:
-    return word_spans([(e["start"], e["end"], e["label"]) for e in entities], words)
+def _pred_spans(entities: Sequence[Entity], words: Sequence[tuple[int, int]]) -> list[tuple[int, int, str]]:
+    return word_spans([(e.start, e.end, e.label) for e in entities], words)
 
 
 def type_confusion(gold: Sequence[set], pred: Sequence[set], types: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -42,7 +43,7 @@ def type_confusion(gold: Sequence[set], pred: Sequence[set], types: list[str]) -
     return cm, names
 
 
-def report(examples: Sequence[Example], preds: Sequence[dict], types: list[str], scheme: str,
+def report(examples: Sequence[Example], preds: Sequence[EntitiesPrediction], types: list[str], scheme: str,
            out_dir: Path | None, plots: bool) -> dict:
     """Metrics over the examples' words; writes sentences_with_errors.jsonl and the type confusion plot.
 
@@ -53,7 +54,7 @@ def report(examples: Sequence[Example], preds: Sequence[dict], types: list[str],
     gold_tags, pred_tags, gold_sets, pred_sets = [], [], [], []
     for e, p in zip(examples, preds):
         words = e.extra["words"]
-        g, q = word_spans(e.label, words), _pred_spans(p["entities"], words)
+        g, q = word_spans(e.label, words), _pred_spans(p.entities, words)
         gold_tags.append(spans_to_tags(len(words), g, scheme))
         pred_tags.append(spans_to_tags(len(words), q, scheme))
         gold_sets.append(set(g))
@@ -72,7 +73,7 @@ def report(examples: Sequence[Example], preds: Sequence[dict], types: list[str],
             if g != q:
                 rows.append({"file": e.path, "line": e.line, "text": e.text,
                              "gold": [{"start": s, "end": t, "label": y, "text": e.text[s:t]} for s, t, y in e.label],
-                             "predicted": p["entities"],
+                             "predicted": p.to_dict()["entities"],
                              "missed": sorted(_chars(g - q, e)), "spurious": sorted(_chars(q - g, e))})
         write_jsonl(out_dir / "sentences_with_errors.jsonl", rows)
         if plots:

@@ -15,6 +15,7 @@ from scipy import special
 from torchcrf import CRF
 
 from graftkit.tasks.ner.preprocess import UnitKey, Window
+from graftkit.tasks.predictions import Entity
 from graftkit.tasks.ner.schemes import allowed_transitions, pin_forbidden, tags_to_spans
 
 
@@ -78,7 +79,7 @@ def stitch(logits: np.ndarray, windows: Sequence[Window], n_inputs: int) -> list
 
 
 def to_entities(text: str, words: Sequence[tuple[int, int]], keys: Sequence[UnitKey], scores: np.ndarray,
-                path: Sequence[int], labels: Sequence[str], scheme: str) -> list[dict]:
+                path: Sequence[int], labels: Sequence[str], scheme: str) -> list[Entity]:
     """Decoded unit tags → entities with character offsets, surface text and a confidence score
     (the mean softmax probability of the chosen tag over the entity's units)."""
     if not len(path):
@@ -88,6 +89,5 @@ def to_entities(text: str, words: Sequence[tuple[int, int]], keys: Sequence[Unit
     entities = []
     for a, b, typ in tags_to_spans([labels[t] for t in path], scheme):
         start, end = words[keys[a][0]][0], words[keys[b - 1][0]][1]
-        entities.append({"label": typ, "start": int(start), "end": int(end), "text": text[start:end],
-                         "score": float(chosen[a:b].mean())})
+        entities.append(Entity(typ, int(start), int(end), text[start:end], float(chosen[a:b].mean())))
     return entities

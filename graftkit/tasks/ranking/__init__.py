@@ -2,9 +2,9 @@
 
 Training data is a MIND folder (news.tsv + behaviors.tsv; each impression's candidates become
 (history, candidate, clicked) pairs) or a CSV of history text, candidate text, label 0/1 and an
-optional ``impression`` column. ``task.architecture`` picks the model:
+optional ``impression`` column. ``task.architecture`` picks the variant:
 
-- ``cross_encoder`` (default, this class): P(click) from the classification head over the joined pair;
+- ``cross_encoder`` (default, this class): P(click) from a classifier over the joined pair;
 - ``two_tower`` (:class:`~graftkit.tasks.ranking.two_tower.TwoTowerRankingTask`): cosine of a shared
   encoder's embeddings of history and candidate, for candidate retrieval.
 
@@ -19,27 +19,27 @@ from typing import Any
 from graftkit.data.dataset import Example
 from graftkit.data.readers import Row
 from graftkit.errors import DataError
-from graftkit.tasks.classification import ClassificationTask
+from graftkit.report.ranking import mind_metrics
+from graftkit.tasks.common.classifier import ClassifierTask
 from graftkit.tasks.ranking import preprocess
+from graftkit.tasks.ranking.capabilities import CROSS_ENCODER_CAPABILITIES
 from graftkit.tasks.ranking.config import RankingConfig
-from graftkit.tasks.ranking.metrics import mind_metrics
 from graftkit.tasks.ranking.two_tower import TwoTowerRankingTask
 
 POSITIVE = preprocess.POSITIVE
 
 
-class RankingTask(ClassificationTask):
+class RankingTask(ClassifierTask):
     """P(click | history, candidate) from a pair classifier; MIND metrics per impression."""
 
     name = "ranking"
     config_class = RankingConfig
+    capabilities = CROSS_ENCODER_CAPABILITIES
+    variants = (TwoTowerRankingTask,)
 
-    def __new__(cls, task_cfg=None, data_cfg=None):
-        # the registry holds one class per task type; the config's architecture picks the variant, so
-        # build_task(cfg.task) gives the two-tower task wherever a run is built or loaded
-        if cls is RankingTask and getattr(task_cfg, "architecture", "cross_encoder") == "two_tower":
-            return TwoTowerRankingTask(task_cfg, data_cfg)
-        return super().__new__(cls)
+    @classmethod
+    def variant_for(cls, task_cfg):
+        return TwoTowerRankingTask if getattr(task_cfg, "architecture", "") == "two_tower" else cls
 
     def __init__(self, task_cfg=None, data_cfg=None):
         super().__init__(task_cfg, data_cfg)
@@ -51,7 +51,7 @@ class RankingTask(ClassificationTask):
         return preprocess.read_examples(path, self.task_cfg, data_cfg, with_labels, self.parse_label), 0
 
     def parse_label(self, raw: Any, row: Row) -> str:
-        return preprocess.parse_click(raw, row, str(self.data_cfg.label_column) if self.data_cfg else "label")
+        return preprocess.parse_click(raw, row, self.label_column)
 
     def fit(self, train: list[Example]) -> None:
         super().fit(train)
@@ -61,7 +61,7 @@ class RankingTask(ClassificationTask):
     # -- reporting
     def report(self, examples, predictions, out_dir: Path | None, plots: bool = True) -> dict:
         out = super().report(examples, predictions, out_dir, plots)
-        scores = [p["scores"][POSITIVE] for p in predictions]
+        scores = [p.scores[POSITIVE] for p in predictions]
         out["ranking"] = mind_metrics([preprocess.impression_of(e) for e in examples],
                                       [int(e.label) for e in examples], scores)
         return out

@@ -5,10 +5,10 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from graftkit.tasks.classification.config import ClassificationConfig
+from graftkit.tasks.common.classifier.config import ClassifierConfig
 
 
-class RankingConfig(ClassificationConfig):
+class RankingConfig(ClassifierConfig):
     """Score (user history, candidate item) pairs; trained on click logs (MIND folder) or a pairs CSV.
 
     ``architecture: cross_encoder`` (default) is the classification head on the joined pair, so

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from transformers import AutoModel
 
-from graftkit.tasks.embedding.head import load_model
+from graftkit.tasks.common.bi_encoder import load_model
 
 
 class TwoTowerScorer(torch.nn.Module):

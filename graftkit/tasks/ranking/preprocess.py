@@ -10,10 +10,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from graftkit.data import mind
 from graftkit.data.dataset import Example
 from graftkit.data.readers import Row, read_rows
 from graftkit.errors import DataError
-from graftkit.tasks.ranking import mind
 
 POSITIVE = "1"
 

@@ -42,11 +42,11 @@ def scores(gold: np.ndarray, pred: np.ndarray, columns: list[str], binary: list[
     return out
 
 
-def report(examples: Sequence[Example], preds: Sequence[dict], columns: list[str], binary: list[bool],
+def report(examples: Sequence[Example], preds: Sequence, columns: list[str], binary: list[bool],
            out_dir: Path | None) -> dict:
     """Metrics on labelled examples; writes largest_errors.csv (worst absolute error first) to ``out_dir``."""
     gold = np.array([e.label for e in examples], dtype=np.float64).reshape(len(examples), -1)
-    pred = np.array([[p["values"][c] for c in columns] for p in preds], dtype=np.float64)
+    pred = np.array([[p.values[c] for c in columns] for p in preds], dtype=np.float64)
     result: dict = scores(gold, pred, columns, binary)
     result["n"] = len(examples)
     if out_dir is not None:

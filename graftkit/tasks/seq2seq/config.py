@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from graftkit.tasks.generation.config import GenerativeConfig
+from graftkit.tasks.common.generation.config import GenerativeConfig
 
 
 class Seq2SeqConfig(GenerativeConfig):

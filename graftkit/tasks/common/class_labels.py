@@ -1,4 +1,6 @@
-"""Labels and features for sequence classification (single- and multi-label)."""
+"""Class labels of sequence classification (single- and multi-label): parsing, order, checks, targets, weights.
+
+Shared by the task folders whose labels are classes (classification, ranking, embedding in label mode)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -47,20 +49,6 @@ def check_known(examples: Sequence[Example], label2id: dict[str, int], multi_lab
                                 line=e.line, field=column)
 
 
-def encode_texts(inputs: Sequence[Any], tokenizer, max_length: int, padding: bool | str = True,
-                 return_tensors: str | None = "np") -> dict:
-    """Tokenize plain texts or (text, pair) tuples with truncation."""
-    pairs = [x for x in inputs if isinstance(x, (tuple, list))]
-    if pairs and len(pairs) != len(inputs):
-        raise ValueError("mix of single texts and text pairs in one batch")
-    if pairs:
-        a, b = [p[0] for p in inputs], [p[1] for p in inputs]
-        return tokenizer(a, b, truncation="longest_first", max_length=max_length, padding=padding,
-                         return_tensors=return_tensors)
-    return tokenizer(list(inputs), truncation=True, max_length=max_length, padding=padding,
-                     return_tensors=return_tensors)
-
-
 def targets(examples: Sequence[Example], label2id: dict[str, int], multi_label: bool) -> list:
     if not multi_label:
         return [label2id[e.label] for e in examples]
@@ -87,3 +75,10 @@ def class_weights(examples: Sequence[Example], labels: list[str], multi_label: b
     if multi_label:  # BCE pos_weight: negatives / positives per label
         return np.array([(n - counts[lab]) / max(counts[lab], 1) for lab in labels], dtype=np.float32)
     return np.array([n / (k * max(counts[lab], 1)) for lab in labels], dtype=np.float32)
+
+
+def check_teacher_labels(teacher: Sequence[str], student: Sequence[str], where: str) -> None:
+    """A distillation teacher must score the student's labels in the student's order (``train.distill``)."""
+    if list(teacher) != list(student):
+        raise ConfigError(f"train.distill.teacher: {where} has labels {list(teacher)[:10]}, the student "
+                          f"{list(student)[:10]}; train both on the same label set")

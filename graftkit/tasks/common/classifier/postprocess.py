@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from graftkit.tasks.predictions import LabelPrediction, LabelSetPrediction
+
 
 def softmax(x: np.ndarray) -> np.ndarray:
     return special.softmax(x, axis=-1)
@@ -13,20 +15,16 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return special.expit(x)  # no overflow for large negative logits
 
 
-def decode(logits: np.ndarray, labels: list[str], multi_label: bool, thresholds: list[float]) -> list[dict]:
+def decode(logits: np.ndarray, labels: list[str], multi_label: bool,
+           thresholds: list[float]) -> list[LabelPrediction] | list[LabelSetPrediction]:
     """Single-label: argmax label + its probability + all scores. Multi-label: labels over threshold."""
-    out = []
     if multi_label:
-        probs = sigmoid(logits)
-        for p in probs:
-            chosen = [labels[i] for i in range(len(labels)) if p[i] >= thresholds[i]]
-            out.append({"labels": chosen, "scores": {lab: float(s) for lab, s in zip(labels, p)}})
-        return out
-    probs = softmax(logits)
-    for p in probs:
+        return [LabelSetPrediction([labels[i] for i in range(len(labels)) if p[i] >= thresholds[i]],
+                                   {lab: float(s) for lab, s in zip(labels, p)}) for p in sigmoid(logits)]
+    out = []
+    for p in softmax(logits):
         i = int(p.argmax())
-        out.append({"label": labels[i], "score": float(p[i]),
-                    "scores": {lab: float(s) for lab, s in zip(labels, p)}})
+        out.append(LabelPrediction(labels[i], float(p[i]), {lab: float(s) for lab, s in zip(labels, p)}))
     return out
 
 

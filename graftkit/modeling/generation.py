@@ -1,12 +1,13 @@
 """Batched generation over token-id prompts: the one decoding path used by validation during
-training, ``graftkit generate``, the evaluator and the HTTP endpoint.
+training, ``graftkit generate``, the evaluator and the HTTP endpoint (any task that generates).
 
 Decoder-only models get their prompts left-padded (generation continues from the last position of
 every row); encoder–decoders get them right-padded. Outputs are the new tokens only.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import json
+from typing import Any, Hashable, Sequence
 
 import torch
 from transformers import GenerationConfig
@@ -51,3 +52,8 @@ def generate_ids(model, prompts: Sequence[Sequence[int]], generation_config: Gen
 
 def decode_texts(tokenizer, token_lists: Sequence[Sequence[int]]) -> list[str]:
     return [t.strip() for t in tokenizer.batch_decode(token_lists, skip_special_tokens=True)]
+
+
+def input_key(x: Any) -> Hashable:
+    """A hashable key of an input (a prompt string, or a list of chat messages)."""
+    return x if isinstance(x, str) else json.dumps(x, sort_keys=True, ensure_ascii=False)

@@ -9,7 +9,6 @@ on a 0–100 scale.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Hashable, Sequence
@@ -20,6 +19,7 @@ from rouge_score import rouge_scorer
 
 from graftkit.data.dataset import Example
 from graftkit.io import write_jsonl
+from graftkit.modeling.generation import input_key
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 
@@ -32,11 +32,6 @@ class Group:
     references: list[str] = field(default_factory=list)
     path: str = ""
     line: int = 0
-
-
-def input_key(x: Any) -> Hashable:
-    """A hashable key of an input (a prompt string, or a list of chat messages)."""
-    return x if isinstance(x, str) else json.dumps(x, sort_keys=True, ensure_ascii=False)
 
 
 def group_references(examples: Sequence[Example], inputs: Sequence[Any]) -> list[Group]:
@@ -105,13 +100,13 @@ def corpus_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]]
     return metrics, per
 
 
-def report(examples: Sequence[Example], inputs: Sequence[Any], predictions: Sequence[dict],
+def report(examples: Sequence[Example], inputs: Sequence[Any], predictions: Sequence,
            out_dir: Path | None, tokenization: str = "auto", worst: int = 20) -> dict[str, Any]:
     """Score predictions grouped by input; write ``generations.jsonl`` and ``worst.jsonl`` into ``out_dir``.
 
-    ``predictions[i]["generated"]`` is the output for ``inputs[i]`` (equal inputs share one output).
+    ``predictions[i].generated`` is the output for ``inputs[i]`` (equal inputs share one output).
     """
-    outputs = {input_key(x): p["generated"] for x, p in zip(inputs, predictions)}
+    outputs = {input_key(x): p.generated for x, p in zip(inputs, predictions)}
     groups = [g for g in group_references(examples, inputs) if g.references]
     if not groups:
         return {"n": len(examples)}

@@ -26,7 +26,12 @@ def per_class(y_true, y_pred, labels: list[str]) -> dict[str, dict[str, float]]:
     return {lab: {k: float(v) for k, v in rep[lab].items()} for lab in labels}
 
 
-def report(examples: Sequence[Example], preds: Sequence[dict], labels: list[str], multi_label: bool,
+def shown(label: str | Sequence[str]) -> str:
+    """A label, or a label set joined with '|', as the error files show it."""
+    return label if isinstance(label, str) else "|".join(label)
+
+
+def report(examples: Sequence[Example], preds: Sequence, labels: list[str], multi_label: bool,
            out_dir: Path | None, plots: bool) -> dict:
     """Metrics on labelled examples; writes misclassified.csv and confusion_matrix.png to ``out_dir``."""
     l2i = {lab: i for i, lab in enumerate(labels)}
@@ -35,16 +40,12 @@ def report(examples: Sequence[Example], preds: Sequence[dict], labels: list[str]
         y_pred = np.zeros_like(y_true)
         for r, (e, p) in enumerate(zip(examples, preds)):
             y_true[r, [l2i[x] for x in e.label]] = 1
-            y_pred[r, [l2i[x] for x in p["labels"]]] = 1
+            y_pred[r, [l2i[x] for x in p.labels]] = 1
         wrong = [i for i in range(len(examples)) if (y_true[i] != y_pred[i]).any()]
-        shown = lambda p: "|".join(p["labels"])  # noqa: E731
-        gold = lambda e: "|".join(e.label)  # noqa: E731
     else:
         y_true = np.array([l2i[e.label] for e in examples])
-        y_pred = np.array([l2i[p["label"]] for p in preds])
+        y_pred = np.array([l2i[p.label] for p in preds])
         wrong = [i for i in range(len(examples)) if y_true[i] != y_pred[i]]
-        shown = lambda p: p["label"]  # noqa: E731
-        gold = lambda e: e.label  # noqa: E731
     result = scores(y_true, y_pred, multi_label)
     result["n"] = len(examples)
     result["per_class"] = per_class(y_true, y_pred, labels)
@@ -53,8 +54,8 @@ def report(examples: Sequence[Example], preds: Sequence[dict], labels: list[str]
         rows = []
         for i in wrong:
             e, p = examples[i], preds[i]
-            conf = p.get("score", max(p["scores"].values()))
-            rows.append([e.path, e.line, e.text, e.text_pair or "", gold(e), shown(p), f"{conf:.4f}"])
+            conf, predicted = (max(p.scores.values()), p.labels) if multi_label else (p.score, p.label)
+            rows.append([e.path, e.line, e.text, e.text_pair or "", shown(e.label), shown(predicted), f"{conf:.4f}"])
         rows.sort(key=lambda r: -float(r[-1]))  # most confident mistakes first: likeliest label noise
         write_csv(out_dir / "misclassified.csv", ["file", "line", "text", "text_pair", "true", "predicted",
                                                   "confidence"], rows)

@@ -1,0 +1,1 @@
+"""Building blocks that several task folders share (a task folder never imports another one)."""

@@ -1,0 +1,127 @@
+"""The bi-encoder shared by the embedding task and ranking's two-tower variant: a sentence-transformers model
+(backbone + pooling), its in-batch-negatives loss, embedding texts, and training it with
+sentence-transformers' own trainer inside graftkit's run folder."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Sequence
+
+import numpy as np
+from datasets import Dataset
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers.base.sampler import BatchSamplers
+from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+from transformers import TrainingArguments
+
+from graftkit.config import ModelConfig
+from graftkit.errors import ConfigError
+from graftkit.io import publish_dir, write_json
+from graftkit.modeling.load import resolve_model_path
+
+
+#: the config keys the sentence-transformers path honours (graftkit/train/keys.py refuses any other key that
+#: is set): the TrainingArguments it carries over, the base model, evaluation batch size and plots, pre-training
+SUPPORTED_KEYS = (
+    "train.epochs", "train.max_steps", "train.batch_size", "train.eval_batch_size", "train.learning_rate",
+    "train.optimizer", "train.weight_decay", "train.warmup", "train.scheduler", "train.grad_accum",
+    "train.max_grad_norm", "train.precision", "train.seed", "train.save_total_limit", "train.logging_steps",
+    "train.report_to", "train.num_workers", "train.compile", "train.distributed",
+    "model.name_or_path", "model.revision", "eval.batch_size", "eval.plots", "pretrain")
+
+
+def load_model(cfg: ModelConfig | str, max_length: int | None = None, device: str | None = None):
+    """A ``SentenceTransformer`` from a sentence-transformers folder, a plain transformers encoder
+    (mean pooling is added), a hub id, ``bundled:minilm`` or a finished embedding run folder."""
+    name = cfg if isinstance(cfg, str) else cfg.name_or_path
+    path = resolve_model_path(name)
+    revision = None if isinstance(cfg, str) else cfg.revision
+    st_log = logging.getLogger("sentence_transformers")
+    level = st_log.level
+    st_log.setLevel(logging.ERROR)  # "no sentence-transformers model found, creating mean pooling" is expected
+    try:
+        model = SentenceTransformer(path, device=device, revision=revision)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"model.name_or_path: cannot load '{name}' as a sentence embedder: {err}") from None
+    finally:
+        st_log.setLevel(level)
+    if max_length:
+        model.max_seq_length = max_length
+    return model
+
+
+def make_loss(model, scale: float = 20.0):
+    """sentence-transformers' MultipleNegativesRankingLoss: every other positive in the batch is a negative."""
+    return MultipleNegativesRankingLoss(model, scale=scale)
+
+
+def reject_classifier_switches(cfg, what: str = "task.type embedding") -> None:
+    """Switches built for the Trainer path and its task heads; the bi-encoder trainer would ignore them.
+
+    ``what`` names the setting that chose the bi-encoder (in the error)."""
+    t, defaults = cfg.train, type(cfg.train)()
+
+    used = [name for name, on in (("peft", cfg.peft), ("augment", cfg.augment), ("train.adversarial", t.adversarial),
+                                  ("train.rdrop", t.rdrop), ("train.label_smoothing", t.label_smoothing),
+                                  ("train.freeze", t.freeze != defaults.freeze),
+                                  ("train.layer_lr_decay", t.layer_lr_decay != 1.0),
+                                  ("train.head_learning_rate", t.head_learning_rate),
+                                  # it trains without validation passes: no checkpoint choice, no early stop
+                                  # (the defaults pass: a saved config spells every default out)
+                                  ("train.early_stopping", t.early_stopping not in (None, defaults.early_stopping)),
+                                  ("train.eval_strategy", t.eval_strategy != defaults.eval_strategy),
+                                  ("train.metric", t.metric != defaults.metric)) if on]
+    if used:
+        raise ConfigError(f"{what} is trained by sentence-transformers, which does not apply "
+                          f"{', '.join(used)}; remove them (they work with classification, ner, pair, regression)")
+
+
+def embed(model, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    """(n, dim) float32 L2-normalised embeddings from a ``SentenceTransformer``."""
+    vecs = model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+                        convert_to_numpy=True, show_progress_bar=progress)
+    return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+def _st_arguments(session, run):
+    """graftkit's TrainingArguments mapping, carried over to SentenceTransformerTrainingArguments."""
+    base = session.training_arguments(run, "loss", has_eval=False)
+    kwargs = {f.name: getattr(base, f.name) for f in dataclasses.fields(TrainingArguments) if f.init}
+    kwargs["train_sampling_strategy"] = "random"  # the batch sampler below decides batches
+    # no duplicate texts in a batch: a duplicate would be a "negative" identical to the positive
+    return SentenceTransformerTrainingArguments(**kwargs, batch_sampler=BatchSamplers.NO_DUPLICATES)
+
+
+def fit_bi_encoder(session, run, checkpoint: str | None, columns: dict[str, list[str]]):
+    """Fine-tune the configured encoder as a sentence-transformers bi-encoder and publish it into ``run``.
+
+    Args:
+        session: the train layer's TrainSession.
+        run: the run folder (from ``session.prepare_run_dir()``); ``checkpoint`` resumes.
+        columns: ``anchor``, ``positive`` and optional ``negative_1..n`` texts, one row each, for
+            MultipleNegativesRankingLoss (the positives of the other rows and every negative in the batch
+            are an anchor's negatives).
+
+    Returns:
+        the trained ``SentenceTransformer`` and the trainer's ``TrainOutput``; ``run.history`` holds the log.
+
+    Raises:
+        Interrupted: a signal stopped training; the last checkpoint is on disk for ``resume``.
+    """
+    cfg = session.cfg
+    model = load_model(cfg.model, cfg.data.max_length)
+    stop = session.stop_callback()
+    trainer = SentenceTransformerTrainer(
+        model=model, args=_st_arguments(session, run), loss=make_loss(model),
+        train_dataset=Dataset.from_dict(columns), callbacks=[stop, *session.extra_callbacks])
+    try:
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+    finally:  # an exception skips on_train_end: put the signal handlers back all the same
+        stop.on_train_end(trainer.args, trainer.state, trainer.control)
+    if stop.requested:
+        raise session.interrupted(trainer.state.global_step, run)
+    staging = run.path / ".staging-model"
+    model.save(str(staging))
+    publish_dir(staging, run.path)
+    write_json(run.history, trainer.state.log_history)
+    return model, result
