@@ -72,16 +72,25 @@ def run_arm(name: str, stream: Path, manifest: dict, run_dir: Path | None, tmp: 
             "delay_min": round((surge[0]["opened_at"] - manifest["surge_start"]) / 60, 1) if surge else None}
 
 
+LABELS = ["negative", "neutral", "positive"]
+
+
 class GoldLabels:
-    """A Predictor stand-in answering each sentence's human label."""
+    """A Predictor stand-in answering each sentence's human label: a single-label classification task (the
+    Scorer asks it for ``ScoresLabels``) and typed predictions."""
 
     def __init__(self, gold: dict[str, str]):
+        from graftkit.tasks import TASKS
+
         self.gold = gold
-        self.task = type("Task", (), {"labels": ["negative", "neutral", "positive"]})()
+        self.task = TASKS.get("classification")()
+        self.task.load_state({"labels": LABELS, "multi_label": False})
 
     def predict(self, texts, batch_size=64):
-        return [{"label": self.gold[t], "score": 1.0,
-                 "scores": {lab: float(lab == self.gold[t]) for lab in self.task.labels}} for t in texts]
+        from graftkit.tasks.predictions import LabelPrediction
+
+        return [LabelPrediction(self.gold[t], 1.0, {lab: float(lab == self.gold[t]) for lab in LABELS})
+                for t in texts]
 
 
 def main() -> None:

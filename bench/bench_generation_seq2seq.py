@@ -27,7 +27,7 @@ ARMS = ("seq2seq_trainer", "graftkit")
 
 def generation_scores(generate, groups, batch_size: int) -> dict:
     """Greedy outputs for every MR of ``groups`` (timed) and their multi-reference scores."""
-    from graftkit.tasks.generation.metrics import corpus_scores
+    from graftkit.tasks.common.generation.metrics import corpus_scores
 
     mrs = list(groups)
     t0 = time.perf_counter()

@@ -110,13 +110,14 @@ def breakdown(run_dir: Path, sentences: list[str], threads: int, n: int = 200) -
             t1 = time.perf_counter()
             keys.identify(KEY)
             t2 = time.perf_counter()
-            feats, ctx = pred.task.encode(list(req.texts), pred.tokenizer, pred.max_length)
+            feats, ctx = pred.features(list(req.texts))  # the task's DecodesLogits.encode
             t3 = time.perf_counter()
             logits = pred.backend(feats)
             t4 = time.perf_counter()
-            preds = pred.task.decode(logits, ctx)
+            preds = pred.decoding.decode(logits, ctx)  # typed predictions
             t5 = time.perf_counter()
-            schemas.PredictResponse(request_id="x", model="m", predictions=preds).model_dump_json()
+            schemas.PredictResponse(request_id="x", model="m",
+                                    predictions=[p.to_dict() for p in preds]).model_dump_json()
             t6 = time.perf_counter()
             for k, a, b in (("parse", t0, t1), ("auth", t1, t2), ("tokenise", t2, t3), ("model", t3, t4),
                             ("decode", t4, t5), ("serialise", t5, t6)):

@@ -156,7 +156,7 @@ def batch32_throughput(run_dir: Path, sentences: list[str], threads: int) -> dic
     for name, kwargs in (("torch", {"backend": "torch"}), ("onnx-fp32", {"backend": "onnx", "threads": threads}),
                          ("onnx-int8", {"backend": "onnx", "precision": "int8", "threads": threads})):
         pred = Predictor(run_dir, **kwargs)
-        feats = [pred.task.encode(b, pred.tokenizer, pred.max_length)[0] for b in batches]
+        feats = [pred.features(b)[0] for b in batches]  # the task's DecodesLogits.encode
         pred.backend(feats[0])
         t0 = time.perf_counter()
         for f in feats:

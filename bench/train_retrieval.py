@@ -37,7 +37,8 @@ def main() -> None:
 
     from graftkit.tasks.run_config import load_config
     from graftkit.data.dataset import load_splits
-    from graftkit.tasks.embedding import EmbeddingTask, head, metrics, preprocess
+    from graftkit.tasks.common.bi_encoder import load_model
+    from graftkit.tasks.embedding import EmbeddingTask, metrics, preprocess
     from graftkit.train.trainer import train
 
     def cfg_for(name: str, epochs: float | None, max_steps: int | None, lr: float | None = None):
@@ -65,7 +66,7 @@ def main() -> None:
     splits = load_splits(cfg.data, task.parse_label, task.strat_key, reader=task.read)
     data = preprocess.retrieval_set(splits.test, splits.train, label_mode=True)
     t0 = time.perf_counter()
-    base = metrics.retrieval_scores(head.load_model(cfg.model, cfg.data.max_length), data, "untuned")
+    base = metrics.retrieval_scores(load_model(cfg.model, cfg.data.max_length), data, "untuned")
     results["retrieval_untuned"] = {**base, "seconds": round(time.perf_counter() - t0, 1)}
     log(f"untuned: {results['retrieval_untuned']}")
     t0 = time.perf_counter()

@@ -154,6 +154,7 @@ def mean_length(sections: dict, args, tmp: Path) -> float:
     from transformers import AutoTokenizer
 
     from graftkit.modeling.load import resolve_model_path
+    from graftkit.tasks.capabilities import TrainsWithTrainer
     from graftkit.tasks.run_config import config_from_dict
     from graftkit.train.trainer import prepare
 
@@ -162,7 +163,8 @@ def mean_length(sections: dict, args, tmp: Path) -> float:
                             "data": {**sections["data"], "train": train_path, "test": test_path,
                                      "split": {"validation": 0.0, "test": 0.0}}, "task": sections["task"]})
     task, splits = prepare(cfg)
-    ds = task.build_dataset(splits.train, AutoTokenizer.from_pretrained(resolve_model_path("bundled:minilm")), 128)
+    recipe = task.capability(TrainsWithTrainer, "train")
+    ds = recipe.build_dataset(splits.train, AutoTokenizer.from_pretrained(resolve_model_path("bundled:minilm")), 128)
     return sum(len(x) for x in ds["input_ids"]) / len(ds)
 
 

@@ -67,7 +67,7 @@ def ece_noise_floor(run_path: Path, texts: list[str], draws: int = 1000, seed: i
     from graftkit.evaluate.calibration import binned_ece
     from graftkit.inference.predictor import Predictor
 
-    conf = np.array([max(p["scores"].values()) for p in Predictor(run_path).predict(texts)])
+    conf = np.array([max(p.scores.values()) for p in Predictor(run_path).predict(texts)])
     rng = np.random.default_rng(seed)
     eces = [binned_ece(conf, (rng.random(len(conf)) < conf).astype(float)) for _ in range(draws)]
     return {"mean": float(np.mean(eces)), "p90": float(np.quantile(eces, 0.9)), "rows": len(conf)}
@@ -115,7 +115,7 @@ def faithfulness(args) -> dict:
         top = set(order[:k].tolist())
         rand = set(rng.sample(range(len(words)), k))
         keep = lambda drop: " ".join(w for i, w in enumerate(words) if i not in drop) or "."  # noqa: E731
-        p0, p_top, p_rand = (p["scores"][r["target"]] for p in pred.predict([text, keep(top), keep(rand)]))
+        p0, p_top, p_rand = (p.scores[r["target"]] for p in pred.predict([text, keep(top), keep(rand)]))
         top_drops.append(p0 - p_top)
         rand_drops.append(p0 - p_rand)
         deltas.append(abs(r["delta"]) / max(abs(r["score"] - r["baseline_score"]), 1e-6))

@@ -73,8 +73,8 @@ def known_texts(intent: Path, n: int = 2) -> list[tuple[str, str]]:
 
     pred = Predictor(intent)
     rows = [(t, lab) for lab, texts in INTENTS.items() for t in texts]
-    scored = [(p["score"], t, lab) for (t, lab), p in zip(rows, pred.predict([t for t, _ in rows]))
-              if p["label"] == lab]
+    scored = [(p.score, t, lab) for (t, lab), p in zip(rows, pred.predict([t for t, _ in rows]))
+              if p.label == lab]
     best: dict[str, tuple[str, str]] = {}
     for _, t, lab in sorted(scored, reverse=True):
         best.setdefault(lab, (t, lab))

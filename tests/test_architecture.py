@@ -1,5 +1,7 @@
-"""The layering of DESIGN.md holds: the import-linter contract passes, catches a planted upward import,
-and the package has no import cycles (function-local imports included)."""
+"""The layering of docs/architecture.md holds: the import-linter contracts pass and catch a planted upward
+import, a planted import of a task folder from outside the tasks and one task folder importing another; the
+contracts name exactly the registered task folders; no code outside graftkit/tasks compares task names; and
+the package has no import cycles (function-local imports included)."""
 from __future__ import annotations
 
 import ast
@@ -7,7 +9,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,23 +26,68 @@ def lint_imports(root: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-def test_layers_contract_is_kept():
+def test_contracts_are_kept():
     res = lint_imports(REPO)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "1 kept, 0 broken" in res.stdout
+    assert "3 kept, 0 broken" in res.stdout
 
 
-def test_contract_catches_an_upward_import(tmp_path):
+def _copy(tmp_path: Path) -> Path:
     root = tmp_path / "copy"
     root.mkdir()
     shutil.copy2(REPO / "pyproject.toml", root / "pyproject.toml")
     shutil.copytree(REPO / "graftkit", root / "graftkit", ignore=shutil.ignore_patterns("__pycache__"))
-    readers = root / "graftkit" / "data" / "readers.py"
-    readers.write_text(readers.read_text(encoding="utf-8") + "\n\ndef _planted():\n    from graftkit.serve import app\n",
-                       encoding="utf-8")  # the data layer reaching up into serve, even inside a function
+    return root
+
+
+@pytest.mark.parametrize("module, planted, broken", [
+    # the data layer reaching up into serve, even inside a function
+    ("data/readers.py", "from graftkit.serve import app", "graftkit.data.readers -> graftkit.serve"),
+    # cross-cutting code reaching into one task's folder instead of asking for a capability
+    ("evaluate/robustness.py", "from graftkit.tasks.ner import trust", "graftkit.evaluate.robustness -> graftkit.tasks.ner"),
+    # one task folder borrowing another's code instead of a shared block in tasks/common
+    ("tasks/regression/metrics.py", "from graftkit.tasks.classification import config",
+     "graftkit.tasks.regression.metrics -> graftkit.tasks.classification"),
+])
+def test_contracts_catch_a_planted_import(tmp_path, module, planted, broken):
+    root = _copy(tmp_path)
+    target = root / "graftkit" / module
+    target.write_text(target.read_text(encoding="utf-8") + f"\n\ndef _planted():\n    {planted}\n", encoding="utf-8")
     res = lint_imports(root)
     assert res.returncode != 0
-    assert "BROKEN" in res.stdout and "graftkit.data.readers -> graftkit.serve" in res.stdout
+    assert "BROKEN" in res.stdout and broken in res.stdout
+
+
+def _task_folders() -> set[str]:
+    from graftkit.tasks import TASKS
+
+    return {cls.__module__.split(".")[2] for cls in TASKS.classes()}
+
+
+def test_contracts_name_exactly_the_registered_task_folders():
+    contracts = {c["name"]: c for c in tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
+                 ["contracts"]}
+    forbidden = next(c for c in contracts.values() if c["type"] == "forbidden")
+    inside = next(c for c in contracts.values() if c.get("containers") == ["graftkit.tasks"])
+    siblings = next(layer for layer in inside["layers"] if "|" in layer)
+    assert {m.rsplit(".", 1)[1] for m in forbidden["forbidden_modules"]} == _task_folders()
+    assert {m.strip() for m in siblings.split("|")} == _task_folders()
+
+
+def test_no_code_outside_the_tasks_compares_task_names():
+    names = set(_task_folders())
+    found = []
+    for f in (REPO / "graftkit").rglob("*.py"):
+        if "tasks" in f.relative_to(REPO / "graftkit").parts[:1]:
+            continue
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Compare):
+                sides = [node.left, *node.comparators]
+                consts = [c for s in sides for c in ([s] if isinstance(s, ast.Constant) else
+                                                      getattr(s, "elts", []))]
+                if any(isinstance(c, ast.Constant) and c.value in names for c in consts):
+                    found.append(f"{f.relative_to(REPO)}:{node.lineno}")
+    assert found == []
 
 
 def _import_graph(package: Path) -> dict[str, set[str]]:

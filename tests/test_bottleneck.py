@@ -17,6 +17,7 @@ from graftkit.modeling.peft import head_module_names, wrap_model
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.inference.run_model import load_run_model
 from graftkit.inference.predictor import Predictor, load_task
+from graftkit.tasks.predictions import EntitiesPrediction
 from graftkit.train.trainer import train
 from test_peft import ROWS, _batch, _model, fit
 
@@ -80,7 +81,7 @@ def test_bottleneck_run_saves_adapters_only_and_reloads_exactly(tmp_path, tiny_m
     pred = Predictor(run.path).predict(texts)
     temperature = json.loads((run.path / "labels.json").read_text()).get("temperature", [1.0])[0]
     expected = torch.softmax(torch.tensor(capture.logits) / temperature, -1).numpy()  # the run's calibrated scores
-    np.testing.assert_allclose([[p["scores"]["neg"], p["scores"]["pos"]] for p in pred], expected, atol=1e-5)
+    np.testing.assert_allclose([[p.scores["neg"], p.scores["pos"]] for p in pred], expected, atol=1e-5)
     # the adapters matter: the base model with the same head alone predicts something else
     reloaded = load_run_model(run.path, load_task(RunFolder(run.path)))
     assert head_module_names(reloaded) == ["classifier"]
@@ -113,7 +114,7 @@ def test_bottleneck_on_ner_with_crf(tmp_path, tiny_model_dir):
     with safe_open(str(run.path / WEIGHTS_FILE), "pt") as f:
         keys = list(f.keys())
     assert any(k.startswith("crf.") for k in keys) and any(".bottleneck.down." in k for k in keys)
-    assert "entities" in Predictor(run.path).predict([SENTENCES[0][0]])[0]
+    assert isinstance(Predictor(run.path).predict([SENTENCES[0][0]])[0], EntitiesPrediction)
 
 
 def test_incomplete_adapter_file_is_refused(tmp_path, tiny_model_dir):

@@ -21,7 +21,7 @@ def test_demo_config_trains_on_bundled_model(tmp_path):
     metrics = json.loads(run.metrics.read_text())
     assert metrics["test"]["accuracy"] > 0.8  # 480 templated sentences; chance is 1/3
     pred = Predictor(run.path).predict(["Nordvik Bank's net profit fell 12% in Q2."])
-    assert pred[0]["label"] == "negative"
+    assert pred[0].label == "negative"
 
 
 def test_bundled_alias_resolves_to_local_folder():

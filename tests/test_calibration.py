@@ -117,19 +117,20 @@ def test_predictor_scores_are_scaled_for_torch_and_onnx(calibrated_run):
     from graftkit.evaluate.calibration import logits_of
     from graftkit.export.parity import export_run
     from graftkit.inference.predictor import Predictor
+    from graftkit.tasks.capabilities import Calibrates, ScoresLabels
 
     texts = ["we saw the excellent cat", "awful blue car", "a dog sat on the mat", "the river was green"]
     torch_pred = Predictor(calibrated_run)
     (t,) = json.loads((calibrated_run / "labels.json").read_text())["temperature"]
-    assert torch_pred.task.temperature == [t]  # round-trips through labels.json
+    assert torch_pred.task.capability(Calibrates, "evaluate").temperature == [t]  # round-trips through labels.json
     raw = logits_of(torch_pred, texts)
     expected = softmax(raw / t, axis=-1)
-    labels = torch_pred.task.labels
-    got = np.array([[p["scores"][lab] for lab in labels] for p in torch_pred.predict(texts)])
+    labels = torch_pred.task.capability(ScoresLabels, "predict").labels
+    got = np.array([[p.scores[lab] for lab in labels] for p in torch_pred.predict(texts)])
     assert got == pytest.approx(expected, abs=1e-6)
     assert not np.allclose(got, softmax(raw, axis=-1), atol=1e-3)  # the temperature changed the scores
     export_run(calibrated_run, log=lambda m: None)
-    onnx = np.array([[p["scores"][lab] for lab in labels] for p in Predictor(calibrated_run, backend="onnx")
+    onnx = np.array([[p.scores[lab] for lab in labels] for p in Predictor(calibrated_run, backend="onnx")
                      .predict(texts)])
     assert onnx == pytest.approx(expected, abs=1e-4)
 

@@ -53,8 +53,8 @@ def test_alpha_zero_student_matches_the_teacher(tmp_path, tiny_model_dir, teache
     texts = [r[0] for r in ROWS]
     t = Predictor(teacher).predict(texts)
     s = Predictor(run.path).predict(texts)
-    tp = np.array([[p["scores"][k] for k in ("neg", "pos")] for p in t])
-    sp = np.array([[p["scores"][k] for k in ("neg", "pos")] for p in s])
+    tp = np.array([[p.scores[k] for k in ("neg", "pos")] for p in t])
+    sp = np.array([[p.scores[k] for k in ("neg", "pos")] for p in s])
     assert np.abs(tp - sp).max() < 0.05  # the student copies the teacher's soft labels, not the gold ones
     report = read_json(run.metrics)["distillation"]
     assert report["size_ratio"] < 1 and report["teacher_parameters"] > report["student_parameters"]
@@ -166,18 +166,25 @@ def test_report_is_written_before_complete_and_the_teacher_runs_on_every_step(tm
     assert len(calls) == 4  # fresh teacher logits on each training step (none during evaluation)
 
 
-class _Task:
-    def __init__(self, name="classification", labels=("neg", "pos"), **kw):
-        self.name, self.labels = name, list(labels)
-        self.__dict__.update(kw)
+def _task(kind="classification", labels=("neg", "pos"), **settings):
+    """A task as a run folder holds it: built from its `task:` section (``settings``), its labels fitted
+    (regression has target columns instead)."""
+    from graftkit.tasks import TASKS, build_task
+
+    task = build_task(TASKS.config_class(kind)(**settings))
+    if kind == "regression":
+        task.columns = list(labels)
+    else:
+        task.labels = list(labels)
+    return task
 
 
 @pytest.mark.parametrize("t_task, s_task, match", [
-    (_Task(multi_label=True), _Task(), "multi-label classification run, the student is single-label"),
-    (_Task("ner", ["O", "B-X", "I-X"], all_pieces=True), _Task("ner", ["O", "B-X", "I-X"], all_pieces=False),
-     "label_all_pieces=True, the student False"),
-    (_Task(labels=("pos", "neg")), _Task(), r"labels \['pos', 'neg'\].*same label set"),
-    (_Task("regression", ["score"]), _Task(), "regression run, the student is classification"),
+    (_task(multi_label=True), _task(), "multi-label classification run, the student is single-label"),
+    (_task("ner", ["O", "B-X", "I-X"], label_all_pieces=True),
+     _task("ner", ["O", "B-X", "I-X"], label_all_pieces=False), "label_all_pieces=True, the student False"),
+    (_task(labels=("pos", "neg")), _task(), r"labels \['pos', 'neg'\].*same label set"),
+    (_task("regression", ["score"]), _task(), "regression run, the student is classification"),
 ])
 def test_teacher_mismatches_are_named(t_task, s_task, match, tiny_model_dir):
     from types import SimpleNamespace
@@ -200,7 +207,7 @@ def test_teacher_with_another_normaliser_is_an_error(tiny_model_dir):
     cased = AutoTokenizer.from_pretrained(tiny_model_dir, do_lower_case=False)
     assert cased.get_vocab() == student.get_vocab()
     with pytest.raises(ConfigError, match="normalises text differently"):
-        check_compatible(SimpleNamespace(task=_Task(), tokenizer=cased), _Task(), student, "runs/t")
+        check_compatible(SimpleNamespace(task=_task(), tokenizer=cased), _task(), student, "runs/t")
 
 
 def test_teacher_shorter_than_the_students_rows_is_an_error():

@@ -35,10 +35,10 @@ def test_ensemble_of_two_runs(tmp_path, tiny_model_dir):
     ens = Predictor(out).predict(texts)  # served like any run
     for i, p in enumerate(ens):
         for lab in ("neg", "pos"):
-            mean = np.mean([m[i]["scores"][lab] for m in members])
-            assert p["scores"][lab] == pytest.approx(mean, abs=1e-5)
+            mean = np.mean([m[i].scores[lab] for m in members])
+            assert p.scores[lab] == pytest.approx(mean, abs=1e-5)
     # its reported test accuracy is that of these averaged predictions on its test rows (ROWS * 4)
-    assert res["test"]["accuracy"] == pytest.approx(np.mean([p["label"] == r[1] for p, r in zip(ens, ROWS)]))
+    assert res["test"]["accuracy"] == pytest.approx(np.mean([p.label == r[1] for p, r in zip(ens, ROWS)]))
 
     with pytest.raises(GraftkitError, match="already exists"):
         build_ensemble(runs, out)

@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 from conftest import run_config
 from graftkit.cli import app
+from graftkit.tasks.capabilities import DecodesLogits, Votes
+from graftkit.tasks.common.ensemble import SoftmaxMean
 from graftkit.tasks.ner.config import NerConfig
-from graftkit.inference.ensemble import average_logits
 from graftkit.train import ensemble as ens
 from graftkit.train.ensemble import build_ensemble
 from graftkit.errors import GraftkitError
@@ -46,8 +47,12 @@ def logits_of(*units: dict[str, float]) -> np.ndarray:
     return out
 
 
+def decode(task: NerTask, logits: np.ndarray):
+    return task.capability(DecodesLogits, "predict").decode(logits, CONTEXT)
+
+
 def spans(task: NerTask, logits: np.ndarray) -> list[tuple[int, int, str]]:
-    return [(e["start"], e["end"], e["label"]) for e in task.decode(logits, CONTEXT)[0]["entities"]]
+    return [(e.start, e.end, e.label) for e in decode(task, logits)[0].entities]
 
 
 def voting(members, vote=0.5) -> NerTask:
@@ -76,19 +81,19 @@ def test_vote_differs_from_mean_probability():
     members = [logits_of(*unsure_per), logits_of(*unsure_per), logits_of(*sure_loc)]
     assert [spans(ner_task(), m) for m in members] == [[(0, 13, "PER")], [(0, 13, "PER")], [(22, 28, "LOC")]]
 
-    mean = average_logits([torch.from_numpy(m) for m in members], None).numpy()
+    mean = SoftmaxMean(None).combine_mean([torch.from_numpy(m) for m in members]).numpy()
     assert spans(ner_task(), mean) == [(22, 28, "LOC")]  # C's confident LOC outweighs two hesitant PER votes
 
     ensemble = voting([ner_task() for _ in members])
-    logits = ensemble.ensemble_logits([torch.from_numpy(m) for m in members]).numpy()
+    logits = ensemble.capability(Votes, "ensemble").combine_vote([torch.from_numpy(m) for m in members]).numpy()
     assert logits.shape == (1, 6, 3 * len(LABELS)) and ensemble.logit_width == 3 * len(LABELS)
-    entities = ensemble.decode(logits, CONTEXT)[0]["entities"]
-    assert [(e["start"], e["end"], e["label"], e["text"]) for e in entities] == [(0, 13, "PER", "Angela Merkel")]
-    assert entities[0]["score"] == pytest.approx((0.45 + 0.45 + 0.01) / 3, abs=1e-4)  # mean member probability
+    entities = decode(ensemble, logits)[0].entities
+    assert [(e.start, e.end, e.label, e.text) for e in entities] == [(0, 13, "PER", "Angela Merkel")]
+    assert entities[0].score == pytest.approx((0.45 + 0.45 + 0.01) / 3, abs=1e-4)  # mean member probability
     assert spans(voting([ner_task() for _ in members], vote=0.0), logits) == [(0, 13, "PER"), (22, 28, "LOC")]
     assert spans(voting([ner_task() for _ in members], vote=0.99), logits) == []
     with pytest.raises(ValueError, match="15 logit columns"):
-        ensemble.decode(members[0], CONTEXT)
+        decode(ensemble, members[0])
 
 
 def test_crf_member_votes_with_its_viterbi_path():
@@ -155,13 +160,13 @@ def test_ner_ensemble_end_to_end(tmp_path, tiny_model_dir, monkeypatch):
     predicted = Predictor(out).predict(texts)
     n_voted = 0
     for i, (text, p) in enumerate(zip(texts, predicted)):
-        votes = Counter((e["start"], e["end"], e["label"]) for m in members for e in m[i]["entities"])
+        votes = Counter((e.start, e.end, e.label) for m in members for e in m[i].entities)
         majority = sorted(s for s, v in votes.items() if v >= 2)
-        assert [(e["start"], e["end"], e["label"]) for e in p["entities"]] == majority
-        assert all(e["text"] == text[e["start"]:e["end"]] and 0 < e["score"] <= 1 for e in p["entities"])
+        assert [(e.start, e.end, e.label) for e in p.entities] == majority
+        assert all(e.text == text[e.start:e.end] and 0 < e.score <= 1 for e in p.entities)
         n_voted += len(majority)
     assert n_voted > 0  # the members learned enough to agree on some entities
-    tesco = [[(e["start"], e["end"], e["label"]) for e in m[4]["entities"]] for m in members + [predicted]]
+    tesco = [[(e.start, e.end, e.label) for e in m[4].entities] for m in members + [predicted]]
     assert tesco[1] == tesco[3] == SENTENCES[4][1] and tesco[2] == OTHER[4][1]  # the odd member is outvoted
 
     runner = CliRunner()

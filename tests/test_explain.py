@@ -73,8 +73,8 @@ def _require_the_rule_was_learned(run, rows):
     """Fail loudly (not as a puzzling attribution) when the tiny model did not fit the keyword rule."""
     pred = Predictor(run)
     fresh = wide_keyword_rows(30, seed=99)
-    wrong = [(t, y, p["label"]) for (t, y), p in zip(rows + fresh, pred.predict([r[0] for r in rows + fresh]))
-             if p["label"] != y]
+    wrong = [(t, y, p.label) for (t, y), p in zip(rows + fresh, pred.predict([r[0] for r in rows + fresh]))
+             if p.label != y]
     if wrong:
         pytest.fail(f"the keyword fixture model did not learn the rule: {len(wrong)} of {len(rows) + len(fresh)} "
                     f"rows wrong, e.g. {wrong[:3]}; retune the fixture's training")
@@ -114,8 +114,8 @@ def test_the_explained_score_is_the_calibrated_probability(keyword_run, tmp_path
     (scaled / "labels.json").write_text(json.dumps(state))
     text = "a dog sat excellent today"
     r = Explainer(scaled).explain(text)
-    assert r["score"] == pytest.approx(Predictor(scaled).predict([text])[0]["scores"]["pos"], abs=1e-5)
-    assert r["score"] < Predictor(keyword_run).predict([text])[0]["scores"]["pos"] - 1e-3  # T = 3 softened it
+    assert r["score"] == pytest.approx(Predictor(scaled).predict([text])[0].scores["pos"], abs=1e-5)
+    assert r["score"] < Predictor(keyword_run).predict([text])[0].scores["pos"] - 1e-3  # T = 3 softened it
     assert abs(r["delta"]) <= 0.02 * abs(r["score"] - r["baseline_score"]) + 1e-4
 
 
@@ -136,9 +136,9 @@ def test_deleting_top_attributed_words_lowers_the_probability_more_than_random(k
         top = int(np.argmax([w["attribution"] for w in r["words"]]))
         rand = rng.randrange(len(words))
         without = lambda k, words=words: " ".join(w for i, w in enumerate(words) if i != k)
-        p0 = pred.predict([text])[0]["scores"][r["target"]]
-        top_drops.append(p0 - pred.predict([without(top)])[0]["scores"][r["target"]])
-        random_drops.append(p0 - pred.predict([without(rand)])[0]["scores"][r["target"]])
+        p0 = pred.predict([text])[0].scores[r["target"]]
+        top_drops.append(p0 - pred.predict([without(top)])[0].scores[r["target"]])
+        random_drops.append(p0 - pred.predict([without(rand)])[0].scores[r["target"]])
     assert np.mean(top_drops) > 2 * max(np.mean(random_drops), 1e-3)
 
 
@@ -147,7 +147,7 @@ def test_target_class_and_rendering(explainer):
     assert r["target"] == "neu"
     top = min(r["words"], key=lambda w: w["attribution"])
     assert top["text"] == "excellent"  # evidence against "neg"
-    page = html_page(r)
+    page = html_page(r, explainer.blocks(r))
     assert "<script" not in page and "excellent" in page and "rgba(220,38,38" in page
     assert rich_text(r["words"]).plain == "we saw the excellent cat"
     with pytest.raises(GraftkitError, match="unknown class 'maybe'"):
@@ -299,5 +299,5 @@ def test_ensemble_attributes_the_averaged_output(tmp_path, keyword_run, tiny_mod
     assert len(ex.layers) == 2  # one embedding layer per member, interpolated together
     r = ex.explain("we saw the excellent cat")
     assert _completeness_holds(r)
-    probs = Predictor(ens).predict(["we saw the excellent cat"])[0]["scores"]
+    probs = Predictor(ens).predict(["we saw the excellent cat"])[0].scores
     assert r["score"] == pytest.approx(probs[r["target"]], abs=1e-4)  # f is the ensemble's averaged probability

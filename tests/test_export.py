@@ -36,10 +36,10 @@ def test_export_parity_fp32_and_int8(trained_run):
     texts = ["i loved it", "a dull, dull, boring and tedious film that never ends at all, really", "x"] * 3
     torch_p, onnx_p = Predictor(trained_run), Predictor(trained_run, "onnx")
     int8_p = Predictor(trained_run, "onnx", precision="int8")
-    feats, _ = torch_p.task.encode(texts, torch_p.tokenizer, torch_p.max_length)
+    feats, _ = torch_p.features(texts)
     np.testing.assert_allclose(onnx_p.backend(feats), torch_p.backend(feats), atol=1e-4)
     np.testing.assert_allclose(int8_p.backend(feats), torch_p.backend(feats), atol=0.25)
-    assert [p["label"] for p in onnx_p.predict(texts)] == [p["label"] for p in torch_p.predict(texts)]
+    assert [p.label for p in onnx_p.predict(texts)] == [p.label for p in torch_p.predict(texts)]
 
 
 def test_predict_and_evaluate_choose_the_int8_graph(trained_run, tmp_path):
@@ -53,7 +53,7 @@ def test_predict_and_evaluate_choose_the_int8_graph(trained_run, tmp_path):
     int8 = runner.invoke(app, ["predict", str(trained_run), "i loved it", "--backend", "onnx", "--precision", "int8"])
     assert int8.exit_code == 0, int8.output
     expected = Predictor(trained_run, "onnx", precision="int8").predict(["i loved it"])[0]
-    assert json.loads(int8.stdout.splitlines()[-1])["scores"] == pytest.approx(expected["scores"], abs=1e-6)
+    assert json.loads(int8.stdout.splitlines()[-1])["scores"] == pytest.approx(expected.scores, abs=1e-6)
     refused = runner.invoke(app, ["predict", str(trained_run), "i loved it", "--precision", "int8"])
     assert refused.exit_code != 0 and "needs --backend onnx" in refused.output
     data = tmp_path / "eval.csv"
@@ -89,7 +89,7 @@ def test_export_parity_ner(tmp_path_factory, tiny_model_dir):
     assert report["metric"] == "f1" and b["onnx_fp32"]["logits_max_abs_diff"] <= 1e-3
     assert b["onnx_fp32"]["metrics"]["f1"] == b["torch"]["metrics"]["f1"]
     text = "Peter visited Siemens in Munich"
-    ents = lambda p: [(e["start"], e["end"], e["label"]) for e in p["entities"]]  # noqa: E731
+    ents = lambda p: [(e.start, e.end, e.label) for e in p.entities]  # noqa: E731
     assert ents(Predictor(run, "onnx").predict([text])[0]) == ents(Predictor(run).predict([text])[0])
 
 
@@ -107,7 +107,7 @@ def test_prune_ffn_with_recovery(trained_run, tmp_path):
     assert set(report["before"]["metrics"]) == {"macro_f1", "accuracy"}
     assert (out / "COMPLETE").is_file() and (out.with_name("pruned-init") / "model.safetensors").is_file()
     assert json.loads((out / "compression.json").read_text())["recovery_steps"] == 2
-    assert Predictor(out).predict(["i loved it"])[0]["label"] in {"pos", "neg"}
+    assert Predictor(out).predict(["i loved it"])[0].label in {"pos", "neg"}
 
 
 def test_export_reads_only_the_run_folder(tmp_path, tiny_model_dir):

@@ -8,9 +8,10 @@ from graftkit.config import DataConfig
 from graftkit.errors import ConfigError, DataError
 from graftkit.tasks.causal_lm import CausalLmTask
 from graftkit.tasks.causal_lm.config import CausalLmConfig
-from graftkit.tasks.generation.config import GenerationSettings
+from graftkit.tasks.common.generation.config import GenerationSettings
 from graftkit.tasks.seq2seq import Seq2SeqTask
 from graftkit.tasks.seq2seq.config import Seq2SeqConfig
+from graftkit.tasks.capabilities import Generates, TrainsWithTrainer
 
 CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
                  "{% if add_generation_prompt %}<|assistant|>{% endif %}")
@@ -25,6 +26,10 @@ def tokenizer(request, tmp_path_factory):
     return tok
 
 
+def _train(task):
+    return task.capability(TrainsWithTrainer, "train")
+
+
 def _task(tmp_path, rows, max_length=64, **task_keys):
     path = write_jsonl(tmp_path / "train.jsonl", rows)
     data = DataConfig(train=str(path), max_length=max_length)
@@ -36,7 +41,7 @@ def _task(tmp_path, rows, max_length=64, **task_keys):
 
 def test_labels_are_minus_100_over_every_prompt_token_and_eos_is_learned(tmp_path, tokenizer):
     task, examples, _ = _task(tmp_path, pair_rows())
-    ds = task.build_dataset(examples, tokenizer, 64)
+    ds = _train(task).build_dataset(examples, tokenizer, 64)
     for (prompt, completion), row in zip(PAIRS, ds):
         n_prompt = len(tokenizer(prompt)["input_ids"])
         assert row["labels"][:n_prompt] == [-100] * n_prompt
@@ -49,8 +54,8 @@ def test_collator_pads_with_minus_100_but_keeps_the_eos_label_when_pad_is_eos(tm
     assert tokenizer.pad_token_id == tokenizer.eos_token_id
     task, examples, _ = _task(tmp_path, [{"prompt": "red apple", "completion": "red"},
                                          {"prompt": "blue sky", "completion": "the sky is blue and the apple is red"}])
-    ds = task.build_dataset(examples, tokenizer, 64)
-    batch = task.collator(tokenizer)([ds[0], ds[1]])
+    ds = _train(task).build_dataset(examples, tokenizer, 64)
+    batch = _train(task).collator(tokenizer)([ds[0], ds[1]])
     short = len(ds[0]["input_ids"])
     assert batch["labels"][0, short - 1].item() == tokenizer.eos_token_id
     assert (batch["labels"][0, short:] == -100).all() and (batch["attention_mask"][0, short:] == 0).all()
@@ -58,9 +63,9 @@ def test_collator_pads_with_minus_100_but_keeps_the_eos_label_when_pad_is_eos(tm
 
 def test_packing_restarts_position_ids_per_example(tmp_path, tokenizer):
     task, examples, _ = _task(tmp_path, pair_rows(), packing=True)
-    ds = task.build_dataset(examples, tokenizer, 64)
+    ds = _train(task).build_dataset(examples, tokenizer, 64)
     assert len(ds) == 1  # four short examples fit one 64-token row
-    batch = task.collator(tokenizer)([ds[0]])
+    batch = _train(task).collator(tokenizer)([ds[0]])
     lengths = ds[0]["seq_lengths"]
     starts = [sum(lengths[:i]) for i in range(len(lengths))]
     assert [i for i, p in enumerate(batch["position_ids"][0].tolist()) if p == 0] == starts
@@ -72,13 +77,14 @@ def test_chat_rows_use_the_tokenizer_chat_template(tmp_path, tokenizer):
     try:
         rows = [{"messages": [{"role": "user", "content": "red apple"}, {"role": "assistant", "content": "it is red"}]}]
         task, examples, _ = _task(tmp_path, rows)
-        row = task.build_dataset(examples, tokenizer, 64)[0]
+        row = _train(task).build_dataset(examples, tokenizer, 64)[0]
         prompt_text = "<|user|>red apple<|end|><|assistant|>"
         n_prompt = len(tokenizer(prompt_text, add_special_tokens=False)["input_ids"])
         assert tokenizer.decode(row["input_ids"][:n_prompt]) == prompt_text
         assert row["labels"][:n_prompt] == [-100] * n_prompt
         assert tokenizer.decode(row["labels"][n_prompt:]) == "it is red<|end|>" + tokenizer.eos_token
-        assert task.prompt_ids([examples[0].extra["messages"]], tokenizer)[0] == row["input_ids"][:n_prompt]
+        generates = task.capability(Generates, "generate")
+        assert generates.prompt_ids([examples[0].extra["messages"]], tokenizer)[0] == row["input_ids"][:n_prompt]
     finally:
         tokenizer.chat_template = None
 
@@ -87,7 +93,7 @@ def test_chat_rows_without_a_template_use_the_documented_plain_one(tmp_path, tok
     rows = [{"messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "sky"},
                           {"role": "assistant", "content": "blue"}]}]
     task, examples, _ = _task(tmp_path, rows)
-    row = task.build_dataset(examples, tokenizer, 64)[0]
+    row = _train(task).build_dataset(examples, tokenizer, 64)[0]
     n_prompt = row["labels"].index(next(t for t in row["labels"] if t != -100))
     assert "<|system|>\nbe brief\n<|user|>\nsky\n<|assistant|>\n" in tokenizer.decode(row["input_ids"][:n_prompt])
     assert tokenizer.decode(row["labels"][n_prompt:]) == "blue" + tokenizer.eos_token
@@ -95,7 +101,7 @@ def test_chat_rows_without_a_template_use_the_documented_plain_one(tmp_path, tok
 
 def test_text_rows_learn_the_whole_text(tmp_path, tokenizer):
     task, examples, _ = _task(tmp_path, [{"text": "the sky is blue"}])
-    row = task.build_dataset(examples, tokenizer, 64)[0]
+    row = _train(task).build_dataset(examples, tokenizer, 64)[0]
     targets = [t for t in row["labels"] if t != -100]
     assert tokenizer.decode(targets) == "the sky is blue" + tokenizer.eos_token
 
@@ -103,7 +109,7 @@ def test_text_rows_learn_the_whole_text(tmp_path, tokenizer):
 def test_long_prompt_keeps_its_end_and_bos(tmp_path, tokenizer):
     prompt = " ".join(["red apple blue sky"] * 20)
     task, examples, _ = _task(tmp_path, [{"prompt": prompt, "completion": "the sky is blue"}], max_length=24)
-    row = task.build_dataset(examples, tokenizer, 24)[0]
+    row = _train(task).build_dataset(examples, tokenizer, 24)[0]
     assert len(row["input_ids"]) == 24 and task.truncated_prompts == 1
     full = tokenizer(prompt)["input_ids"]
     n_prompt = row["labels"].count(-100)
@@ -154,7 +160,7 @@ def test_completion_that_leaves_no_room_is_an_error_never_cut(tmp_path, tokenize
     rows = [{"prompt": "red apple", "completion": " ".join(["the sky is blue"] * 10)}]
     with pytest.raises(DataError) as info:
         task, examples, _ = _task(tmp_path, rows, max_length=16)
-        task.build_dataset(examples, tokenizer, 16)
+        _train(task).build_dataset(examples, tokenizer, 16)
     err = info.value
     assert (err.line, err.field) == (1, "completion") and "never cut" in str(err)
 
@@ -163,7 +169,7 @@ def test_prompt_truncation_error_policy(tmp_path, tokenizer):
     rows = [{"prompt": " ".join(["red apple"] * 30), "completion": "red"}]
     with pytest.raises(DataError) as info:
         task, examples, _ = _task(tmp_path, rows, max_length=16, prompt_truncation="error")
-        task.build_dataset(examples, tokenizer, 16)
+        _train(task).build_dataset(examples, tokenizer, 16)
     assert (info.value.line, info.value.field) == (1, "prompt") and "prompt_truncation" in str(info.value)
 
 
@@ -187,7 +193,7 @@ def test_seq2seq_rejects_chat_rows_and_long_targets(tmp_path, tiny_model_dir):
     task = Seq2SeqTask(Seq2SeqConfig(prompt_column="src", completion_column="tgt", max_target_length=16), data)
     examples, _ = task.read(str(path), data)
     with pytest.raises(DataError) as info:
-        task.build_dataset(examples, AutoTokenizer.from_pretrained(tiny_model_dir), 32)
+        _train(task).build_dataset(examples, AutoTokenizer.from_pretrained(tiny_model_dir), 32)
     assert (info.value.line, info.value.field) == (1, "tgt") and "never cut" in str(info.value)
 
 
@@ -199,7 +205,7 @@ def test_seq2seq_labels_end_with_sep_and_skip_the_decoder_start(tmp_path, tiny_m
     data = DataConfig(train=str(path))
     task = Seq2SeqTask(Seq2SeqConfig(), data)
     examples, _ = task.read(str(path), data)
-    row = task.build_dataset(examples, tok, 32)[0]
+    row = _train(task).build_dataset(examples, tok, 32)[0]
     assert row["labels"][0] != tok.cls_token_id and row["labels"][-1] == tok.sep_token_id
     assert tok.decode(row["labels"][:-1]) == PAIRS[0][1]
 

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from graftkit.data.dataset import Example
-from graftkit.tasks.generation import metrics
+from graftkit.tasks.common.generation import metrics
+from graftkit.tasks.predictions import GeneratedText
 
 
 def _ex(inp, ref, line):
@@ -53,7 +54,7 @@ def test_chinese_is_scored_over_characters():
 
 def test_report_writes_generations_and_the_worst_examples(tmp_path):
     examples = [_ex("a", "the cat sat", 2), _ex("a", "a cat sat", 3), _ex("b", "dogs bark", 4)]
-    preds = [{"generated": "the cat sat"}, {"generated": "the cat sat"}, {"generated": "birds sing"}]
+    preds = [GeneratedText("the cat sat"), GeneratedText("the cat sat"), GeneratedText("birds sing")]
     result = metrics.report(examples, [e.text for e in examples], preds, tmp_path, worst=1)
     assert result["n"] == 3 and result["n_inputs"] == 2 and result["exact_match"] == pytest.approx(50)
     rows = [json.loads(line) for line in (tmp_path / "generations.jsonl").read_text().splitlines()]

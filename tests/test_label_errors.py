@@ -46,23 +46,27 @@ def test_too_few_rows_per_class_for_the_folds(tmp_path, tiny_model_dir):
 @pytest.mark.parametrize("multi_label", [False, True])
 def test_cleanlab_runs_in_this_process(monkeypatch, multi_label):
     """cleanlab's default forks a process pool from a process full of torch threads: a child can deadlock
-    (the suite once hung in it). rank_issues must stay serial, whatever the machine's core count."""
+    (the suite once hung in it). The ranking (FindsLabelErrors.rank) must stay serial, whatever the machine's
+    core count."""
     import multiprocessing
     from types import SimpleNamespace
 
     import numpy as np
 
-    from graftkit.train.label_errors import rank_issues
+    from graftkit.tasks.capabilities import FindsLabelErrors
+    from graftkit.tasks.classification import ClassificationTask
+    from graftkit.train.label_errors import COMMAND
 
     def no_pool(*a, **kw):
         raise AssertionError("cleanlab forked a multiprocessing.Pool")
 
     monkeypatch.setattr(multiprocessing, "Pool", no_pool)
     monkeypatch.setattr("psutil.cpu_count", lambda logical=True: 8)  # cleanlab sizes its default pool by this
-    task = SimpleNamespace(name="classification", multi_label=multi_label, label2id={"a": 0, "b": 1, "c": 2})
+    task = ClassificationTask()
+    task.multi_label, task.labels = multi_label, ["a", "b", "c"]
     labels = ["a", "b", "c"] * 20
     rows = [SimpleNamespace(label=[x] if multi_label else x) for x in labels]
     probs = [np.eye(3)[task.label2id[x]] * 0.8 + 0.2 / 3 for x in labels]
     probs[4] = np.array([0.9, 0.05, 0.05])  # row 4 is labelled "b" but looks like "a"
-    flagged, quality = rank_issues(task, rows, probs)
+    flagged, quality = task.capability(FindsLabelErrors, COMMAND).rank(rows, probs)
     assert flagged[0] == 4 and quality.argmin() == 4

@@ -40,7 +40,7 @@ def test_mlm_lowers_loss_and_reports_perplexity(tmp_path, tiny_model_dir):
     tok = AutoTokenizer.from_pretrained(run.path)
     assert tok.tokenize("彭军") == ["彭", "军"]
     filled = Predictor(run.path).predict(["the cat sat on the [MASK]"])[0]
-    candidates = filled["masks"][0]["candidates"]
+    candidates = filled.masks[0]["candidates"]
     scores = [c["score"] for c in candidates]
     assert len(candidates) == 5 and scores == sorted(scores, reverse=True) and sum(scores) <= 1 + 1e-6
     assert candidates[0]["token"] in set(tok.tokenize(" ".join(CORPUS)))  # it learned the corpus' tokens

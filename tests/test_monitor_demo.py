@@ -13,18 +13,25 @@ from graftkit.apps.monitor.demo import DemoSpec, write_demo
 from graftkit.apps.monitor.scoring import Scorer
 from graftkit.apps.monitor.sources import replay
 from graftkit.apps.monitor.store import list_alerts
+from graftkit.tasks import TASKS
+from graftkit.tasks.predictions import LabelPrediction
+
+LABELS = ["negative", "neutral", "positive"]
 
 
 class GoldLabels:
-    """A Predictor stand-in answering each sentence's Financial PhraseBank label."""
+    """A Predictor stand-in answering each sentence's Financial PhraseBank label: a real single-label
+    classification task (so ``task.optional(ScoresLabels)`` and ``task.has`` answer as for a run) and typed
+    predictions."""
 
     def __init__(self, gold: dict[str, str]):
         self.gold = gold
-        self.task = type("Task", (), {"labels": ["negative", "neutral", "positive"]})()
+        self.task = TASKS.get("classification")()
+        self.task.load_state({"labels": LABELS, "multi_label": False})
 
     def predict(self, texts, batch_size=64):
-        return [{"label": self.gold[t], "score": 1.0,
-                 "scores": {lab: float(lab == self.gold[t]) for lab in self.task.labels}} for t in texts]
+        return [LabelPrediction(self.gold[t], 1.0, {lab: float(lab == self.gold[t]) for lab in LABELS})
+                for t in texts]
 
 
 def test_demo_stream_raises_one_alert_at_the_planted_surge(shared_data, tmp_path):

@@ -217,8 +217,8 @@ def test_windows_cover_long_sentence_and_stitch_back(tokenizer):
     assert [k[0] for k in keys] == list(range(len(words)))
     path = Decoder(labels, "IOB2")([scores])[0]
     ents = to_entities(text, offsets, keys, scores, path, labels, "IOB2")
-    assert [[e["start"], e["end"], e["label"]] for e in ents] == gold
-    assert all(e["text"] == "Paris" and 0 < e["score"] <= 1 for e in ents)
+    assert [[e.start, e.end, e.label] for e in ents] == gold
+    assert all(e.text == "Paris" and 0 < e.score <= 1 for e in ents)
 
 
 def test_window_labels_restart_entity_cut_by_window():
@@ -295,27 +295,30 @@ def test_unseen_validation_type_is_tagged_o_with_a_warning_and_refused_in_traini
     """Issue 13: a validation type absent from training raised a raw KeyError in window_labels."""
     from graftkit.data.dataset import Example
     from graftkit.tasks.ner import NerTask
+    from graftkit.tasks.capabilities import TrainsWithTrainer
     from graftkit.tasks.ner.config import NerConfig
 
     task = NerTask(NerConfig())
     task.fit([Example("Bob ran", [[0, 3, "PER"]], extra={"words": [(0, 3), (4, 7)]})])
+    training = task.capability(TrainsWithTrainer, "train")
     val = [Example("Bob in Oslo", [[0, 3, "PER"], [7, 11, "LOC"]], path="dev.jsonl", line=2,
                    extra={"words": [(0, 3), (4, 6), (7, 11)]})]
     with caplog.at_level(logging.WARNING, logger="graftkit.ner"):
-        ds = task.build_eval_dataset(val, tokenizer, 32)
+        ds = training.build_eval_dataset(val, tokenizer, 32)
     tags = [task.labels[x] for x in ds["labels"][0] if x != -100]
     assert tags == ["B-PER", "O", "O"]  # Bob, in, Oslo: the unseen LOC becomes O, PER is kept
     assert "1 'LOC' entities tagged O" in caplog.text
     with pytest.raises(DataError, match="dev.jsonl, line 2: entity type 'LOC' is not in the label set"):
-        task.build_dataset(val, tokenizer, 32)
+        training.build_dataset(val, tokenizer, 32)
 
 
 def test_report_gives_unseen_gold_types_their_own_rows():
     from graftkit.data.dataset import Example
     from graftkit.tasks.ner import metrics
+    from graftkit.tasks.predictions import EntitiesPrediction, Entity
 
     ex = [Example("Bob in Oslo", [[0, 3, "PER"], [7, 11, "LOC"]], extra={"words": [(0, 3), (4, 6), (7, 11)]})]
-    pred = [{"entities": [{"start": 0, "end": 3, "label": "PER"}]}]
+    pred = [EntitiesPrediction([Entity(label="PER", start=0, end=3, text="Bob", score=1.0)])]
     out = metrics.report(ex, pred, ["PER"], "IOB2", None, plots=False)
     assert out["per_class"]["LOC"]["recall"] == 0.0 and out["per_class"]["PER"]["f1-score"] == 1.0
     assert out["recall"] == 0.5

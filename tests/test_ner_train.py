@@ -54,12 +54,11 @@ def test_overfit_save_reload_spans(tmp_path, tiny_model_dir):
     batch = pred.predict(texts, batch_size=4)
     single = [pred.predict([t])[0] for t in texts]
     for text, b, s in zip(texts, batch, single):
-        assert [[e["start"], e["end"], e["label"]] for e in b["entities"]] == gold_of(text)
-        assert all(e["text"] == text[e["start"]:e["end"]] and 0 < e["score"] <= 1 for e in b["entities"])
-        assert [(e["start"], e["end"], e["label"]) for e in b["entities"]] == \
-            [(e["start"], e["end"], e["label"]) for e in s["entities"]]
-        for x, y in zip(b["entities"], s["entities"]):
-            assert x["score"] == pytest.approx(y["score"], abs=1e-5)
+        assert [[e.start, e.end, e.label] for e in b.entities] == gold_of(text)
+        assert all(e.text == text[e.start:e.end] and 0 < e.score <= 1 for e in b.entities)
+        assert [(e.start, e.end, e.label) for e in b.entities] == [(e.start, e.end, e.label) for e in s.entities]
+        for x, y in zip(b.entities, s.entities):
+            assert x.score == pytest.approx(y.score, abs=1e-5)
     # a plain transformers folder with the tag names
     model = AutoModelForTokenClassification.from_pretrained(run.path)
     assert model.config.id2label[0] == "O" and "B-PER" in model.config.label2id

@@ -41,9 +41,9 @@ def test_overfit_save_reload(pair_run):
     inputs = [(a, b) for a, b, _ in PAIRS]
     batch = pred.predict(inputs, batch_size=4)
     single = [pred.predict([x])[0] for x in inputs]
-    assert [p["label"] for p in batch] == [lab for _, _, lab in PAIRS]
+    assert [p.label for p in batch] == [lab for _, _, lab in PAIRS]
     for b, s in zip(batch, single):
-        assert b["label"] == s["label"] and b["score"] == pytest.approx(s["score"], abs=1e-5)
+        assert b.label == s.label and b.score == pytest.approx(s.score, abs=1e-5)
     # the order inside a pair matters to the encoder input: (a, b) is encoded as one sequence pair
     predictions = [json.loads(x) for x in (pair_run.predictions / "test" / "predictions.jsonl").read_text().splitlines()]
     assert predictions[0]["input"] == list(inputs[0])

@@ -121,9 +121,9 @@ def test_lora_run_saves_adapter_loads_and_merges(tmp_path, tiny_model_dir):
     with torch.no_grad():
         merged = plain(**enc).logits.softmax(-1).numpy()
     np.testing.assert_allclose(merged, ref, atol=1e-5)
-    np.testing.assert_allclose([[p["scores"]["neg"], p["scores"]["pos"]] for p in pred], ref, atol=1e-5)
+    np.testing.assert_allclose([[p.scores["neg"], p.scores["pos"]] for p in pred], ref, atol=1e-5)
     assert plain.config.id2label == {0: "neg", 1: "pos"}
-    assert Predictor(merged_dir).predict(texts)[0]["label"] == pred[0]["label"]
+    assert Predictor(merged_dir).predict(texts)[0].label == pred[0].label
 
 
 def test_freeze_and_param_group_learning_rates(tmp_path, tiny_model_dir):

@@ -44,9 +44,9 @@ def test_two_replicas_answer_like_the_local_predictor(tmp_path, tiny_model_dir):
                 r = client.post("/v1/predict", json={"texts": texts}, headers={"X-API-Key": KEY})
                 assert r.status_code == 200, r.text
                 got = r.json()["predictions"]
-                assert [p["label"] for p in got] == [p["label"] for p in expected]
+                assert [p["label"] for p in got] == [p.label for p in expected]
                 for g, e in zip(got, expected):
-                    assert g["score"] == pytest.approx(e["score"], abs=1e-5)
+                    assert g["score"] == pytest.approx(e.score, abs=1e-5)
             # auth and metrics behave as under uvicorn: they are the same app
             assert client.post("/v1/predict", json={"texts": ["x"]}).status_code == 401
             assert client.post("/v1/predict", json={"texts": ["x"]}, headers={"X-API-Key": "nope"}).status_code == 403

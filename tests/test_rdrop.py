@@ -9,7 +9,8 @@ import torch
 from conftest import run_config, write_csv
 from graftkit.errors import ConfigError
 from graftkit.modeling.run_folder import RunFolder
-from graftkit.train.rdrop import divergence, double_batch
+from graftkit.modeling.divergence import bernoulli_divergence, softmax_divergence, squared_difference
+from graftkit.train.rdrop import double_batch
 from graftkit.train.trainer import build_trainer, prepare, train
 from test_peft import ROWS
 
@@ -17,19 +18,19 @@ from test_peft import ROWS
 def test_divergence_per_problem_type():
     torch.manual_seed(0)
     a, b = torch.randn(4, 3), torch.randn(4, 3)
-    assert divergence(a, a.clone(), None).item() == pytest.approx(0.0, abs=1e-7)
-    kl = divergence(a, b, "single_label_classification")
-    assert kl.item() > 0 and kl.item() == pytest.approx(divergence(b, a, None).item())  # symmetric
-    assert divergence(a[:, :1], b[:, :1], "regression").item() == pytest.approx(((a[:, 0] - b[:, 0]) ** 2).mean().item())
-    assert divergence(a, b, "multi_label_classification").item() > 0
+    assert softmax_divergence(a, a.clone()).item() == pytest.approx(0.0, abs=1e-7)
+    kl = softmax_divergence(a, b)
+    assert kl.item() > 0 and kl.item() == pytest.approx(softmax_divergence(b, a).item())  # symmetric
+    assert squared_difference(a[:, :1], b[:, :1]).item() == pytest.approx(((a[:, 0] - b[:, 0]) ** 2).mean().item())
+    assert bernoulli_divergence(a, b).item() > 0
 
     tokens_a, tokens_b = torch.randn(2, 5, 4), torch.randn(2, 5, 4)
     labels = torch.tensor([[-100, 1, 2, -100, -100], [-100, 0, -100, -100, -100]])
-    masked = divergence(tokens_a, tokens_b, None, labels)
+    masked = softmax_divergence(tokens_a, tokens_b, labels)
     tokens_b2 = tokens_b.clone()
     tokens_b2[labels == -100] = 50.0  # padding / special / later sub-word positions do not count
-    assert divergence(tokens_a, tokens_b2, None, labels).item() == pytest.approx(masked.item())
-    assert masked.item() != pytest.approx(divergence(tokens_a, tokens_b, None).item())
+    assert softmax_divergence(tokens_a, tokens_b2, labels).item() == pytest.approx(masked.item())
+    assert masked.item() != pytest.approx(softmax_divergence(tokens_a, tokens_b).item())
 
 
 def test_rdrop_step_runs_one_doubled_forward_and_adds_the_divergence(tmp_path, tiny_model_dir):
@@ -50,7 +51,7 @@ def test_rdrop_step_runs_one_doubled_forward_and_adds_the_divergence(tmp_path, t
     first, second = outputs.logits.chunk(2)
     assert not torch.allclose(first, second)  # different dropout masks
     plain = torch.nn.functional.cross_entropy(outputs.logits, torch.cat([batch["labels"]] * 2))
-    expected = plain + 2.0 * divergence(first, second, "single_label_classification")
+    expected = plain + 2.0 * softmax_divergence(first, second)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     model.eval()
     sizes.clear()

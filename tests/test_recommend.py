@@ -17,8 +17,8 @@ from graftkit.apps.recommend.evaluate import (
 from graftkit.apps.recommend.ranker import blend, parse_weights
 from graftkit.apps.recommend.synthetic import write_mind
 from graftkit.errors import ConfigError, DataError
-from graftkit.tasks.ranking.metrics import impression_metrics, mind_metrics
-from graftkit.tasks.ranking.mind import read_mind
+from graftkit.data.mind import read_mind
+from graftkit.report.ranking import impression_metrics, mind_metrics
 
 
 def test_impression_metrics_match_hand_computed_values():

@@ -16,6 +16,7 @@ from graftkit.apps.recommend.synthetic import write_mind
 from graftkit.data.dataset import Example
 from graftkit.errors import ConfigError
 from graftkit.tasks import build_task
+from graftkit.tasks.capabilities import DecodesLogits
 from graftkit.tasks.ranking.config import RankingConfig
 from graftkit.tasks.ranking.preprocess import contrastive_rows
 from graftkit.tasks.ranking.two_tower import TwoTowerRankingTask
@@ -57,7 +58,9 @@ def test_encode_tokenizes_each_distinct_text_once(tiny_model_dir):
     from transformers import AutoTokenizer
 
     task = TwoTowerRankingTask(RankingConfig(architecture="two_tower"))
-    feats, _ = task.encode([("hist", "a"), ("hist", "b"), ("other", "a")], AutoTokenizer.from_pretrained(tiny_model_dir), 16)
+    decoding = task.capability(DecodesLogits, "predict")
+    feats, _ = decoding.encode([("hist", "a"), ("hist", "b"), ("other", "a")],
+                               AutoTokenizer.from_pretrained(tiny_model_dir), 16)
     assert feats["input_ids"].shape[0] == 4  # hist, a, b, other
     assert feats["history_index"].tolist() == [0, 0, 3] and feats["candidate_index"].tolist() == [1, 2, 1]
 
@@ -86,9 +89,11 @@ def test_two_tower_run_reports_mind_metrics_and_learns(two_tower_run, tiny_model
     assert metrics["test"]["auc"] == ranking["auc"] and metrics["validation"]["ranking"]["impressions"] == 20
     assert run.task_state()["architecture"] == "two_tower" and (run.path / "modules.json").is_file()
     card = run.card.read_text()
-    assert "from transformers import AutoModel\n" in card and "| test | ndcg@10 |" in card
+    # the card's usage is the two-tower variant's own (TwoTowerCard): recommend, and the root as a sentence encoder
+    assert "from sentence_transformers import SentenceTransformer\n" in card and "| test | ndcg@10 |" in card
+    assert f"graftkit recommend {run.path}" in card
     rec = Recommender(run.path)
-    assert rec.label == "ranking two_tower"
+    assert rec.label == "ranking (two_tower)"
     # the recommender embeds the history once, the evaluator per pair: cosines agree to ~1e-7 (pinned to 1e-5
     # in the reload test), but a tiny random model has near-ties that such differences reorder, so AUC agrees
     # to a few thousandths, not exactly (seen: 0.7283 vs 0.7273 with 2 threads; equal with 1)
@@ -106,8 +111,8 @@ def test_two_tower_reload_predict_and_recommend_agree(two_tower_run):
     saved = [json.loads(line) for line in (run.predictions / "test" / "predictions.jsonl").read_text().splitlines()]
     inputs = [tuple(r["input"]) for r in saved]
     predictor = Predictor(run.path)  # a fresh load of the saved run
-    batch = [p["score"] for p in predictor.predict(inputs, batch_size=16)]
-    single = [predictor.predict_batch([x])[0]["score"] for x in inputs[:12]]
+    batch = [p.score for p in predictor.predict(inputs, batch_size=16)]
+    single = [predictor.predict_batch([x])[0].score for x in inputs[:12]]
     assert batch == pytest.approx([r["prediction"]["score"] for r in saved], abs=1e-5)
     assert single == pytest.approx(batch[:12], abs=1e-5)
     rec = Recommender(run.path)  # embeds the history once, then every candidate

@@ -36,8 +36,8 @@ def test_overfit_save_reload_two_targets(tmp_path, tiny_model_dir):
     batch = pred.predict(texts, batch_size=4)
     single = [pred.predict([t])[0] for t in texts]
     for b, s, row in zip(batch, single, ROWS):
-        assert b["values"]["rating"] == pytest.approx(s["values"]["rating"], abs=1e-4)
-        assert b["value"] == pytest.approx(row[1], abs=0.75)  # predictions are on the original scale
+        assert b.values["rating"] == pytest.approx(s.values["rating"], abs=1e-4)
+        assert b.value == pytest.approx(row[1], abs=0.75)  # predictions are on the original scale
     model = AutoModelForSequenceClassification.from_pretrained(run.path)
     assert model.config.problem_type == "regression" and model.config.num_labels == 2
     assert (run.predictions / "test" / "largest_errors.csv").is_file()
@@ -52,7 +52,7 @@ def test_single_target_mse_without_standardisation(tmp_path, tiny_model_dir):
     state = json.loads(run.labels.read_text())
     assert state["mean"] == [0.0] and state["std"] == [1.0]
     p = Predictor(run.path).predict(["a wonderful film"])[0]
-    assert set(p) == {"value", "values"} and list(p["values"]) == ["score"]
+    assert set(p.to_dict()) == {"value", "values"} and list(p.values) == ["score"]
 
 
 def test_metrics_on_known_values():

@@ -9,10 +9,12 @@ from typer.testing import CliRunner
 
 from conftest import REPO, run_config, write_csv
 from graftkit.cli import app
-from graftkit.errors import ConfigError, DataError, GraftkitError, RunFolderError
+from graftkit.errors import ConfigError, DataError, RunFolderError, UnsupportedError
 from graftkit.inference.retrieval import Answerer, Index, build_index, read_corpus
-from graftkit.tasks.embedding import head, preprocess
-from graftkit.tasks.embedding.postprocess import embed
+from graftkit.tasks import TASKS
+from graftkit.tasks.common.bi_encoder import embed, load_model
+from graftkit.tasks.embedding import preprocess
+from graftkit.tasks.predictions import LabelPrediction
 from graftkit.train.trainer import train
 
 FAQ = REPO / "examples" / "customer_service_faq.csv"
@@ -50,8 +52,8 @@ def emb_run(tmp_path_factory, tiny_model_dir):
 
 
 def test_bi_encoder_brings_query_closer_to_positive(emb_run, tiny_model_dir):
-    before = _margins(head.load_model(tiny_model_dir))
-    after = _margins(head.load_model(str(emb_run.path)))
+    before = _margins(load_model(tiny_model_dir))
+    after = _margins(load_model(str(emb_run.path)))
     assert after.mean() > before.mean()
     assert (after > 0).mean() >= 0.75  # most queries now rank their positive above every negative
     state = json.loads(emb_run.labels.read_text())
@@ -81,7 +83,7 @@ def test_index_search_returns_exact_nearest_neighbour(emb_run, tmp_path):
     queries = ["how do i reset my pin", "my transfer is pending", "lost card"]
     hits = index.search(queries, k=3)
     docs = [e["text"] for e in index.entries]
-    sims = embed(index.encoder, queries) @ embed(index.encoder, docs).T  # brute force for comparison
+    sims = index.embedder.vectors(queries) @ index.embedder.vectors(docs).T  # brute force for comparison
     for row, h in zip(sims, hits):
         assert [x["id"] for x in h] == [f"d{i}" for i in np.argsort(-row, kind="stable")[:3]]
         assert h[0]["score"] == pytest.approx(float(row.max()), abs=1e-5)
@@ -104,10 +106,13 @@ def test_bad_corpora_name_file_and_line(tmp_path, emb_run):
 
 
 class _Intent:
-    """A stand-in intent predictor with a fixed answer, to test the threshold exactly."""
+    """A stand-in intent predictor with a fixed answer, to test the threshold exactly: a real single-label
+    classification task (``task.optional(ScoresLabels)`` answers as for a run) and typed predictions."""
 
     def __init__(self, label, score):
-        self.out = {"label": label, "score": score, "scores": {label: score}}
+        self.task = TASKS.get("classification")()
+        self.task.load_state({"labels": [label, "other"], "multi_label": False})
+        self.out = LabelPrediction(label, score, {label: score, "other": round(1 - score, 6)})
 
     def predict(self, inputs):
         return [self.out for _ in inputs]
@@ -143,10 +148,11 @@ def test_answer_cli_end_to_end(emb_run, tmp_path, tiny_model_dir):
     res = runner.invoke(app, ["search", str(emb_run.path), "how do i reset my card pin", "--name", "faq", "-k", "1"])
     assert res.exit_code == 0 and json.loads(res.stdout)["hits"][0]["rank"] == 1
     wrong = runner.invoke(app, ["index", str(intent_run.path), "--corpus", str(FAQ), "--text-column", "question"])
-    assert wrong.exit_code == 2 and "embedding run" in wrong.output
+    assert wrong.exit_code == 2 and "index: classification runs do not support this" in wrong.output
     with pytest.raises(RunFolderError, match="no index named"):
         Index(emb_run.path, "missing")
-    with pytest.raises(GraftkitError, match="graftkit search"):
+    # the logits Predictor refuses an embedding run in one line pointing to what does serve it
+    with pytest.raises(UnsupportedError, match=r"embedding run: it does not predict through a logits backend"):
         from graftkit.inference.predictor import Predictor
 
         Predictor(emb_run.path).predict(["x"])

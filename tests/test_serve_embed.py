@@ -29,7 +29,7 @@ def emb_run(tmp_path_factory, tiny_model_dir):
 
 
 def test_embed_endpoint_returns_the_runs_vectors(emb_run):
-    from graftkit.tasks.embedding.head import load_model
+    from graftkit.tasks.common.bi_encoder import load_model
 
     texts = ["where is my card", "cancel my order"]
     with TestClient(create_app(emb_run, ServeConfig(api_keys=[KEY]))) as c:
@@ -42,11 +42,13 @@ def test_embed_endpoint_returns_the_runs_vectors(emb_run):
     assert body["dimension"] == vectors.shape[1] == direct.shape[1]
     np.testing.assert_allclose(vectors, direct, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert wrong.status_code == 400 and "POST /v1/embed" in wrong.json()["error"]
+    assert wrong.status_code == 400 and "POST /v1/embed" in wrong.json()["error"].split("support:")[1]
 
 
 def test_embed_on_a_classifier_points_to_predict(tmp_path_factory, tiny_model_dir):
     run = classifier_run(tmp_path_factory.getbasetemp() / "deploy", tiny_model_dir)
     with TestClient(create_app(run, ServeConfig(api_keys=[KEY]))) as c:
         r = c.post("/v1/embed", json={"texts": ["x"]}, headers=GOOD)
-    assert r.status_code == 400 and "use POST /v1/predict" in r.json()["error"]
+    # refused in one line naming what a classification run supports instead: POST /v1/predict
+    assert r.status_code == 400 and "POST /v1/embed: classification runs do not support this" in r.json()["error"]
+    assert "POST /v1/predict" in r.json()["error"].split("support:")[1]

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from deploy_helpers import classifier_run
 from graftkit.inference.predict_file import predict_file
 from graftkit.inference.predictor import Predictor
@@ -56,8 +58,13 @@ def test_predict_file_resumes_after_kill(tmp_path_factory, tiny_model_dir, tmp_p
         def __exit__(self, *exc):
             return False
 
-    written = predict_file(Predictor(run), src, out, batch_size=16, progress_factory=Bar)
+    predictor = Predictor(run)
+    written = predict_file(predictor, src, out, batch_size=16, progress_factory=Bar)
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert written == len(texts) - done and ticks[0] == len(texts) - done and sum(ticks[1:]) == written
     assert [r["input"] for r in rows] == texts
-    assert all(r["label"] in {"pos", "neg"} for r in rows)
+    # every row, from before and after the kill, is the run's own prediction of its input
+    expected = predictor.predict(texts)
+    assert [r["label"] for r in rows] == [e.label for e in expected]
+    for r, e in zip(rows, expected):
+        assert r["scores"] == pytest.approx(e.scores, abs=1e-5)

@@ -17,6 +17,7 @@ from transformers import TrainerCallback
 from conftest import run_config, write_csv
 from graftkit.errors import ConfigError
 from graftkit.io import staging_path
+from graftkit.tasks.capabilities import TrainsWithTrainer
 from graftkit.tasks.classification import ClassificationTask
 from graftkit.train.batching import TokenBudgetBatchSampler, token_budget_batches
 from graftkit.train.threads import configure_threads, physical_cores
@@ -153,13 +154,14 @@ def test_configure_threads_auto_and_worker_guard(monkeypatch):
 def test_cached_datasets_skip_tokenising_on_the_second_run(tmp_path, tiny_model_dir, train_file, monkeypatch):
     monkeypatch.setenv("GRAFTKIT_CACHE", str(tmp_path / "cache"))
     calls = []
-    original = ClassificationTask.build_dataset
+    training = ClassificationTask.implementation(TrainsWithTrainer)  # the capability that tokenises
+    original = training.build_dataset
 
     def counting(self, examples, tokenizer, max_length):
         calls.append(len(examples))
         return original(self, examples, tokenizer, max_length)
 
-    monkeypatch.setattr(ClassificationTask, "build_dataset", counting)
+    monkeypatch.setattr(training, "build_dataset", counting)
     first = train(config(tmp_path / "a", tiny_model_dir, train_file, cache_datasets=True), log=lambda m: None)
     assert calls == [40]
     logs = []

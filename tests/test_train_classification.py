@@ -35,10 +35,10 @@ def test_overfit_save_reload(tmp_path, tiny_model_dir, tiny_train):
     pred = Predictor(run.path)
     batch = pred.predict(texts, batch_size=3)
     single = [pred.predict([t])[0] for t in texts]
-    assert [p["label"] for p in batch] == [r[1] for r in ROWS]
+    assert [p.label for p in batch] == [r[1] for r in ROWS]
     for b, s in zip(batch, single):
-        assert b["label"] == s["label"]
-        assert b["score"] == pytest.approx(s["score"], abs=1e-5)
+        assert b.label == s.label
+        assert b.score == pytest.approx(s.score, abs=1e-5)
     # the folder is a plain transformers model folder with the label names
     model = AutoModelForSequenceClassification.from_pretrained(run.path)
     assert model.config.id2label == {0: "neg", 1: "pos"}
@@ -108,9 +108,9 @@ def test_multilabel_and_class_weights(tmp_path, tiny_model_dir):
     assert state["labels"] == ["rates", "stocks"] and state["multi_label"] is True
     assert len(state["thresholds"]) == 2 and all(0 < t < 1 for t in state["thresholds"])
     pred = Predictor(run.path).predict(["rates up and stocks down", "nothing happened"])
-    assert sorted(pred[0]["labels"]) == ["rates", "stocks"] and pred[1]["labels"] == []
+    assert sorted(pred[0].labels) == ["rates", "stocks"] and pred[1].labels == []
 
-    from graftkit.tasks.classification.preprocess import class_weights
+    from graftkit.tasks.common.class_labels import class_weights
     from graftkit.data.dataset import Example
 
     ex = [Example("a", "x")] * 6 + [Example("b", "y")] * 2

@@ -146,7 +146,7 @@ def test_run_folder_keeps_the_added_tokens_for_every_later_command(tmp_path, tin
     with torch.no_grad():
         probs = model(**tok(texts, padding=True, return_tensors="pt")).logits.softmax(-1)
     # the Predictor may divide the logits by a fitted temperature; the decision is the same
-    assert [p["label"] for p in preds] == [model.config.id2label[int(i)] for i in probs.argmax(-1)]
+    assert [p.label for p in preds] == [model.config.id2label[int(i)] for i in probs.argmax(-1)]
     # a second run continued from the folder adds nothing: the tokens are already there
     lines.clear()
     again = run_config(tmp_path, str(run.path), data, name="again", train={"max_steps": 2},

@@ -79,10 +79,14 @@ def inspect_cmd(
     epochs: Optional[float] = typer.Option(None, help="Training epochs per fold (default: the config's)."),
 ):
     """Data-quality report: sizes, balance, duplicates, leakage, conflicts, lengths, [UNK] rate."""
+    from graftkit.tasks import TASKS
+    from graftkit.tasks.matrix import require
     from graftkit.tasks.run_config import load_config
     from graftkit.train.inspect import inspect_config
 
     cfg = load_config(config, set_)
+    if find_label_errors:  # a task that cannot is refused before any work is shown
+        require(TASKS.task_class(cfg.task), "inspect --find-label-errors")
     target = out_dir or Path(cfg.output_dir) / f"{cfg.name}-inspect"
     rep = inspect_config(cfg, target)
     _print_quality(rep)
@@ -122,9 +126,17 @@ def push_cmd(
     private: bool = typer.Option(False, "--private", help="Create the repository as private."),
     token: Optional[str] = typer.Option(None, "--token", envvar="HF_TOKEN", help="Hub token (default: the "
                                         "logged-in one)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Run the checks and list the files that would be "
+                                 "uploaded; contact no server."),
 ):
     """Upload a run folder to the Hugging Face Hub (refuses unfinished runs and secret-looking files)."""
-    from graftkit.export.push import push_run
+    from graftkit.export.push import check_pushable, push_run
 
+    if dry_run:
+        files = check_pushable(run_dir)
+        out.print(f"[bold]{len(files)} files[/] would go to {repo_id}:", highlight=False)
+        for name in files:
+            out.print(f"  {name}", highlight=False)
+        return
     url = push_run(run_dir, repo_id, token=token, private=private)
     out.print(f"[green]pushed:[/] {url}")

@@ -72,9 +72,9 @@ class Explainer:
 
     def __init__(self, run_dir: str | Path, steps: int = DEFAULT_STEPS, max_steps: int | None = None,
                  internal_batch_size: int = 25, predictor: Predictor | None = None):
+        require_torch_weights(run_dir)  # first: an export-only folder fails require_model's check less helpfully
         if predictor is None:
             require(task_class_of(RunFolder(run_dir).require_model()), "explain")
-        require_torch_weights(run_dir)
         max_steps = max_steps if max_steps is not None else min(8 * steps, MAX_STEPS)
         if not 1 <= steps <= max_steps <= MAX_STEPS:
             raise GraftkitError(f"steps must be between 1 and {MAX_STEPS} and at most max_steps "

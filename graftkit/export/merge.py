@@ -5,6 +5,7 @@ import json
 import shutil
 from pathlib import Path
 
+import torch
 from transformers import AutoTokenizer
 
 from graftkit.errors import RunFolderError
@@ -48,7 +49,26 @@ def merge_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     return out
 
 
+def untie_shared(model) -> None:
+    """Give each parameter that still shares storage its own copy, when the config no longer ties weights.
+
+    peft unties a head it trained a copy of (a masked LM's decoder: ``tie_word_embeddings`` becomes False), but
+    the decoder's bias still shares the head's bias tensor; transformers then saves one of the two and, the
+    tie being off, loads the other as new zeros. Separate copies are saved and loaded as they are.
+    """
+    if getattr(model.config, "tie_word_embeddings", True):
+        return
+    seen: set[int] = set()
+    for name, param in list(model.named_parameters(remove_duplicate=False)):
+        if param.data_ptr() in seen:
+            owner, _, leaf = name.rpartition(".")
+            setattr(model.get_submodule(owner), leaf, torch.nn.Parameter(param.detach().clone(),
+                                                                          requires_grad=param.requires_grad))
+        seen.add(param.data_ptr())
+
+
 def _write_merged(model, run: RunFolder, folder: Path) -> None:
+    untie_shared(model)
     model.save_pretrained(str(folder))
     AutoTokenizer.from_pretrained(str(run.path)).save_pretrained(str(folder))
     for name in ("labels.json", "config.yaml", "generation_config.json"):  # the run's, not the base model's

@@ -61,6 +61,23 @@ def find_secrets(run_dir: Path) -> list[str]:
     return found
 
 
+def check_pushable(run_dir: str | Path) -> list[str]:
+    """The files of a finished run folder that ``push_run`` uploads, after its checks (no network).
+
+    Raises:
+        GraftkitError: the run is unfinished, or holds what looks like a secret.
+    """
+    run = RunFolder(run_dir).require_model()
+    if not run.is_complete:
+        raise GraftkitError(f"{run.path} has no COMPLETE marker: training or evaluation did not finish, so its "
+                            "model and card may be partial. Finish it (graftkit train CONFIG --resume) first.")
+    secrets = find_secrets(run.path)
+    if secrets:
+        raise GraftkitError(f"refusing to push {run.path}: it holds what looks like secrets:\n  - "
+                            + "\n  - ".join(secrets) + "\nRemove them (and revoke any real credential) first.")
+    return [p.relative_to(run.path).as_posix() for p in files_to_push(run.path)]
+
+
 def push_run(run_dir: str | Path, repo_id: str, token: str | None = None, private: bool = False,
              revision: str | None = None, commit_message: str | None = None, api=None) -> str:
     """Upload a finished run folder to the Hub model repository ``repo_id`` (created when missing).
@@ -79,17 +96,10 @@ def push_run(run_dir: str | Path, repo_id: str, token: str | None = None, privat
     """
     from huggingface_hub import HfApi  # lazy: only pushing needs the Hub client
 
-    run = RunFolder(run_dir).require_model()
-    if not run.is_complete:
-        raise GraftkitError(f"{run.path} has no COMPLETE marker: training or evaluation did not finish, so its "
-                            "model and card may be partial. Finish it (graftkit train CONFIG --resume) first.")
-    secrets = find_secrets(run.path)
-    if secrets:
-        raise GraftkitError(f"refusing to push {run.path}: it holds what looks like secrets:\n  - "
-                            + "\n  - ".join(secrets) + "\nRemove them (and revoke any real credential) first.")
+    files = check_pushable(run_dir)  # exactly what was scanned
+    run = RunFolder(run_dir)
     api = api or HfApi(token=token)
     api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    files = [p.relative_to(run.path).as_posix() for p in files_to_push(run.path)]  # exactly what was scanned
     info = api.upload_folder(repo_id=repo_id, folder_path=str(run.path), repo_type="model", revision=revision,
                              commit_message=commit_message or f"Upload graftkit run {run.path.name}",
                              allow_patterns=files)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
+from graftkit.errors import UnsupportedError
 from graftkit.inference import onnx_backend  # noqa: F401  registers the "onnx" backend
 from graftkit.inference.backends import BACKENDS
 from graftkit.inference.base import RunInference, load_run_config, load_task
@@ -30,6 +31,10 @@ class Predictor(RunInference):
 
     def __init__(self, run_dir: str | Path, backend: str = "torch", **backend_kwargs: Any):
         super().__init__(run_dir)
+        if not self.task.has(DecodesLogits):
+            raise UnsupportedError(f"{self.run.path} is a {self.task.label()} run: it does not predict through a "
+                                   "logits backend (torch or onnx, --ray); `graftkit predict` without --ray, "
+                                   "`graftkit serve` and graftkit.inference.open_run serve it")
         self.decoding = self.task.capability(DecodesLogits, "predict")
         self.backend_name = backend
         self.backend = BACKENDS.get(backend)(self.run.path, self.task, **backend_kwargs)

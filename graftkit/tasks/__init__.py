@@ -66,6 +66,12 @@ class TaskRegistry(Registry):
             return register(cls)
         return deco
 
+    def unregister(self, name: str) -> None:
+        """Remove a task type registered at run time (a plugin unloading, or a test's temporary task)."""
+        self.get(name)
+        del self._items[name]
+        self.version += 1
+
     def config_class(self, name: str) -> type[TaskConfigBase]:
         return self.get(name).config_class
 

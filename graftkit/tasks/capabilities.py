@@ -213,8 +213,15 @@ class Ranks(Capability):
     summary = "scores (history, candidate) pairs for recommendation"
 
     @abstractmethod
+    def history_settings(self, max_history: int, separator: str) -> tuple[int, str]:
+        """How many recent history items make the history text and what joins them: the run's own settings
+        where it was trained with some, else the caller's."""
+
     def history_text(self, history: Sequence[str], max_history: int, separator: str) -> str:
-        """The text that stands for a user's history (the run's own settings win where it has them)."""
+        """The text that stands for a user's history."""
+        max_history, separator = self.history_settings(max_history, separator)
+        items = [h for h in history if h.strip()][-max_history:]
+        return separator.join(items) if items else "(no history)"
 
     @abstractmethod
     def pair_scores(self, runner, history: str, candidates: Sequence[str], batch_size: int) -> np.ndarray:

@@ -20,6 +20,7 @@ import numpy as np
 from graftkit.apps.assistant.pipeline import Assistant
 from graftkit.data.readers import read_rows
 from graftkit.errors import DataError
+from graftkit.tasks.capabilities import ScoresLabels
 
 
 def read_labelled(path: str | Path, text_column: str = "text", label_column: str = "label") -> tuple[list[str], list[str]]:
@@ -41,7 +42,8 @@ def read_labelled(path: str | Path, text_column: str = "text", label_column: str
 
 def _signals(assistant: Assistant, texts: list[str], labels: list[str]):
     an = assistant.analyze(texts)
-    in_scope_labels = {str(x) for x in assistant.intent.task.labels} - {assistant.cfg.oos_label}
+    in_scope_labels = {str(x) for x in assistant.intent.task.capability(ScoresLabels, "calibrate").labels} \
+        - {assistant.cfg.oos_label}
     gold_oos = np.array([lab not in in_scope_labels for lab in labels])
     pred = np.array([a.intent for a in an])
     conf = np.array([a.confidence for a in an])

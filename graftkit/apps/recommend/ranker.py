@@ -38,7 +38,9 @@ class Recommender:
     def __init__(self, run_dir: str | Path, max_history: int = 10, separator: str = " ; "):
         self.runner = open_run(run_dir, command="recommend")
         self.ranks = self.runner.task.capability(Ranks, "recommend")
-        self.max_history, self.separator = max_history, separator
+        # the run's own settings win (a ranking run reads the history it was trained with), so callers that
+        # cut the history first (apps/recommend/evaluate.py: score_encoder) keep as many items as the run reads
+        self.max_history, self.separator = self.ranks.history_settings(max_history, separator)
 
     @property
     def label(self) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from graftkit.errors import GraftkitError
 from graftkit.tasks.capabilities import ScoresLabels
+from graftkit.tasks.predictions import LabelPrediction
 
 DONT_KNOW = "Sorry, I am not sure I understood. Could you rephrase, or shall I connect you to a person?"
 
@@ -61,6 +62,6 @@ class Answerer:
                 "answers": answers}
 
     @staticmethod
-    def _dont_know(out: dict, pred: dict, reason: str) -> dict:
+    def _dont_know(out: dict, pred: LabelPrediction, reason: str) -> dict:
         return {**out, "intent": None, "closest_intent": pred.label, "out_of_scope": True, "reason": reason,
                 "message": DONT_KNOW, "answers": []}

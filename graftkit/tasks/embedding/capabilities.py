@@ -32,9 +32,8 @@ class EmbeddingEmbeds(Embeds):
 class EmbeddingRanks(Ranks):
     """Cosine between the history text's embedding (once per call) and each candidate's."""
 
-    def history_text(self, history: Sequence[str], max_history: int, separator: str) -> str:
-        items = [h for h in history if h.strip()][-max_history:]
-        return separator.join(items) if items else "(no history)"
+    def history_settings(self, max_history: int, separator: str) -> tuple[int, str]:
+        return max_history, separator
 
     def pair_scores(self, runner, history: str, candidates: Sequence[str], batch_size: int) -> np.ndarray:
         vecs = runner.vectors([history] + list(candidates), batch_size)

@@ -1,6 +1,6 @@
 """Entity-span majority vote: how an NER ensemble (``graftkit ensemble``, combine "vote") decodes.
 
-The ensemble model returns its members' logits side by side (``NerTask.ensemble_logits``).
+The ensemble model returns its members' logits side by side (``NerVotes.combine_vote``).
 Decoding splits them per member and decodes each exactly as that member decodes on its own
 (windows stitched per unit, then Viterbi through the member's trained CRF transitions, or
 under the scheme's constraints alone for a linear head), which gives each member's entity

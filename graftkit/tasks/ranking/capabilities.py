@@ -20,10 +20,8 @@ from graftkit.tasks.ranking.preprocess import POSITIVE, contrastive_rows
 class RankingHistory:
     """The history text as ranking runs were trained on it: the run's own ``max_history`` and separator."""
 
-    def history_text(self, history: Sequence[str], max_history: int, separator: str) -> str:
-        cfg = self.task.task_cfg
-        items = [h for h in history if h.strip()][-cfg.max_history:]
-        return cfg.history_separator.join(items) if items else "(no history)"
+    def history_settings(self, max_history: int, separator: str) -> tuple[int, str]:
+        return self.task.task_cfg.max_history, self.task.task_cfg.history_separator
 
 
 class CrossEncoderRanks(RankingHistory, Ranks):
