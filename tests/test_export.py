@@ -84,13 +84,15 @@ def test_onnx_backend_needs_export(trained_run, tmp_path):
 
 def test_export_parity_ner(tmp_path_factory, tiny_model_dir):
     run = ner_run(tmp_path_factory.getbasetemp() / "deploy", tiny_model_dir)
-    report = export_run(run, quantize="int8", int8_tolerance=1.0, log=lambda m: None)
+    report = export_run(run, quantize="int8", log=lambda m: None)  # the default int8 gate: F1 within 0.01
     b = report["backends"]
     assert report["metric"] == "f1" and b["onnx_fp32"]["logits_max_abs_diff"] <= 1e-3
     assert b["onnx_fp32"]["metrics"]["f1"] == b["torch"]["metrics"]["f1"]
+    assert report["int8_metric_drop"] <= 0.01
     text = "Peter visited Siemens in Munich"
     ents = lambda p: [(e.start, e.end, e.label) for e in p.entities]  # noqa: E731
-    assert ents(Predictor(run, "onnx").predict([text])[0]) == ents(Predictor(run).predict([text])[0])
+    torch_ents = ents(Predictor(run).predict([text])[0])
+    assert torch_ents and ents(Predictor(run, "onnx").predict([text])[0]) == torch_ents
 
 
 def test_prune_ffn_with_recovery(trained_run, tmp_path):

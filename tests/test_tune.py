@@ -54,6 +54,16 @@ def test_bad_search_space_fails_before_training(tmp_path, tiny_model_dir):
     assert not (tmp_path / "runs" / "search-tune" / "trials").exists()
 
 
+def test_a_config_without_tune_points_to_a_file_that_exists(tmp_path, tiny_model_dir):
+    from pathlib import Path
+
+    cfg = _cfg(tmp_path, tiny_model_dir, space={}).model_copy(update={"tune": None})
+    with pytest.raises(ConfigError, match=r"configs/tune-sentiment\.yaml") as err:
+        tune(cfg)
+    named = str(err.value).split("(")[1].split(" ")[0]
+    assert (Path(__file__).resolve().parents[1] / named).is_file()
+
+
 def test_cli_commands_report_bad_input(tmp_path, tiny_model_dir):
     from typer.testing import CliRunner
 

@@ -28,7 +28,7 @@ def monitor_app(wrap: Callable) -> typer.Typer:
 
 
 def monitor_run(
-    config: Path = typer.Argument(..., help="Monitor YAML (see configs/monitor_demo.yaml)."),
+    config: Path = typer.Argument(..., help="Monitor YAML (see configs/monitor-demo.yaml)."),
     replay: Path | None = typer.Option(None, help="Replay a CSV/TSV/JSONL file with a time column."),
     speed: float = typer.Option(0.0, help="Replay: event time runs this many times faster than real time "
                                 "(0 = as fast as possible)."),

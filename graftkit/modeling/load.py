@@ -74,7 +74,7 @@ def load_pretrained(cfg: ModelConfig, model_class, model_kwargs: dict, max_lengt
         max_length: ``data.max_length``, checked against the model's ``max_position_embeddings``.
     """
     path = resolve_model_path(cfg.name_or_path)
-    if not Path(path).exists() and "/" not in path and path.startswith((".", "/")):
+    if path.startswith((".", "/")) and not Path(path).exists():  # a local path, not a hub id
         raise ConfigError(f"model.name_or_path: folder '{path}' does not exist")
     try:
         config = AutoConfig.from_pretrained(path, revision=cfg.revision)

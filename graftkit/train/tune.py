@@ -63,7 +63,8 @@ def suggest(trial, key: str, p: SearchParam) -> Any:
 def _validate_space(cfg: RunConfig, base: dict) -> None:
     """Every key must be a real config key and every extreme value a valid setting (fails before training)."""
     if cfg.tune is None:
-        raise ConfigError("graftkit tune needs a `tune:` section with a search space (see graftkit/tune.py)")
+        raise ConfigError("graftkit tune needs a `tune:` section with a search space "
+                          "(configs/tune-sentiment.yaml shows one)")
     if not cfg.tune.space:
         raise ConfigError("tune.space is empty: declare at least one parameter, e.g. "
                           "train.learning_rate: {type: float, low: 1.0e-5, high: 1.0e-3, log: true}")

@@ -14,9 +14,8 @@ import numpy as np
 import torch
 from safetensors import safe_open
 from torchcrf import CRF
-from transformers import AutoConfig, AutoModelForTokenClassification
+from transformers import MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING, AutoConfig, AutoModelForTokenClassification
 from transformers.modeling_outputs import ModelOutput
-from transformers.models.auto.modeling_auto import MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING
 
 from graftkit.errors import RunFolderError
 from graftkit.tasks.ner.schemes import allowed_transitions, pin_forbidden
