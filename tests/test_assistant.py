@@ -119,6 +119,27 @@ def test_generated_reply_uses_the_retrieved_answers(runs, tmp_path):
     bot.close()
 
 
+def test_a_generation_run_named_in_the_config_writes_the_reply(runs, tmp_path):
+    """The real seam: the configured causal_lm run generates with the config's max_new_tokens."""
+    from conftest import run_config
+    from generation_helpers import pair_rows, tiny_decoder, write_jsonl
+    from graftkit.inference.generator import Generator
+    from graftkit.train.trainer import train
+
+    data = write_jsonl(tmp_path / "gen.jsonl", pair_rows() * 3)
+    gen_cfg = run_config(tmp_path / "gen", tiny_decoder(tmp_path / "gpt2"), data, task={"type": "causal_lm"},
+                         data={"split": {"validation": 0.0, "test": 0.0}}, train={"epochs": 1})
+    gen_run = train(gen_cfg, log=lambda m: None).path
+    ((text, _),) = known_texts(runs[0], 1)
+    bot = _bot(runs, tmp_path, thresholds={"intent_confidence": 0.0},
+               generation={"run": str(gen_run), "prompt": "Q: {question}", "max_new_tokens": 3})
+    out = bot.reply(text)
+    expected = Generator(gen_run).generate([f"Q: {text}"], max_new_tokens=3)[0].strip()
+    assert expected and out["reply"] == expected
+    assert len(Generator(gen_run).tokenizer(expected)["input_ids"]) <= 3
+    bot.close()
+
+
 def test_cli_chat_and_calibrate(runs, tmp_path):
     from graftkit.cli.apps import assistant_app
     from graftkit.cli.main import friendly

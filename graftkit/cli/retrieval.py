@@ -28,10 +28,10 @@ def index_cmd(
 def _reranker(run: Optional[Path], positive_label: Optional[str]):
     if run is None:
         return None
-    from graftkit.inference.predictor import Predictor
     from graftkit.inference.retrieval.rerank import CrossEncoderReranker
+    from graftkit.inference.runs import open_run
 
-    return CrossEncoderReranker(Predictor(run), positive_label)
+    return CrossEncoderReranker(open_run(run), positive_label)
 
 
 def search_cmd(
@@ -66,11 +66,11 @@ def answer_cmd(
     positive_label: Optional[str] = typer.Option(None, help="The re-ranker's label meaning 'matches'."),
 ):
     """Answer customer questions: intent, confidence and best FAQ entries, or 'out of scope' below the threshold."""
-    from graftkit.inference.predictor import Predictor
     from graftkit.inference.retrieval.answer import Answerer
     from graftkit.inference.retrieval.index import Index
+    from graftkit.inference.runs import open_run
 
-    answerer = Answerer(Predictor(intent_run), Index(retriever, name), threshold, k, _reranker(rerank, positive_label),
+    answerer = Answerer(open_run(intent_run), Index(retriever, name), threshold, k, _reranker(rerank, positive_label),
                         min_score)
     for q in questions:
         sys.stdout.write(json.dumps(answerer(q), ensure_ascii=False) + "\n")

@@ -21,8 +21,7 @@ from graftkit.apps.assistant.decide import Decision, decide
 from graftkit.apps.assistant.store import METADATA, sessions, turns
 from graftkit.apps.store import open_engine, with_retry
 from graftkit.errors import ConfigError
-from graftkit.inference.generator import Generator
-from graftkit.inference.predictor import Predictor
+from graftkit.inference.runs import open_run
 from graftkit.tasks.capabilities import ScoresLabels
 from graftkit.inference.retrieval.index import Index
 from graftkit.inference.retrieval.rerank import CrossEncoderReranker
@@ -67,7 +66,7 @@ class Assistant:
 
     Args:
         cfg: the assistant config.
-        intent: ``Predictor`` over the intent run.
+        intent: the intent run's inference object (``open_run``), a single-label classifier.
         index: optional ``Index`` over the FAQ (entries with ``answer`` / ``intent`` columns are used).
         reranker: optional ``CrossEncoderReranker``.
         generate: optional ``(prompt) -> text`` for retrieval-augmented replies.
@@ -90,17 +89,14 @@ class Assistant:
     @classmethod
     def from_config(cls, cfg: AssistantConfig) -> Assistant:
         """Load the runs the config names."""
-        index = reranker = generate = None
-        if cfg.retrieval_run:
-            index = Index(cfg.retrieval_run, cfg.index)
-        if cfg.rerank_run:
-            reranker = CrossEncoderReranker(Predictor(cfg.rerank_run), cfg.positive_label)
+        index = Index(cfg.retrieval_run, cfg.index) if cfg.retrieval_run else None
+        reranker = CrossEncoderReranker(open_run(cfg.rerank_run), cfg.positive_label) if cfg.rerank_run else None
+        generate = None
         if cfg.generation:
-            gen = Generator(cfg.generation.run).with_overrides(max_new_tokens=cfg.generation.max_new_tokens)
-
-            def generate(prompt: str) -> str:
-                return gen.predict([prompt])[0].generated.strip()
-        return cls(cfg, Predictor(cfg.intent_run), index, reranker, generate)
+            gen = open_run(cfg.generation.run, command="generate").with_overrides(
+                max_new_tokens=cfg.generation.max_new_tokens)
+            generate = lambda prompt: gen.predict([prompt])[0].generated.strip()  # noqa: E731
+        return cls(cfg, open_run(cfg.intent_run), index, reranker, generate)
 
     # -- signals --------------------------------------------------------------------
     def analyze(self, messages: Sequence[str], context: Sequence[str] | None = None) -> list[Analysis]:

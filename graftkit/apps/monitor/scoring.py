@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from graftkit.apps.monitor.config import MonitorConfig
 from graftkit.apps.monitor.sources import Item
 from graftkit.errors import ConfigError
-from graftkit.inference.predictor import Predictor
+from graftkit.inference.runs import open_run
 from graftkit.tasks.capabilities import ScoresLabels, TagsEntities
 
 #: what the topic run of each ``topics.source`` must do: tag entities, or score labels
@@ -30,12 +30,12 @@ class Scorer:
 
     Args:
         cfg: the monitor config.
-        load: ``run_dir -> predictor`` (default ``graftkit.inference.predictor.Predictor``); tests pass fakes.
+        load: ``run_dir -> inference object`` (default ``graftkit.inference.open_run``); tests pass fakes.
     """
 
     def __init__(self, cfg: MonitorConfig, load: Callable | None = None):
         if load is None:
-            load = Predictor
+            load = open_run
         self.cfg = cfg
         self.sentiment = load(cfg.sentiment_run)
         scores = self.sentiment.task.optional(ScoresLabels)
