@@ -28,11 +28,6 @@ class StoreError(GraftkitError):
     """The database could not be opened or written after the configured retries."""
 
 
-def sqlite_url(path: str | Path) -> str:
-    """The SQLAlchemy URL of an SQLite file."""
-    return f"sqlite:///{Path(path)}"
-
-
 def resolve_store_url(url: str, base_dir: Path) -> str:
     """``url`` with a relative SQLite file path resolved against ``base_dir`` (a config file's folder);
     other databases, absolute paths and ``:memory:`` are returned as given."""
