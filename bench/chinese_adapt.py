@@ -69,9 +69,9 @@ def cluener(work: Path, n_train: int, seed: int) -> tuple[dict, dict, str]:
         lines = random.Random(seed).sample(lines, n_train)
     (work / "cluener.train.json").write_text("\n".join(lines) + "\n", encoding="utf-8")
     data = {"train": str(work / "cluener.train.json"), "test": str(DATA / "cluener2020" / "dev.json"),
-            "format": "cluener", "repair_tags": True, "max_length": 128,
+            "format": "cluener", "max_length": 128,
             "split": {"validation": 0.05, "test": 0.0, "seed": seed}}
-    return data, {"type": "ner", "crf": True}, "f1"
+    return data, {"type": "ner", "crf": True, "repair_tags": True}, "f1"
 
 
 def weibo(work: Path, n_train: int, seed: int) -> tuple[dict, dict, str]:
@@ -82,8 +82,8 @@ def weibo(work: Path, n_train: int, seed: int) -> tuple[dict, dict, str]:
     (work / "weibo.train").write_text("\n\n".join(sentences) + "\n", encoding="utf-8")
     data = {"train": str(work / "weibo.train"), "validation": str(DATA / "weibo_ner" / "weiboNER_2nd_conll.dev"),
             "test": str(DATA / "weibo_ner" / "weiboNER_2nd_conll.test"), "format": "char_conll",
-            "strip_segment_digit": True, "repair_tags": True, "max_length": 128}
-    return data, {"type": "ner", "crf": True}, "f1"
+            "max_length": 128}
+    return data, {"type": "ner", "crf": True, "strip_segment_digit": True, "repair_tags": True}, "f1"
 
 
 DATASETS = {"chnsenti": chnsenti, "cluener": cluener, "weibo": weibo}

@@ -25,6 +25,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from graftkit.config import DataConfig  # noqa: E402
 from graftkit.tasks.run_config import config_from_dict  # noqa: E402
 from graftkit.modeling.load import resolve_model_path  # noqa: E402
+from graftkit.tasks.ner.config import NerConfig  # noqa: E402
 from graftkit.tasks.ner.preprocess import word_spans  # noqa: E402
 from graftkit.tasks.ner.readers import read_ner  # noqa: E402
 from graftkit.tasks.ner.schemes import spans_to_tags  # noqa: E402
@@ -102,7 +103,7 @@ def baseline(train, test, model_dir: str, args, out_dir: Path) -> dict:
             "sentences_per_cpu_second": len(tr) * args.epochs / cpu}
 
 
-def graftkit_run(name: str, data: dict, crf: bool, args, out_dir: Path) -> dict:
+def graftkit_run(name: str, data: dict, files: dict, crf: bool, args, out_dir: Path) -> dict:
     """graftkit's own path: train() with test evaluation, numbers read from the run folder."""
     from graftkit.train.trainer import train
 
@@ -110,7 +111,7 @@ def graftkit_run(name: str, data: dict, crf: bool, args, out_dir: Path) -> dict:
         "name": name, "output_dir": str(out_dir),
         "data": {**data, "max_length": args.max_length, "split": {"validation": 0.0, "test": 0.0}},
         "model": {"name_or_path": args.model},
-        "task": {"type": "ner", "crf": crf},
+        "task": {"type": "ner", "crf": crf, **files},
         "train": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
                   "seed": args.seed, "report_to": [], "early_stopping": None, "logging_steps": 50},
         "eval": {"plots": False},
@@ -155,7 +156,7 @@ def main() -> None:
     results = {"args": vars(args), "rows": []}
     for ds in args.datasets.split(","):
         if ds == "cluener":
-            base = {"format": "cluener", "repair_tags": True}
+            base, files = {"format": "cluener"}, {"repair_tags": True}
             src_train, src_test = DATA / "cluener2020" / "train.json", DATA / "cluener2020" / "dev.json"
             train_lines = src_train.read_text(encoding="utf-8").splitlines()
             test_lines = src_test.read_text(encoding="utf-8").splitlines()
@@ -173,19 +174,19 @@ def main() -> None:
             if args.weibo_train:
                 sentences = random.Random(args.seed).sample(sentences, args.weibo_train)
             (work / "weibo.train").write_text("\n\n".join(sentences) + "\n", encoding="utf-8")
-            data = {"format": "char_conll", "strip_segment_digit": True, "repair_tags": True,
-                    "train": str(work / "weibo.train"),
+            data = {"format": "char_conll", "train": str(work / "weibo.train"),
                     "test": str(DATA / "weibo_ner" / "weiboNER_2nd_conll.test")}
+            files = {"strip_segment_digit": True, "repair_tags": True}
         dcfg = DataConfig(**data)
-        train_ex, _ = read_ner(data["train"], dcfg)
-        test_ex, _ = read_ner(data["test"], dcfg)
+        train_ex, _ = read_ner(data["train"], dcfg, NerConfig(**files))
+        test_ex, _ = read_ner(data["test"], dcfg, NerConfig(**files))
         print(f"== {ds}: train {len(train_ex)} sentences, test {len(test_ex)}", flush=True)
         for system in ("baseline", "graftkit-linear", "graftkit-crf"):
             t0 = time.perf_counter()
             if system == "baseline":
                 row = baseline(train_ex, test_ex, model_dir, args, work / f"{ds}-baseline")
             else:
-                row = graftkit_run(f"{ds}-{system}", data, system.endswith("crf"), args, work / "runs")
+                row = graftkit_run(f"{ds}-{system}", data, files, system.endswith("crf"), args, work / "runs")
             row.update(dataset=ds, system=system, wall_seconds=time.perf_counter() - t0)
             results["rows"].append(row)
             print(json.dumps(row), flush=True)

@@ -49,7 +49,7 @@ def write_data(name: str, tmp: Path, train_rows: int, seed: int) -> dict:
         lines = lines[:train_rows] if train_rows else lines
         (tmp / "train.json").write_text("\n".join(lines) + "\n", encoding="utf-8")
         return {"data": {"train": str(tmp / "train.json"), "test": str(common.SHARED / "cluener2020" / "dev.json"),
-                         "format": "cluener", "repair_tags": True}, "task": {"type": "ner"}}
+                         "format": "cluener"}, "task": {"type": "ner", "repair_tags": True}}
     if name == "sst2":
         train, dev = common.load_sst2(train_rows or 8000, seed)
     else:

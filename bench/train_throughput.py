@@ -81,11 +81,12 @@ def hf_ner(sections: dict, args, out: Path) -> tuple:
     import train_ner  # the run_ner-style baseline the NER benchmark already uses
     from graftkit.config import DataConfig
     from graftkit.modeling.load import resolve_model_path
+    from graftkit.tasks.ner.config import NerConfig
     from graftkit.tasks.ner.readers import read_ner
 
-    dcfg = DataConfig(**{k: v for k, v in sections["data"].items()})
-    train_ex = read_ner(sections["data"]["train"], dcfg)[0][: args.rows]
-    test_ex = read_ner(sections["data"]["test"], dcfg)[0][: args.test_rows]
+    dcfg, tcfg = DataConfig(**sections["data"]), NerConfig(**sections["task"])
+    train_ex = read_ner(sections["data"]["train"], dcfg, tcfg)[0][: args.rows]
+    test_ex = read_ner(sections["data"]["test"], dcfg, tcfg)[0][: args.test_rows]
     ns = argparse.Namespace(seed=args.seed, max_length=128, lr=args.lr, epochs=1, batch_size=16)
     captured = {}
 

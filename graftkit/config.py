@@ -59,8 +59,8 @@ class DataConfig(_Strict):
     validation: str | None = None
     test: str | None = None
     hub: HubConfig | None = None
-    format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "hf_disk",
-                    "conll", "char_conll", "spans_jsonl", "cluener"] = "auto"
+    format: str = Field("auto", description="auto (from the suffix or, for a task that reads its own files, "
+                        "their content), or a format of graftkit/data/readers.py READERS (checked for the task)")
     encoding: str = "utf-8"
     text_column: str = "text"
     text_pair_column: str | None = None
@@ -69,11 +69,6 @@ class DataConfig(_Strict):
     split: SplitConfig = SplitConfig()
     drop_invalid: bool = Field(False, description="drop invalid rows (and report how many) instead of failing")
     max_length: int = Field(128, ge=8, le=8192)
-    # NER files (task.type: ner)
-    tag_column: int = Field(-1, description="ner, CoNLL: column of the tag (token is column 0; -1 = last)")
-    scheme: Literal["auto", "IOB1", "IOB2", "BIO", "BIOES", "BMES"] = Field("auto", description="ner: tag scheme of the files")
-    strip_segment_digit: bool = Field(False, description="ner, char-per-line files: drop the digits after each char (Weibo NER)")
-    repair_tags: bool = Field(False, description="ner: repair invalid tags/spans (each repair is logged) instead of failing")
 
     @model_validator(mode="after")
     def _has_source(self) -> "DataConfig":

@@ -58,8 +58,8 @@ def ner_run(base: Path, model_dir: str) -> Path:
     train_file.write_text((CONLL + "\n") * 4, encoding="utf-8")
     test_file = tmp / "test.conll"
     test_file.write_text(CONLL, encoding="utf-8")
-    cfg = run_config(tmp, model_dir, train_file, task={"type": "ner"},
-                     data={"format": "conll", "tag_column": -1, "test": str(test_file),
+    cfg = run_config(tmp, model_dir, train_file, task={"type": "ner", "tag_column": -1},
+                     data={"format": "conll", "test": str(test_file),
                            "validation": str(test_file)},
                      train={"epochs": 5, "learning_rate": 3e-3})
     return train(cfg, log=lambda m: None).path

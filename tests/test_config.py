@@ -108,3 +108,59 @@ def test_max_length_beyond_the_models_positions_names_both_numbers(tmp_path, tin
         load_pretrained(cfg.model, task.model_class, kwargs, cfg.data.max_length)
     assert "data.max_length is 4096" in str(e.value) and f"max_position_embeddings {limit}" in str(e.value)
     load_pretrained(cfg.model, task.model_class, kwargs, limit)  # at the limit it loads
+
+
+def test_dump_is_headed_by_the_format_version(tmp_path):
+    from graftkit.modeling.run_format import FORMAT_VERSION
+
+    text = dump_config(load_config(_write(tmp_path, "data: {train: x.csv}\n")))
+    assert text.startswith(f"format_version: {FORMAT_VERSION}\n")
+
+
+def test_an_old_config_file_with_ner_keys_under_data_still_loads_with_a_note(tmp_path, caplog):
+    old = ("data: {train: x.conll, format: conll, tag_column: 2, scheme: IOB1, repair_tags: true}\n"
+           "task: {type: ner, crf: true}\n")
+    with caplog.at_level("WARNING", logger="graftkit.config"):
+        cfg = load_config(_write(tmp_path, old), ["data.strip_segment_digit=true"])
+    assert (cfg.task.tag_column, cfg.task.file_scheme, cfg.task.repair_tags, cfg.task.strip_segment_digit) \
+        == (2, "IOB1", True, True)
+    notes = [r.getMessage() for r in caplog.records]
+    assert len(notes) == 4 and all(n.startswith(str(tmp_path / "c.yaml")) and "\n" not in n for n in notes)
+    assert any("data.scheme is task.file_scheme now" in n for n in notes)
+    # the new place works without a note, and the moved keys are gone from data
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="graftkit.config"):
+        cfg = load_config(_write(tmp_path, "data: {train: x.conll}\ntask: {type: ner, file_scheme: BIOES}\n"))
+    assert cfg.task.file_scheme == "BIOES" and not caplog.records
+    with pytest.raises(ConfigError, match=r"task\.scheme: unknown key for task type 'ner'"):
+        load_config(_write(tmp_path, "data: {train: x.conll}\ntask: {type: ner, scheme: BIOES}\n"))
+
+
+def test_data_format_is_checked_against_the_registered_formats(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load_config(_write(tmp_path, "data: {train: x.csv, format: xlsx}\n"))
+    msg = str(e.value)
+    assert "data.format" in msg and "'xlsx'" in msg
+    for name in ("auto", "csv", "parquet", "hf_disk", "conll", "cluener", "mind"):
+        assert name in msg
+    assert load_config(_write(tmp_path, "data: {train: x.tsv, format: tsv}\n")).data.format == "tsv"
+
+
+@pytest.mark.parametrize("fmt,owner,other", [("conll", "ner", "classification"), ("cluener", "ner", "regression"),
+                                             ("mind", "ranking", "ner")])
+def test_a_format_of_one_task_is_refused_for_another_in_one_line(tmp_path, fmt, owner, other):
+    with pytest.raises(ConfigError) as e:
+        load_config(_write(tmp_path, f"data: {{train: x, format: {fmt}}}\ntask: {{type: {other}}}\n"))
+    msg = str(e.value)
+    assert "\n" not in msg and f"'{fmt}' belongs to task type '{owner}', not '{other}'" in msg
+    assert load_config(_write(tmp_path, f"data: {{train: x, format: {fmt}}}\ntask: {{type: {owner}}}\n")) \
+        .data.format == fmt
+
+
+def test_a_format_registered_later_is_accepted_for_its_task(tmp_path, monkeypatch):
+    from graftkit.data.readers import READERS, DataFormat
+
+    monkeypatch.setitem(READERS._items, "brat", DataFormat(None, "ner"))
+    assert load_config(_write(tmp_path, "data: {train: x, format: brat}\ntask: {type: ner}\n")).data.format == "brat"
+    with pytest.raises(ConfigError, match="'brat' belongs to task type 'ner'"):
+        load_config(_write(tmp_path, "data: {train: x, format: brat}\n"))

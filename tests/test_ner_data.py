@@ -12,6 +12,7 @@ from graftkit.config import DataConfig
 from graftkit.errors import DataError
 from graftkit.tasks.ner import preprocess
 from graftkit.tasks.ner.postprocess import Decoder, stitch, to_entities
+from graftkit.tasks.ner.config import NerConfig
 from graftkit.tasks.ner.readers import detect_ner_format, read_ner, split_words
 from graftkit.tasks.ner.schemes import (allowed_transitions, detect_scheme, is_valid, label_list, spans_to_tags,
                                         tags_to_spans)
@@ -33,6 +34,11 @@ def cfg(**kw) -> DataConfig:
     return DataConfig(train="unused", **kw)
 
 
+def ner(**kw) -> NerConfig:
+    """The ner task's section: the file settings (tag_column, file_scheme, strip_segment_digit, repair_tags)."""
+    return NerConfig(**kw)
+
+
 def write(tmp_path, name, text):
     p = tmp_path / name
     p.write_text(text, encoding="utf-8")
@@ -52,7 +58,7 @@ def test_conll_reader(tmp_path):
     assert spans_of(examples[0]) == [("EU", "ORG"), ("German", "MISC")]
     assert examples[1].label == [[0, 15, "PER"]] and examples[1].line == 9
     # the tag column is selectable: column 2 holds chunk tags
-    chunks, _ = read_ner(path, cfg(tag_column=2))
+    chunks, _ = read_ner(path, cfg(), ner(tag_column=2))
     assert spans_of(chunks[0])[0] == ("EU", "NP")
 
 
@@ -60,11 +66,11 @@ def test_conll_bad_input(tmp_path):
     path = write(tmp_path, "bad.conll", "EU NNP B-ORG\nrejects VBZ\n")
     with pytest.raises(DataError, match=r"bad.conll, line 2: token 'rejects': 2 columns, but line 1 has 3"):
         read_ner(path, cfg())
-    with pytest.raises(DataError, match=r"line 1: data.tag_column=-3 does not name a tag column"):
-        read_ner(path, cfg(tag_column=-3))
+    with pytest.raises(DataError, match=r"line 1: task.tag_column=-3 does not name a tag column"):
+        read_ner(path, cfg(), ner(tag_column=-3))
     path = write(tmp_path, "i.conll", "the O\nUnion I-ORG\n")
     with pytest.raises(DataError, match=r"i.conll, line 2: token 'Union': 'I-ORG' continues no ORG entity .*IOB2"):
-        read_ner(path, cfg(scheme="IOB2"))
+        read_ner(path, cfg(), ner(file_scheme="IOB2"))
     path = write(tmp_path, "t.conll", "EU ORG\n")
     with pytest.raises(DataError, match=r"t.conll, line 1: token 'EU': tag 'ORG' is not valid"):
         read_ner(path, cfg())
@@ -73,7 +79,7 @@ def test_conll_bad_input(tmp_path):
 def test_repair_mode_reports_every_repair(tmp_path, caplog):
     path = write(tmp_path, "r.conll", "the O\nUnion I-ORG\nsaid O\n\nhi x y\nEU B-ORG\nx I-LOC\n")
     with caplog.at_level(logging.WARNING, logger="graftkit.ner"):
-        examples, _ = read_ner(path, cfg(repair_tags=True, scheme="IOB2"))
+        examples, _ = read_ner(path, cfg(), ner(repair_tags=True, file_scheme="IOB2"))
     repairs = [r.getMessage() for r in caplog.records]
     assert len(repairs) == 3
     assert any("line 2: token 'Union'" in r and "started one here" in r for r in repairs)
@@ -92,19 +98,19 @@ def test_iob1_and_bioes_and_bmes_files(tmp_path):
     assert scheme == "BIOES" and spans_of(ex[0]) == [("New York", "LOC"), ("Bonn", "LOC")]
     bad = write(tmp_path, "b.bioes", "New B-LOC\nYork I-LOC\nand O\n")
     with pytest.raises(DataError, match=r"line 3: token 'and': the LOC entity is not closed with E-LOC"):
-        read_ner(bad, cfg(scheme="BIOES"))
+        read_ner(bad, cfg(), ner(file_scheme="BIOES"))
 
 
 def test_char_per_line_chinese_with_segment_digits(tmp_path):
     text = "北0\tB-GPE.NAM\n京1\tI-GPE.NAM\n欢0\tO\n迎1\tO\np10\tO\n\n李0\tB-PER.NAM\n"
     path = write(tmp_path, "weibo.train", text)
-    c = cfg(strip_segment_digit=True)
-    assert detect_ner_format(path, c) == "char_conll"
-    ex, _ = read_ner(path, c)
+    c = ner(strip_segment_digit=True)
+    assert detect_ner_format(path, cfg(), c) == "char_conll"
+    ex, _ = read_ner(path, cfg(), c)
     assert ex[0].text == "北京欢迎p" and spans_of(ex[0]) == [("北京", "GPE.NAM")]
     assert ex[0].extra["words"] == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
-    with pytest.raises(DataError, match=r"line 1: token '北': data.strip_segment_digit expects"):
-        read_ner(write(tmp_path, "plain.txt", "北\tO\n京\tO\n"), c)
+    with pytest.raises(DataError, match=r"line 1: token '北': task.strip_segment_digit expects"):
+        read_ner(write(tmp_path, "plain.txt", "北\tO\n京\tO\n"), cfg(), c)
 
 
 def test_spans_jsonl_reader(tmp_path):
@@ -141,10 +147,27 @@ def test_cluener_reader_and_span_inside_word(tmp_path):
 
 def test_real_files_parse(shared_data):
     ex, scheme = read_ner(str(shared_data / "weibo_ner" / "weiboNER_2nd_conll.dev"),
-                          cfg(strip_segment_digit=True, repair_tags=True))
+                          cfg(), ner(strip_segment_digit=True, repair_tags=True))
     assert scheme == "IOB2" and len(ex) == 270
     ex, _ = read_ner(str(shared_data / "cluener2020" / "dev.json"), cfg())
     assert len(ex) == 1343 and sum(len(e.label) for e in ex) == 3072
+
+
+def test_the_ner_formats_are_registered_by_the_ner_folder_and_read_by_the_task(tmp_path):
+    from graftkit.data.readers import READERS, read_rows
+    from graftkit.tasks.ner import NerTask
+    from graftkit.tasks.ner.readers import FORMATS
+
+    assert {n: READERS.get(n).task for n in FORMATS} == {n: "ner" for n in FORMATS}
+    assert READERS.get("csv").task is None
+    path = write(tmp_path, "a.conll", CONLL)
+    with pytest.raises(DataError, match="data format 'conll' is read by the ner task, not as rows"):
+        read_rows(path, "conll")
+    with pytest.raises(DataError, match="data.format 'csv' is not an NER format; use one of: auto, conll"):
+        read_ner(path, cfg(format="csv"))
+    # the task reads its files with its own section's settings (task.tag_column: column 2 holds chunk tags)
+    examples, _ = NerTask(ner(tag_column=2)).read(path, cfg(format="conll"))
+    assert spans_of(examples[0])[0] == ("EU", "NP")
 
 
 # -- schemes --------------------------------------------------------------------------------------------

@@ -114,7 +114,7 @@ def test_ner_report_maps_gold_offsets(tmp_path, tiny_model_dir):
                      train={"epochs": 40, "learning_rate": 5e-3})
     run = train(cfg, log=lambda m: None)
     pred = Predictor(run.path)
-    examples, _ = read_ner(str(write_jsonl(tmp_path / "t.jsonl", SENTENCES)), cfg.data, True)
+    examples, _ = read_ner(str(write_jsonl(tmp_path / "t.jsonl", SENTENCES)), cfg.data, cfg.task, True)
     rep = robustness_report(pred, examples, "f1", ["whitespace", "punctuation", "typo_insert"], seed=0, rate=0.3)
     assert rep["clean"] == 1.0
     # whitespace noise moves every offset; mapped gold spans keep the entity F1 at 1.0 with nothing flipped

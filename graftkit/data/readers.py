@@ -1,8 +1,11 @@
-"""Readers for tabular labelled data: CSV, TSV, JSON Lines, Parquet and `datasets` folders.
+"""Readers for tabular labelled data: CSV, TSV, JSON Lines, Parquet and `datasets` folders, and the
+registry of every ``data.format``.
 
 Every reader returns a list of ``Row``: the record as a dict plus the place it came from
 (file and 1-based line, or row index for binary formats), so later validation can say
-exactly where a bad value is.
+exactly where a bad value is. ``READERS`` is the one list of data formats: the row formats below,
+and the formats a task reads itself, registered from the task's folder with the task type they
+belong to (NER's CoNLL and span files, ranking's MIND folders). ``data.format`` is checked against it.
 """
 from __future__ import annotations
 
@@ -13,9 +16,9 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from graftkit.errors import DataError
+from graftkit.errors import ConfigError, DataError
 from graftkit.registry import Registry
 
 
@@ -28,7 +31,48 @@ class Row:
     line: int
 
 
-READERS: Registry = Registry("data format")
+@dataclass(frozen=True)
+class DataFormat:
+    """A registered ``data.format``: its row reader (None: the task it belongs to reads such files itself)
+    and that task type (None: a format for every task)."""
+
+    read_rows: Callable[..., list[Row]] | None = None
+    task: str | None = None
+
+
+class FormatRegistry(Registry):
+    """Format name → ``DataFormat``; ``check`` validates a config's ``data.format`` for its task."""
+
+    def register(self, name: str, task: str | None = None) -> Callable[[Any], Any]:
+        """Decorate a row reader ``(path, encoding=...) -> list[Row]``, a format of every task (or of ``task``)."""
+        store = super().register(name)
+
+        def deco(read: Callable[..., list[Row]]) -> Callable[..., list[Row]]:
+            store(DataFormat(read, task))
+            return read
+        return deco
+
+    def register_task_format(self, name: str, task: str) -> None:
+        """A format that task type ``task`` reads with its own reader (it is refused for other tasks)."""
+        super().register(name)(DataFormat(None, task))
+
+    def names_for(self, task: str) -> list[str]:
+        """The formats ``task`` may name: those of every task and its own, with ``auto`` first."""
+        return ["auto"] + [n for n in self.names() if self._items[n].task in (None, task)]
+
+    def check(self, fmt: str, task: str) -> None:
+        """Refuse (ConfigError, one line) a format nobody registered, or one that belongs to another task."""
+        if fmt == "auto":
+            return
+        if fmt not in self._items:
+            raise ConfigError(f"unknown data format '{fmt}'; choose one of: {', '.join(['auto'] + self.names())}")
+        owner = self._items[fmt].task
+        if owner is not None and owner != task:
+            raise ConfigError(f"data format '{fmt}' belongs to task type '{owner}', not '{task}'; "
+                              f"a {task} run reads: {', '.join(self.names_for(task))}")
+
+
+READERS = FormatRegistry("data format")
 
 
 def detect_format(path: str | Path) -> str:
@@ -41,7 +85,7 @@ def detect_format(path: str | Path) -> str:
              ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
     if suffix not in table:
         raise DataError(str(p), f"cannot tell the format from the suffix '{suffix}'; set data.format "
-                        f"to one of: {', '.join(READERS.names())}")
+                        f"to one of: {', '.join(n for n in READERS.names() if READERS.get(n).read_rows)}")
     return table[suffix]
 
 
@@ -197,7 +241,10 @@ def _tag_names(features) -> dict[str, list[str]]:
 def read_rows(path: str | Path, fmt: str = "auto", encoding: str = "utf-8") -> list[Row]:
     """Read any supported file into rows, choosing the reader from ``fmt`` or the suffix."""
     fmt = detect_format(path) if fmt == "auto" else fmt
-    rows = READERS.get(fmt)(path, encoding=encoding)
+    read = READERS.get(fmt).read_rows
+    if read is None:
+        raise DataError(str(path), f"data format '{fmt}' is read by the {READERS.get(fmt).task} task, not as rows")
+    rows = read(path, encoding=encoding)
     if not rows:  # said here, where the file is known (later steps see only an empty list)
         raise DataError(str(path), "no usable rows: the file holds no data rows")
     return rows

@@ -9,12 +9,13 @@ import torch
 from transformers import AutoTokenizer
 
 from graftkit.errors import RunFolderError
-from graftkit.inference.base import load_task, task_class_of
-from graftkit.io import publish_run, sole_writer, staging_path
+from graftkit.inference.base import load_run_config, load_task, task_class_of
+from graftkit.io import publish_run, sole_writer, staging_path, write_text
 from graftkit.modeling.bottleneck import CONFIG_FILE
 from graftkit.modeling.peft import MERGEABLE, load_adapter_model
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.tasks.matrix import require
+from graftkit.tasks.run_config import dump_config
 
 
 def merge_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
@@ -71,7 +72,8 @@ def _write_merged(model, run: RunFolder, folder: Path) -> None:
     untie_shared(model)
     model.save_pretrained(str(folder))
     AutoTokenizer.from_pretrained(str(run.path)).save_pretrained(str(folder))
-    for name in ("labels.json", "config.yaml", "generation_config.json"):  # the run's, not the base model's
+    for name in ("labels.json", "generation_config.json"):  # the run's, not the base model's
         if (run.path / name).is_file():
             shutil.copy2(run.path / name, folder / name)
+    write_text(folder / "config.yaml", dump_config(load_run_config(run)))  # in today's format
     (folder / "COMPLETE").write_text("ok\n", encoding="utf-8")

@@ -19,11 +19,13 @@ import torch
 from graftkit.errors import ConfigError, ExportError
 from graftkit.export.parity import load_test_examples
 from graftkit.inference.predictor import Predictor, load_run_config
-from graftkit.io import publish_dir, write_json
+from graftkit.io import publish_dir, write_json, write_text
 from graftkit.modeling.run_folder import RunFolder
+from graftkit.tasks.run_config import dump_config
 from graftkit.train.trainer import train
 
-RUN_FILES = ("labels.json", "config.yaml", "README.md")
+#: copied as they are; config.yaml is written anew, in today's format
+RUN_FILES = ("labels.json", "README.md")
 
 
 def ffn_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
@@ -106,6 +108,7 @@ def prune_run(run_dir: str | Path, out_dir: str | Path, amount: float = 0.3, rec
     for name in RUN_FILES:
         if (run.path / name).is_file():
             shutil.copy2(run.path / name, staging / name)
+    write_text(staging / "config.yaml", dump_config(cfg))
     publish_dir(staging, pruned_dir)
     report = {"method": "structured L2-magnitude pruning of FFN neurons (transformers prune_linear_layer)",
               "amount": amount, "ffn_width": {"before": width, "after": keep}, "source": str(run.path),

@@ -10,7 +10,6 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import yaml
 from transformers import AutoTokenizer
 
 from graftkit.inference.predict_file import predict_file
@@ -23,8 +22,8 @@ from graftkit.tasks.run_config import RunConfig, config_from_dict
 
 
 def load_run_config(run: RunFolder) -> RunConfig:
-    """The resolved config a run folder was trained with."""
-    return config_from_dict(yaml.safe_load(run.config.read_text(encoding="utf-8")), str(run.config))
+    """The resolved config a run folder was trained with (an older folder's migrated to today's keys)."""
+    return config_from_dict(run.config_tree(), str(run.config))
 
 
 def _task_config(run: RunFolder, cfg: RunConfig, state: dict):

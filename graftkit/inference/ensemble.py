@@ -23,8 +23,8 @@ from typing import Callable
 import torch
 
 from graftkit.errors import UnsupportedError
-from graftkit.io import read_json
 from graftkit.modeling.outputs import output_logits
+from graftkit.modeling.run_folder import RunFolder
 from graftkit.tasks.capabilities import AveragesMembers, Votes
 
 COMBINE_MODES = ("mean", "vote")
@@ -55,10 +55,9 @@ class EnsembleModel(torch.nn.Module):
     @classmethod
     def from_run(cls, run_dir: Path, task, load_member: Callable[[Path, object], torch.nn.Module]) -> "EnsembleModel":
         """The ensemble of ``run_dir``; ``load_member(folder, task)`` loads each member (any run kind)."""
-        spec = read_json(run_dir / "ensemble.json")
+        spec = RunFolder(run_dir).ensemble_spec()  # an older folder's is migrated (its combine is a mode)
         members = [load_member(run_dir / m, task) for m in spec["members"]]
-        # folders written before "combine" was a choice hold a description there: they averaged
-        return cls(members, combiner(task, spec.get("combine") if spec.get("combine") in COMBINE_MODES else "mean"))
+        return cls(members, combiner(task, spec["combine"]))
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None):
         feats = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}

@@ -25,9 +25,7 @@ def describe(run_dir: str | Path) -> Group:
         if "labels" in state:
             t.add_row("labels", f"{len(state['labels'])}: " + ", ".join(map(str, state["labels"][:20])))
     if run.config.is_file():
-        import yaml
-
-        cfg = yaml.safe_load(run.config.read_text(encoding="utf-8"))
+        cfg = run.config_tree()
         t.add_row("base model", str(cfg["model"]["name_or_path"]))
         t.add_row("train data", str(cfg["data"].get("train")))
         t.add_row("epochs / lr / batch", f"{cfg['train']['epochs']} / {cfg['train']['learning_rate']} / "

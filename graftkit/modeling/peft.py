@@ -24,6 +24,7 @@ from graftkit.modeling.bottleneck import (
 )
 from graftkit.modeling.load import quiet_missing_head, resolve_model_path
 from graftkit.modeling.modules import head_module_names, linear_names
+from graftkit.modeling.run_format import read_config_tree
 
 __all__ = ["head_module_names", "linear_names", "wrap_model", "load_adapter_model", "finish_adapter_save"]
 
@@ -159,11 +160,8 @@ def finish_adapter_save(model, out_dir: str | Path, base_name_or_path: str) -> N
 
 def _base_path(run_dir: Path, spec_file: str = "adapter_config.json") -> str:
     """The base checkpoint of an adapter run: the run's own config wins over the absolute path peft stored."""
-    import yaml
-
-    cfg_file = run_dir / "config.yaml"
-    if cfg_file.is_file():
-        name = (yaml.safe_load(cfg_file.read_text(encoding="utf-8")).get("model") or {}).get("name_or_path")
+    if (run_dir / "config.yaml").is_file():
+        name = (read_config_tree(run_dir).get("model") or {}).get("name_or_path")
         if name:
             return resolve_model_path(name)
     return json.loads((run_dir / spec_file).read_text(encoding="utf-8"))["base_model_name_or_path"]

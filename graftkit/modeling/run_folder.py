@@ -5,7 +5,7 @@ Layout::
     runs/<name>/
       config.json, model.safetensors, tokenizer*  plain transformers folder (from_pretrained works)
       labels.json        task type and fitted task state (labels, thresholds, ...)
-      config.yaml        resolved graftkit config
+      config.yaml        resolved graftkit config, headed by format_version (graftkit/modeling/run_format.py)
       metrics.json       validation/test metrics;  history.json  Trainer log history
       plots/             confusion_matrix.png, training_curve.png
       predictions/       test_predictions.jsonl, misclassified.csv
@@ -23,6 +23,7 @@ from pathlib import Path
 from graftkit.data.dataset import Example, example_from_json, example_to_json
 from graftkit.errors import ExportError, RunFolderError
 from graftkit.io import read_json, staging_path, write_json, write_jsonl, write_text
+from graftkit.modeling.run_format import read_config_tree, read_ensemble_spec
 
 #: where `graftkit export` puts its graphs inside a run folder, per precision
 ONNX_DIR = "onnx"
@@ -84,6 +85,14 @@ class RunFolder:
                 if self.checkpoints.is_dir() else ""
             raise RunFolderError(f"{self.path} is not a finished run folder: missing {', '.join(missing)}{hint}")
         return self
+
+    def config_tree(self) -> dict:
+        """config.yaml in today's format: an older folder's is migrated (graftkit/modeling/run_format.py)."""
+        return read_config_tree(self.path)
+
+    def ensemble_spec(self) -> dict:
+        """An ensemble folder's ensemble.json in today's format (members, combine and its settings)."""
+        return read_ensemble_spec(self.path)
 
     def task_state(self) -> dict:
         return read_json(self.labels)

@@ -3,10 +3,13 @@ union on ``task.type`` of the config models the task folders define (one per reg
 
 It lives in the task layer because the union is made of the task folders' own models. The union is
 rebuilt when a task registers (``run_config_model``), so a task added at run time validates too.
+A config file in an older shape is migrated first (graftkit/modeling/run_format.py), with a note per
+moved key in the log; ``data.format`` is checked against the registered formats (``READERS``).
 """
 from __future__ import annotations
 
 import functools
+import logging
 from pathlib import Path
 from typing import Annotated, Any, Union
 
@@ -29,7 +32,12 @@ from graftkit.config import (
     read_yaml_mapping,
     set_dotted,
 )
+from graftkit.data.readers import READERS
+from graftkit.errors import ConfigError
+from graftkit.modeling.run_format import migrate_config, stamped
 from graftkit.tasks import TASKS
+
+log = logging.getLogger("graftkit.config")
 
 
 class RunConfig(_Strict):
@@ -79,11 +87,16 @@ def run_config_model() -> type[RunConfig]:
 
 
 def config_from_dict(tree: dict, source: str = "config", base_dir: Path | None = None) -> RunConfig:
-    """Validate a config tree; relative data paths are resolved against ``base_dir``."""
+    """Validate a config tree in today's format (``load_config`` and ``load_run_config`` migrate older ones
+    first); relative data paths are resolved against ``base_dir``."""
     try:
         cfg = run_config_model().model_validate(tree)
     except ValidationError as err:
         raise explain_validation(err, source, unions={"task": TASKS.names()}) from None
+    try:
+        READERS.check(cfg.data.format, cfg.task.type)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: data.format: {err}") from None
     if base_dir is not None:
         for split in ("train", "validation", "test"):
             p = getattr(cfg.data, split)
@@ -93,17 +106,22 @@ def config_from_dict(tree: dict, source: str = "config", base_dir: Path | None =
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
-    """Load a YAML config file and apply ``--set key=value`` overrides."""
+    """Load a YAML config file and apply ``--set key=value`` overrides; keys in an older shape (the file's or an
+    override's) are migrated, each with a one-line note in the log naming the new key."""
     path = Path(path)
     tree = read_yaml_mapping(path)
     for key, value in parse_overrides(overrides):
         set_dotted(tree, key, value)
+    tree, notes = migrate_config(tree, str(path))
+    for note in notes:
+        log.warning("%s: %s", path, note)
     return config_from_dict(tree, str(path), base_dir=path.parent)
 
 
 def dump_config(cfg: RunConfig) -> str:
-    """The resolved config as YAML (what is saved in the run folder)."""
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    """The resolved config as YAML, headed by the run-folder format version: what a run folder's config.yaml
+    holds (every writer of a run folder writes it with this)."""
+    return yaml.safe_dump(stamped(cfg.model_dump(mode="json")), sort_keys=False, allow_unicode=True)
 
 
 def task_config(task_type: str, **values: Any):

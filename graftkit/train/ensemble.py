@@ -20,10 +20,11 @@ from graftkit.errors import GraftkitError, RunFolderError
 from graftkit.evaluate.evaluator import evaluate_examples
 from graftkit.inference.ensemble import COMBINE_MODES, combiner
 from graftkit.inference.predictor import Predictor, load_run_config, load_task
-from graftkit.io import publish_run, read_json, sole_writer, staging_path, write_json
+from graftkit.io import publish_run, read_json, sole_writer, staging_path, write_json, write_text
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.tasks.capabilities import Votes
 from graftkit.tasks.matrix import require
+from graftkit.tasks.run_config import dump_config
 from graftkit.train.trainer import prepare
 
 MODEL_FILES = ("config.json", "labels.json", "config.yaml", "adapter_config.json", "bottleneck_config.json",
@@ -120,8 +121,7 @@ def _combine_spec(runs: list[RunFolder], combine: str | None, vote: float) -> di
     combiner(task, combine)  # the task has this rule, or the refusal names what it supports
     if combine == "mean":
         for run in runs:  # a voting ensemble's logits are its members' side by side: nothing to average
-            spec = run.path / "ensemble.json"
-            if spec.is_file() and read_json(spec).get("combine") == "vote":
+            if (run.path / "ensemble.json").is_file() and run.ensemble_spec()["combine"] == "vote":
                 raise GraftkitError(f"{run.path} is a voting ensemble; it can join a 'vote' ensemble, not a 'mean' "
                                     "one (or list its members instead)")
         return {"combine": "mean"}
@@ -162,9 +162,10 @@ def build_ensemble(run_dirs: list[str | Path], out_dir: str | Path, overwrite: b
         staging.mkdir(parents=True)
         for i, run in enumerate(runs):
             _copy_member(run, staging / "members" / str(i))
-        for name in ("config.yaml", "labels.json", "config.json", "test_split.jsonl") + TOKENIZER_FILES:
+        for name in ("labels.json", "config.json", "test_split.jsonl") + TOKENIZER_FILES:
             if (runs[0].path / name).is_file():
                 shutil.copy2(runs[0].path / name, staging / name)
+        write_text(staging / "config.yaml", dump_config(load_run_config(runs[0])))  # today's format, as ensemble.json
         problem_type = getattr(AutoConfig.from_pretrained(str(runs[0].path)), "problem_type", None)
         write_json(staging / "ensemble.json", {"members": [f"members/{i}" for i in range(len(runs))],
                                                "sources": [str(r.path) for r in runs], "problem_type": problem_type,

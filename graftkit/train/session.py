@@ -14,6 +14,7 @@ from graftkit.errors import GraftkitError
 from graftkit.evaluate.evaluator import finalize_run
 from graftkit.io import publish_run, read_json, sole_writer, staging_path, write_json, write_text
 from graftkit.modeling.run_folder import RunFolder
+from graftkit.modeling.run_format import migrate_config
 from graftkit.tasks.run_config import RunConfig, dump_config
 from graftkit.train.arguments import selection_metric, training_arguments
 from graftkit.train.callbacks import GracefulStop
@@ -84,7 +85,7 @@ def check_same_run(saved_yaml: str | None, cfg: RunConfig, run: RunFolder) -> No
     pretrain, ...) differs from the one the run was started with; the error names the section."""
     if saved_yaml is None:
         return
-    saved = yaml.safe_load(saved_yaml)
+    saved, _ = migrate_config(yaml.safe_load(saved_yaml), str(run.config))  # without format_version; older: migrated
     now = cfg.model_dump(mode="json")
     for section in sorted(set(saved) | set(now)):
         if section not in RESUMABLE_CHANGES and saved.get(section) != now.get(section):

@@ -9,7 +9,7 @@ import numpy as np
 from graftkit.data.dataset import Example
 from graftkit.data.readers import Row
 from graftkit.errors import DataError, RunFolderError
-from graftkit.io import read_json
+from graftkit.modeling.run_folder import RunFolder
 from graftkit.tasks.base import Task
 from graftkit.tasks.common.ensemble import SoftmaxMean
 from graftkit.tasks.common.export import TokenizerGraph
@@ -56,13 +56,13 @@ class NerTask(Task):
     # -- data
     def read(self, path: str, data_cfg, with_labels: bool = True) -> tuple[list[Example], int]:
         """Read an NER file (CoNLL columns, character-per-line, span JSON Lines or CLUENER)."""
-        examples, scheme = read_ner(path, data_cfg, with_labels)
+        examples, scheme = read_ner(path, data_cfg, self.task_cfg, with_labels)
         self.source_schemes[str(path)] = scheme
         return examples, 0
 
     def examples_from_rows(self, rows: list[Row], data_cfg, with_labels: bool = True) -> tuple[list[Example], int]:
         """Rows of a ``data.hub`` split (token/tag lists or text with entity spans)."""
-        examples, scheme = read_ner_rows(rows, data_cfg, with_labels)
+        examples, scheme = read_ner_rows(rows, data_cfg, self.task_cfg, with_labels)
         self.source_schemes[rows[0].path] = scheme
         return examples, 0
 
@@ -80,7 +80,7 @@ class NerTask(Task):
     def fit(self, train: list[Example]) -> None:
         self.types = sorted({s[2] for e in train for s in e.label})
         if not self.types:
-            raise DataError(train[0].path, "the training data holds no entities; check data.tag_column and "
+            raise DataError(train[0].path, "the training data holds no entities; check task.tag_column and "
                             "data.format")
         self.labels = label_list(self.types, self.scheme)
 
@@ -152,9 +152,9 @@ class NerTask(Task):
         scheme's constraints only, and a voting ensemble decodes each member with its own CRF.
         """
         if (Path(run_dir) / "ensemble.json").is_file():
-            self.ensemble = read_json(Path(run_dir) / "ensemble.json")
+            self.ensemble = RunFolder(run_dir).ensemble_spec()
             self.transitions, self._decoder = None, None
-            if self.ensemble.get("combine") == "vote":
+            if self.ensemble["combine"] == "vote":
                 members = [load_member(Path(run_dir) / m) for m in self.ensemble["members"]]
                 self.span_vote = SpanVote(members, self.ensemble.get("vote", 0.5))
             return

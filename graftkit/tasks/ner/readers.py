@@ -6,6 +6,10 @@ Each reader returns ``Example`` objects with the sentence as ``text``, gold enti
 for column formats; for span formats the text is split like BERT's pre-tokenizer (runs of letters
 and digits, each punctuation mark, each CJK character) and cut at every entity boundary, so that
 spans map back to exact character offsets.
+
+The four file formats are registered here, as formats of the ner task (``READERS``); the file settings
+(``task.tag_column``, ``task.file_scheme``, ``task.strip_segment_digit``, ``task.repair_tags``) are the
+task's keys, the rest (``data.format``, ``data.encoding``, ``data.text_column``) the data section's.
 """
 from __future__ import annotations
 
@@ -17,8 +21,9 @@ from typing import Any
 
 from graftkit.config import DataConfig
 from graftkit.data.dataset import Example
-from graftkit.data.readers import Row, read_text
+from graftkit.data.readers import READERS, Row, read_text
 from graftkit.errors import DataError
+from graftkit.tasks.ner.config import NerConfig
 from graftkit.tasks.ner.schemes import detect_scheme, tags_to_spans
 
 log = logging.getLogger("graftkit.ner")
@@ -26,6 +31,8 @@ log = logging.getLogger("graftkit.ner")
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
 WORD_RE = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+|[^\w\s]")
 FORMATS = ("conll", "char_conll", "spans_jsonl", "cluener")
+for _name in FORMATS:
+    READERS.register_task_format(_name, "ner")
 
 
 def split_words(text: str, cuts: set[int] | None = None) -> list[tuple[int, int]]:
@@ -39,7 +46,7 @@ def split_words(text: str, cuts: set[int] | None = None) -> list[tuple[int, int]
     return words
 
 
-def detect_ner_format(path: str, cfg: DataConfig) -> str:
+def detect_ner_format(path: str, cfg: DataConfig, task: NerConfig | None = None) -> str:
     """``data.format`` when set, else JSON with a ``label`` mapping → cluener, other JSON → spans_jsonl,
     anything else → conll (char_conll when most tokens are single CJK characters)."""
     if cfg.format in FORMATS:
@@ -55,22 +62,25 @@ def detect_ner_format(path: str, cfg: DataConfig) -> str:
             obj = {}
         return "cluener" if isinstance(obj, dict) and isinstance(obj.get("label"), dict) else "spans_jsonl"
     tokens = [ln.split("\t" if "\t" in ln else None)[0] for ln in text.splitlines()[:2000] if ln.strip()]
-    if cfg.strip_segment_digit:
+    if (task or NerConfig()).strip_segment_digit:
         tokens = [re.sub(r"(?<=.)\d+$", "", t) for t in tokens]
     single = sum(1 for t in tokens if len(t) == 1)
     cjk = sum(1 for t in tokens if re.fullmatch(f"[{_CJK}]", t))
     return "char_conll" if tokens and cjk >= 0.5 * len(tokens) and single >= 0.95 * len(tokens) else "conll"
 
 
-def read_ner(path: str, cfg: DataConfig, with_labels: bool = True) -> tuple[list[Example], str]:
+def read_ner(path: str, cfg: DataConfig, task: NerConfig | None = None,
+             with_labels: bool = True) -> tuple[list[Example], str]:
     """Read one NER file into examples; returns them and the tag scheme the file was read with
-    (``spans`` for span formats). Repairs (``data.repair_tags``) are logged one per line."""
-    fmt = detect_ner_format(path, cfg)
-    repairs: list[str] | None = [] if cfg.repair_tags else None
+    (``spans`` for span formats). ``task`` holds the file settings (defaults when None); repairs
+    (``task.repair_tags``) are logged one per line."""
+    task = task or NerConfig()
+    fmt = detect_ner_format(path, cfg, task)
+    repairs: list[str] | None = [] if task.repair_tags else None
     if fmt in ("conll", "char_conll"):
-        examples, scheme = _read_columns(path, cfg, fmt == "char_conll", repairs)
+        examples, scheme = _read_columns(path, cfg, task, fmt == "char_conll", repairs)
     else:
-        examples, scheme = _read_span_lines(path, cfg, fmt, repairs, with_labels), "spans"
+        examples, scheme = _read_span_lines(path, cfg, task, fmt, repairs, with_labels), "spans"
     _log_repairs(repairs)
     if not examples:
         raise DataError(path, "no sentences found")
@@ -81,18 +91,21 @@ def read_ner(path: str, cfg: DataConfig, with_labels: bool = True) -> tuple[list
 HUB_TAG_COLUMNS = ("ner_tags", "tags")
 
 
-def read_ner_rows(rows: list[Row], cfg: DataConfig, with_labels: bool = True) -> tuple[list[Example], str]:
+def read_ner_rows(rows: list[Row], cfg: DataConfig, task: NerConfig | None = None,
+                  with_labels: bool = True) -> tuple[list[Example], str]:
     """Rows of a hub split: ``tokens`` with a tag list (``data.label_column``, else ``ner_tags`` or ``tags``;
     class ids already named by the hub reader), or ``data.text_column`` with ``entities`` spans like spans_jsonl.
     Returns the examples and the tag scheme (``spans`` for span rows)."""
-    repairs: list[str] | None = [] if cfg.repair_tags else None
+    task = task or NerConfig()
+    repairs: list[str] | None = [] if task.repair_tags else None
     first = rows[0].values
     tag_key = next((c for c in (cfg.label_column, *HUB_TAG_COLUMNS) if isinstance(c, str) and c in first), None)
     if "tokens" in first and tag_key:
-        scheme = _file_scheme(cfg, [[str(t) for t in r.values.get(tag_key) or []] for r in rows])
-        examples = [_tokens_tags(r.values, r.path, r.line, cfg, repairs, tag_key, scheme) for r in rows]
+        scheme = _file_scheme(task, [[str(t) for t in r.values.get(tag_key) or []] for r in rows])
+        examples = [_tokens_tags(r.values, r.path, r.line, repairs, tag_key, scheme) for r in rows]
     else:
-        examples = [_span_object(r.values, r.path, r.line, cfg, "spans_jsonl", repairs, with_labels) for r in rows]
+        examples = [_span_object(r.values, r.path, r.line, cfg, task, "spans_jsonl", repairs, with_labels)
+                    for r in rows]
         scheme = "spans"
     _log_repairs(repairs)
     return examples, scheme
@@ -103,14 +116,15 @@ def _log_repairs(repairs: list[str] | None) -> None:
         log.warning("repaired: %s", msg)
 
 
-def _file_scheme(cfg: DataConfig, tag_sequences: list[list[str]]) -> str:
-    """``data.scheme`` (BIO is IOB2), or the scheme the tags themselves show when it is ``auto``."""
-    scheme = "IOB2" if cfg.scheme == "BIO" else cfg.scheme
+def _file_scheme(task: NerConfig, tag_sequences: list[list[str]]) -> str:
+    """``task.file_scheme`` (BIO is IOB2), or the scheme the tags themselves show when it is ``auto``."""
+    scheme = "IOB2" if task.file_scheme == "BIO" else task.file_scheme
     return detect_scheme(tag_sequences) if scheme == "auto" else scheme
 
 
 # -- column formats ---------------------------------------------------------------------------
-def _read_columns(path: str, cfg: DataConfig, chars: bool, repairs: list[str] | None) -> tuple[list[Example], str]:
+def _read_columns(path: str, cfg: DataConfig, task: NerConfig, chars: bool,
+                  repairs: list[str] | None) -> tuple[list[Example], str]:
     sentences: list[list[tuple[str, str, int]]] = []
     current: list[tuple[str, str, int]] = []
     ncols, first_line = None, 0
@@ -131,26 +145,26 @@ def _read_columns(path: str, cfg: DataConfig, chars: bool, repairs: list[str] | 
             if ncols < 2:
                 raise DataError(path, f"token {fields[0]!r}: expected a token and a tag separated by a tab or "
                                 "spaces, found one column", line=n)
-            if not (0 < cfg.tag_column < ncols or -ncols < cfg.tag_column < 0):
-                raise DataError(path, f"data.tag_column={cfg.tag_column} does not name a tag column of this "
+            if not (0 < task.tag_column < ncols or -ncols < task.tag_column < 0):
+                raise DataError(path, f"task.tag_column={task.tag_column} does not name a tag column of this "
                                 f"{ncols}-column file (use 1..{ncols - 1} or -1 for the last)", line=n)
         if len(fields) != ncols:
             msg = f"token {fields[0]!r}: {len(fields)} columns, but line {first_line} has {ncols}"
             if repairs is None:
-                raise DataError(path, msg + "; fix the line or set data.repair_tags: true to skip it", line=n)
+                raise DataError(path, msg + "; fix the line or set task.repair_tags: true to skip it", line=n)
             repairs.append(f"{path}, line {n}: {msg}; line skipped")
             continue
-        token, tag = fields[0], fields[cfg.tag_column].strip()
-        if cfg.strip_segment_digit:
+        token, tag = fields[0], fields[task.tag_column].strip()
+        if task.strip_segment_digit:
             m = re.fullmatch(r"(.+?)(\d+)", token, re.S)
             if not m:
-                raise DataError(path, f"token {token!r}: data.strip_segment_digit expects one character followed "
+                raise DataError(path, f"token {token!r}: task.strip_segment_digit expects one character followed "
                                 "by its segment digits (e.g. '科0')", line=n)
             token = m.group(1)
         current.append((token, tag, n))
     if current:
         sentences.append(current)
-    scheme = _file_scheme(cfg, [[t for _, t, _ in s] for s in sentences])
+    scheme = _file_scheme(task, [[t for _, t, _ in s] for s in sentences])
     sep = "" if chars else " "
     out = []
     for sent in sentences:
@@ -167,7 +181,7 @@ def _read_columns(path: str, cfg: DataConfig, chars: bool, repairs: list[str] | 
 
 
 # -- span formats -----------------------------------------------------------------------------
-def _read_span_lines(path: str, cfg: DataConfig, fmt: str, repairs: list[str] | None,
+def _read_span_lines(path: str, cfg: DataConfig, task: NerConfig, fmt: str, repairs: list[str] | None,
                      with_labels: bool) -> list[Example]:
     out = []
     for n, line in enumerate(read_text(path, cfg.encoding).splitlines(), start=1):
@@ -179,16 +193,16 @@ def _read_span_lines(path: str, cfg: DataConfig, fmt: str, repairs: list[str] | 
             raise DataError(path, f"not valid JSON ({err.msg} at column {err.colno})", line=n) from None
         if not isinstance(obj, dict):
             raise DataError(path, f"expected a JSON object per line, got {type(obj).__name__}", line=n)
-        out.append(_span_object(obj, path, n, cfg, fmt, repairs, with_labels))
+        out.append(_span_object(obj, path, n, cfg, task, fmt, repairs, with_labels))
     return out
 
 
-def _span_object(obj: dict, path: str, n: int, cfg: DataConfig, fmt: str, repairs: list[str] | None,
-                 with_labels: bool) -> Example:
+def _span_object(obj: dict, path: str, n: int, cfg: DataConfig, task: NerConfig, fmt: str,
+                 repairs: list[str] | None, with_labels: bool) -> Example:
     """One record of a span format (a JSON line or a hub row)."""
     if fmt == "spans_jsonl" and "tokens" in obj:
-        scheme = "IOB2" if cfg.scheme in ("auto", "BIO") else cfg.scheme
-        return _tokens_tags(obj, path, n, cfg, repairs, "tags", scheme)
+        scheme = "IOB2" if task.file_scheme in ("auto", "BIO") else task.file_scheme
+        return _tokens_tags(obj, path, n, repairs, "tags", scheme)
     text = obj.get(cfg.text_column)
     if not isinstance(text, str) or not text.strip():
         raise DataError(path, "missing or empty text", line=n, field=cfg.text_column)
@@ -198,8 +212,7 @@ def _span_object(obj: dict, path: str, n: int, cfg: DataConfig, fmt: str, repair
     return Example(text=text, label=[list(s) for s in spans], path=path, line=n, extra={"words": words})
 
 
-def _tokens_tags(obj: dict, path: str, n: int, cfg: DataConfig, repairs: list[str] | None, tag_key: str,
-                 scheme: str) -> Example:
+def _tokens_tags(obj: dict, path: str, n: int, repairs: list[str] | None, tag_key: str, scheme: str) -> Example:
     tokens, tags = obj.get("tokens"), obj.get(tag_key)
     if not isinstance(tokens, list) or not isinstance(tags, list):
         raise DataError(path, f"expected lists 'tokens' and '{tag_key}'", line=n)
@@ -254,7 +267,7 @@ def _check_spans(spans, text: str, path: str, n: int, repairs: list[str] | None,
 
     def bad(msg: str) -> None:
         if repairs is None:
-            raise DataError(path, msg + " (or set data.repair_tags: true to drop such spans)", line=n, field=field)
+            raise DataError(path, msg + " (or set task.repair_tags: true to drop such spans)", line=n, field=field)
         repairs.append(f"{path}, line {n}: {msg}; span dropped")
 
     for s, e, typ in sorted(spans, key=lambda x: (x[0], -x[1]) if all(isinstance(v, int) for v in x[:2]) else (0, 0)):

@@ -40,7 +40,7 @@ def split_tag(tag: str, scheme: str, locate: Locate | None = None, i: int = 0) -
     if not sep or not typ or role is None:
         path, line, token = _where(locate, i)
         raise DataError(path, f"token {token!r}: tag {tag!r} is not valid in scheme {scheme} (expected 'O' or "
-                        f"one of {', '.join(p + '-TYPE' for p in ROLES[scheme])}); set data.scheme to the "
+                        f"one of {', '.join(p + '-TYPE' for p in ROLES[scheme])}); set task.file_scheme to the "
                         "file's scheme", line=line)
     return role, typ
 
@@ -85,8 +85,8 @@ def tags_to_spans(tags: Sequence[str], scheme: str, locate: Locate | None = None
         path, line, token = _where(locate, i)
         text = f"token {token!r}: {msg}"
         if repairs is None:
-            raise DataError(path, f"{text} under scheme {scheme}; fix the tag, set data.scheme to the file's "
-                            "scheme, or set data.repair_tags: true", line=line)
+            raise DataError(path, f"{text} under scheme {scheme}; fix the tag, set task.file_scheme to the "
+                            "file's scheme, or set task.repair_tags: true", line=line)
         repairs.append(f"{path}, line {line}: {text}; {fix}")
 
     def close(end: int) -> None:

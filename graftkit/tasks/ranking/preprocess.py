@@ -12,16 +12,19 @@ from typing import Any
 
 from graftkit.data import mind
 from graftkit.data.dataset import Example
-from graftkit.data.readers import Row, read_rows
+from graftkit.data.readers import READERS, Row, read_rows
 from graftkit.errors import DataError
 
 POSITIVE = "1"
+#: a MIND folder (news.tsv + behaviors.tsv): ``data.format: mind``, or ``auto`` for any folder
+MIND = "mind"
+READERS.register_task_format(MIND, "ranking")
 
 
 def read_examples(path: str, task_cfg, data_cfg, with_labels: bool, parse_label) -> list[Example]:
     """Pairs from a MIND folder (the training folder keeps ``negatives_per_positive`` negatives per click)
     or from a CSV."""
-    if Path(path).is_dir():
+    if data_cfg.format == MIND or (data_cfg.format == "auto" and Path(path).is_dir()):
         subsample = data_cfg.train is not None and Path(path) == Path(data_cfg.train)
         return read_mind_examples(path, task_cfg, subsample)
     return read_pair_examples(path, data_cfg, with_labels, parse_label)
