@@ -41,32 +41,30 @@ class RunTrees:
     notes: list[str] = field(default_factory=list)
 
 
-#: format 1 kept the NER file settings under ``data:`` (with these defaults); format 2 keeps them in the
-#: ner task's section, ``scheme`` renamed ``file_scheme`` (it collided with ``task.tag_scheme``)
-_V1_NER_DATA_KEYS = {"tag_column": ("tag_column", -1), "scheme": ("file_scheme", "auto"),
-                     "strip_segment_digit": ("strip_segment_digit", False), "repair_tags": ("repair_tags", False)}
+#: what format 1 wrote under ``data:`` for every task, with the defaults it wrote: the ner task's file settings
+#: (format 2 keeps them in the ner task's own section; its folder's migration takes them there)
+V1_TASK_DATA_KEYS = {"tag_column": -1, "scheme": "auto", "strip_segment_digit": False, "repair_tags": False}
+
+#: ``TASK_STEPS[n][task type]`` reshapes that task's part of a format-n config, before the step n -> n + 1
+#: finishes; task folders supply them (``Task.migrations``) and the task registry fills this table
+TASK_STEPS: dict[int, dict[str, Callable[[dict, dict, list[str]], None]]] = {}
 
 
-def _ner_keys_leave_data(trees: RunTrees) -> None:
-    """Format 2: ``data.tag_column``, ``data.scheme``, ``data.strip_segment_digit`` and ``data.repair_tags``
-    move to the ner task's section; other tasks never read them (format 1 wrote their defaults)."""
+def _task_keys_leave_data(trees: RunTrees) -> None:
+    """Format 2: the task's own step takes its settings out of ``data:`` (ner: to ``task:``); what is left of
+    format 1's task settings there is dropped (other tasks never read them), with a note when it was set."""
     data, task = trees.config.get("data"), trees.config.get("task")
     if not isinstance(data, dict):
         return
-    task_type = task.get("type", "classification") if isinstance(task, dict) else "classification"
-    for old, (new, default) in _V1_NER_DATA_KEYS.items():
-        if old not in data:
-            continue
-        value = data.pop(old)
-        if task_type != "ner":
-            if value != default:
-                trees.notes.append(f"data.{old} is an ner setting; task type '{task_type}' never read it, "
-                                   "so it is dropped")
-        elif new in task:
-            trees.notes.append(f"data.{old} is ignored: the ner setting is task.{new} now, which is set")
-        else:
-            task[new] = value
-            trees.notes.append(f"data.{old} is task.{new} now; its value moved there (write it there)")
+    task = task if isinstance(task, dict) else {}
+    task_type = task.get("type", "classification")
+    own = TASK_STEPS.get(1, {}).get(task_type)
+    if own is not None:
+        own(data, task, trees.notes)
+    for key, default in V1_TASK_DATA_KEYS.items():
+        if key in data and data.pop(key) != default:
+            trees.notes.append(f"data.{key} is a setting of another task type; a '{task_type}' run never read "
+                               "it, so it is dropped")
 
 
 def _combine_is_a_mode(trees: RunTrees) -> None:
@@ -77,7 +75,7 @@ def _combine_is_a_mode(trees: RunTrees) -> None:
 
 
 def _v1_to_v2(trees: RunTrees) -> None:
-    _ner_keys_leave_data(trees)
+    _task_keys_leave_data(trees)
     _combine_is_a_mode(trees)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 
 from graftkit.config import DataConfig, TaskConfigBase
+from graftkit.modeling.run_format import TASK_STEPS
 from graftkit.registry import Registry
 from graftkit.tasks.base import Task
 from graftkit.tasks.capabilities import INFERENCE_KINDS, TRAINING_PATHS, CardMetadata, interface_of
@@ -62,14 +63,18 @@ class TaskRegistry(Registry):
         def deco(cls):
             for each in (cls, *cls.variants):
                 check_task_class(each, name)
+            for version, step in cls.migrations.items():
+                TASK_STEPS.setdefault(version, {})[name] = step
             self.version += 1
             return register(cls)
         return deco
 
     def unregister(self, name: str) -> None:
         """Remove a task type registered at run time (a plugin unloading, or a test's temporary task)."""
-        self.get(name)
+        cls = self.get(name)
         del self._items[name]
+        for version in cls.migrations:
+            TASK_STEPS.get(version, {}).pop(name, None)
         self.version += 1
 
     def config_class(self, name: str) -> type[TaskConfigBase]:

@@ -40,6 +40,8 @@ class Task(ABC):
     variant: ClassVar[str] = ""
     #: the variant classes of this task type, one of which its config may choose (``variant_for``)
     variants: ClassVar[tuple[type["Task"], ...]] = ()
+    #: run-folder format version → this task's part of the step to the next (graftkit/modeling/run_format.py)
+    migrations: ClassVar[dict[int, Callable[[dict, dict, list[str]], None]]] = {}
 
     def __init__(self, task_cfg: TaskConfigBase | None = None, data_cfg: DataConfig | None = None):
         self.task_cfg = task_cfg or self.config_class()

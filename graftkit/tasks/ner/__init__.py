@@ -24,6 +24,7 @@ from graftkit.tasks.ner.capabilities import (
 )
 from graftkit.tasks.ner.config import NerConfig
 from graftkit.tasks.ner.ensemble import SpanVote, UnitPaths
+from graftkit.tasks.ner.migrate import MIGRATIONS
 from graftkit.tasks.ner.readers import _check_spans, log, read_ner, read_ner_rows
 from graftkit.tasks.ner.schemes import label_list
 from graftkit.tasks.ner.trust import NerDistills, NerExplains, NerLabelErrors, NerPerturbs
@@ -38,6 +39,7 @@ class NerTask(Task):
     default_metric = "f1"
     capabilities = (NerTraining, NerDecoding, NerTags, NerVotes, SoftmaxMean, NerGold, NerCard, NerExplains,
                     NerPerturbs, NerLabelErrors, NerDistills, TokenizerGraph)
+    migrations = MIGRATIONS
 
     def __init__(self, task_cfg=None, data_cfg=None):
         super().__init__(task_cfg, data_cfg)

@@ -13,7 +13,7 @@ class NerConfig(TaskConfigBase):
 
     ``file_scheme`` is the tag scheme of the data files, ``tag_scheme`` the one the model predicts; the
     file settings were ``data.scheme``, ``data.tag_column``, ``data.strip_segment_digit`` and
-    ``data.repair_tags`` before run-folder format 2 (graftkit/modeling/run_format.py moves them here).
+    ``data.repair_tags`` before run-folder format 2 (graftkit/tasks/ner/migrate.py moves them here).
     """
 
     type: Literal["ner"] = "ner"
