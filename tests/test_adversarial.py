@@ -9,7 +9,7 @@ from conftest import run_config, write_csv
 from graftkit.config import AdversarialConfig
 from graftkit.errors import ConfigError
 from graftkit.modeling.run_folder import RunFolder
-from graftkit.train.adversarial import EmbeddingAttack
+from graftkit.train.adversarial import Adversarial, EmbeddingAttack
 from graftkit.train.trainer import build_trainer, prepare
 
 ROWS = [["the movie was wonderful and moving", "pos"], ["a dull and boring film", "neg"],
@@ -57,8 +57,9 @@ def test_trainer_step_with_adversarial_keeps_embeddings(tmp_path, tiny_model_dir
     emb = trainer.model.get_input_embeddings().weight
     before = emb.detach().clone()
     calls = []
-    orig_attack = trainer.adversary.attack
-    trainer.adversary.attack = lambda model, step: (calls.append(1), orig_attack(model, step))
+    adversary = trainer.component(Adversarial).attack  # the after-backward hook's attack
+    orig_attack = adversary.attack
+    adversary.attack = lambda model, step: (calls.append(1), orig_attack(model, step))
     trainer.current_gradient_accumulation_steps = 1  # set by the training loop normally
     batch = next(iter(trainer.get_train_dataloader()))
     loss = trainer.training_step(trainer.model, batch)

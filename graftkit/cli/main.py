@@ -74,9 +74,11 @@ def train(
 ):
     """Train a model from CONFIG and write a self-describing run folder (model, metrics, plots, card)."""
     from graftkit.tasks.run_config import load_config
+    from graftkit.train.pretrain import check_settings
     from graftkit.train.pretrain import train_with_pretrain as run_train  # plain train() without a pretrain: section
 
     cfg = load_config(config, set_)
+    check_settings(cfg)  # a setting the task's training does not apply: one line, before anything is printed
     if nproc > 1:
         from graftkit.train.distributed import launch_train
 

@@ -95,10 +95,18 @@ class TrainsItself(Capability):
 
     summary = "trains with its own library's trainer, honouring the config keys it declares"
 
+    #: what trains this path, as a refusal of an unsupported key names it (``sentence-transformers``)
+    trained_by: ClassVar[str] = "its own library"
+
     @abstractmethod
     def supported_keys(self) -> tuple[str, ...]:
-        """Dotted config keys (or whole sections) this path honours; any other key that is set is refused
-        by name (graftkit/train/keys.py)."""
+        """Dotted config keys (or whole sections) this path honours; any other key that a config sets is
+        refused by name before training starts (graftkit/train/keys.py)."""
+
+    def fixed_settings(self) -> dict[str, Any]:
+        """Dotted key → the value this path always trains with (e.g. no early stopping): a config may set a key
+        it does not honour to that value."""
+        return {}
 
     @abstractmethod
     def train_run(self, cfg: Any, session: Any):

@@ -13,6 +13,7 @@ import torch
 
 from graftkit.config import AdversarialConfig
 from graftkit.errors import ConfigError
+from graftkit.train.components import Component
 
 
 class EmbeddingAttack:
@@ -74,6 +75,27 @@ class EmbeddingAttack:
             _restore(clean)  # no usable gradient: leave the clean step as it was
         finally:
             w.data.copy_(original)
+
+
+class Adversarial(Component):
+    """An after-backward hook: the perturbed passes of ``train.adversarial`` add their gradients to the step's."""
+
+    name = "adversarial"
+    keys = ("train.adversarial.method", "train.adversarial.epsilon", "train.adversarial.alpha",
+            "train.adversarial.steps")
+
+    def __init__(self, attack: EmbeddingAttack):
+        self.attack = attack
+
+    @classmethod
+    def for_model(cls, cfg: AdversarialConfig, model: torch.nn.Module) -> "Adversarial":
+        """Raises ConfigError now, not at step 1, when the word embeddings are frozen."""
+        attack = EmbeddingAttack(cfg)
+        attack.weight(model)
+        return cls(attack)
+
+    def after_backward(self, trainer, model, inputs, step) -> None:
+        self.attack.attack(trainer.accelerator.unwrap_model(model), step)
 
 
 def _restore(grads: dict) -> None:

@@ -18,6 +18,17 @@ OPTIMIZERS = {"adamw": OptimizerNames.ADAMW_TORCH_FUSED, "sgd": OptimizerNames.S
               "adafactor": OptimizerNames.ADAFACTOR}
 
 
+#: the config keys ``training_arguments`` and ``selection_metric`` consume (``train.distributed`` through
+#: ``strategy_arguments``)
+ARGUMENT_KEYS = (
+    "train.epochs", "train.max_steps", "train.batch_size", "train.eval_batch_size", "train.learning_rate",
+    "train.weight_decay", "train.optimizer", "train.scheduler", "train.warmup", "train.grad_accum",
+    "train.max_grad_norm", "train.label_smoothing", "train.precision", "train.eval_strategy", "train.eval_steps",
+    "train.save_total_limit", "train.metric", "train.logging_steps", "train.report_to", "train.seed",
+    "train.group_by_length", "train.num_workers", "train.compile", "train.distributed.strategy",
+    "train.distributed.backend", "train.distributed.fsdp_config", "train.distributed.deepspeed_config")
+
+
 def resolve_precision(name: str) -> str:
     """'auto' → bf16/fp16 on a GPU that supports it, fp32 on CPU (CPU half precision trains slower here)."""
     if name != "auto":

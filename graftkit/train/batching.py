@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Sampler
 from transformers.trainer_utils import seed_worker
 
 from graftkit.errors import ConfigError
+from graftkit.train.components import Component
 
 
 def token_budget_batches(lengths: Sequence[int], max_tokens: int, seed: int) -> list[list[int]]:
@@ -78,7 +79,11 @@ def token_budget_dataloader(trainer, max_tokens: int) -> DataLoader:
     device placement, distributed sharding and ``skip_first_batches`` on resume work as for its own loader.
     """
     args = trainer.args
-    # the Trainer's own column filter (private in transformers 5.x; the resume test breaks if it changes)
+    # A private Trainer method, on purpose: transformers 5 has no public way to get the training set as its
+    # loader sees it (the columns model.forward accepts, peft's base model inspected, label names kept; the
+    # public get_train_dataloader builds the whole DataLoader with a row sampler, and _get_dataloader and
+    # _get_train_sampler are private too). Restating that rule here would drift from the Trainer's;
+    # tests/test_train_components.py pins the method's signature and what it removes.
     dataset = trainer._remove_unused_columns(trainer.train_dataset, description="Training")
     model_config = getattr(trainer.accelerator.unwrap_model(trainer.model), "config", None)
     sampler = TokenBudgetBatchSampler(row_lengths(dataset, getattr(model_config, "is_encoder_decoder", False)),
@@ -89,3 +94,16 @@ def token_budget_dataloader(trainer, max_tokens: int) -> DataLoader:
                         worker_init_fn=partial(seed_worker, num_workers=args.dataloader_num_workers,
                                                rank=args.process_index))
     return trainer.accelerator.prepare(loader)
+
+
+class TokenBudget(Component):
+    """A batch sampler: ``train.max_tokens_per_batch`` forms the training batches instead of ``batch_size``."""
+
+    name = "token_budget"
+    keys = ("train.max_tokens_per_batch",)
+
+    def __init__(self, max_tokens: int):
+        self.max_tokens = max_tokens
+
+    def train_dataloader(self, trainer) -> DataLoader:
+        return token_budget_dataloader(trainer, self.max_tokens)

@@ -1,14 +1,19 @@
-"""Trainer callbacks of graftkit's own (the rest come from transformers)."""
+"""Trainer callbacks of graftkit's own (the rest come from transformers), and the components that turn
+transformers' early stopping and TensorBoard logging on."""
 from __future__ import annotations
 
 import signal
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Callable
 
-from transformers import TrainerCallback
+from torch.utils.tensorboard import SummaryWriter
+from transformers import EarlyStoppingCallback, TrainerCallback
+from transformers.integrations import TensorBoardCallback
 
 from graftkit.progress import progress_bar
-from graftkit.train.distributed import any_rank
+from graftkit.train.components import Callbacks
+from graftkit.train.distributed import any_rank, is_main_process
 
 
 class GracefulStop(TrainerCallback):
@@ -83,3 +88,29 @@ class TrainingProgress(TrainerCallback):
         if self._stack is not None:
             self._stack.close()
             self._stack, self._advance = None, None
+
+
+class EarlyStopping(Callbacks):
+    """``train.early_stopping``: stop when the selection metric stops improving (transformers' callback)."""
+
+    name = "early_stopping"
+    keys = ("train.early_stopping.patience", "train.early_stopping.threshold")
+
+    def __init__(self, settings):
+        super().__init__([EarlyStoppingCallback(settings.patience, settings.threshold)])
+
+
+class TensorBoard(Callbacks):
+    """``train.report_to: [tensorboard]``: event files in the run's ``logs/``, written by the main process only
+    (the other trackers are TrainingArguments' ``report_to``)."""
+
+    name = "tensorboard"
+    keys = ("train.report_to",)
+
+    def __init__(self, logs: Path):
+        super().__init__([TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(logs)))])
+
+
+def tensorboard(report_to: list[str], logs: Path) -> list[TensorBoard]:
+    """The TensorBoard component when ``report_to`` names it, in the process that writes the run folder."""
+    return [TensorBoard(logs)] if "tensorboard" in report_to and is_main_process() else []

@@ -1,9 +1,9 @@
 """Knowledge distillation (``train.distill``): a student learns from a teacher run's soft labels.
 
 The student's training loss is ``alpha * task_loss + (1 - alpha) * T² * KL(teacher/T ‖ student/T)``
-(Hinton et al., 2015), computed inside graftkit's one Trainer path: ``GraftTrainer.compute_loss``
-hands each training batch to :meth:`Distiller.loss`. Evaluation batches use the task loss only,
-so validation numbers stay comparable with an undistilled run.
+(Hinton et al., 2015), computed inside graftkit's one Trainer path: the :class:`Distillation` component
+is a loss transform (graftkit/train/components.py) that hands each training batch to :meth:`Distiller.loss`.
+Evaluation batches use the task loss only, so validation numbers stay comparable with an undistilled run.
 
 * The teacher is any run folder graftkit can load (full, adapter, bottleneck, ensemble): it is
   loaded through :class:`graftkit.inference.predictor.Predictor` and run on every batch. Its
@@ -35,6 +35,8 @@ from graftkit.io import write_text
 from graftkit.modeling.outputs import output_logits
 from graftkit.tasks.base import Task
 from graftkit.tasks.capabilities import Distills
+from graftkit.train.components import TrainingOnly
+
 #: case, accents, CJK, digits and punctuation: two tokenizers with one vocabulary but another normaliser
 #: (cased vs uncased, accents kept or stripped, CJK split or not) encode this text differently
 NORMALISATION_PROBE = "Hello WORLD, Café Ünïcode naïve 中文字符 2024-12-02 $3.50! e-mail"
@@ -110,6 +112,21 @@ class Distiller:
         if labels is not None and not (labels != -100).any():  # a batch of unlabelled texts: no task loss
             return (1 - self.alpha) * kd
         return self.alpha * task_loss + (1 - self.alpha) * kd
+
+
+class Distillation(TrainingOnly):
+    """A loss transform: the task loss and the teacher's soft labels on the same training batch."""
+
+    name = "distill"
+    keys = ("train.distill.teacher", "train.distill.alpha", "train.distill.temperature", "train.distill.unlabelled")
+    needs = Distills
+
+    def __init__(self, distiller: Distiller):
+        self.distiller = distiller
+
+    def training_loss(self, trainer, model, inputs, num_items, inner):
+        loss, outputs = inner(model, inputs, num_items)  # the chain copies the batch: ``labels`` stay here
+        return self.distiller.loss(outputs.logits, inputs, loss), outputs
 
 
 def check_compatible(teacher: Predictor, task: Task, tokenizer, where: str) -> None:
@@ -205,7 +222,8 @@ def card_section(report: dict) -> str:
 
 
 def prepare_distillation(cfg, task: Task, tokenizer, train_ds, log: Callable[[str], None] = print):
-    """(Distiller, training set plus ``train.distill.unlabelled``'s texts) for a run with ``train.distill``.
+    """(Distillation component, training set plus ``train.distill.unlabelled``'s texts) for a run with
+    ``train.distill``.
 
     Raises:
         ConfigError: the teacher does not fit the student, or ``train.rdrop`` is also set.
@@ -215,11 +233,11 @@ def prepare_distillation(cfg, task: Task, tokenizer, train_ds, log: Callable[[st
     distiller = Distiller.load(cfg.train.distill, task, tokenizer, cfg.data.max_length)
     path = cfg.train.distill.unlabelled
     if not path:
-        return distiller, train_ds
+        return Distillation(distiller), train_ds
     examples = read_unlabelled(path, cfg.data)
     extra = task.capability(Distills, "train.distill").unlabelled_dataset(examples, tokenizer, cfg.data.max_length)
     log(f"train.distill: {len(examples)} unlabelled texts from {path} join training with the teacher's soft labels")
-    return distiller, datasets.concatenate_datasets([train_ds, extra.cast(train_ds.features)])
+    return Distillation(distiller), datasets.concatenate_datasets([train_ds, extra.cast(train_ds.features)])
 
 
 def finish_distillation(run, cfg, splits: Splits, metric: str, log: Callable[[str], None] = print) -> dict | None:

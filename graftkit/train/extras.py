@@ -1,5 +1,6 @@
-"""Training switches that are not part of the plain path: augmentation, freezing, PEFT,
-per-group learning rates, label smoothing / R-Drop checks and adversarial training.
+"""Training switches that change the model or the data before the Trainer is built: augmentation,
+freezing, PEFT, per-group learning rates, and the checks of label smoothing, R-Drop and adversarial
+training. Each switch that stays active during training is a component (graftkit/train/components.py).
 
 ``setup`` runs between loading the pretrained model and building the Trainer; every bad
 combination raises ConfigError here, before any training step.
@@ -14,15 +15,14 @@ from transformers import TrainerCallback, TrainingArguments
 
 from graftkit.data.dataset import Example
 from graftkit.errors import ConfigError
-from graftkit.io import write_json
 from graftkit.modeling.peft import adalora_total_steps, head_module_names, parameter_counts, wrap_model
-from graftkit.modeling.run_folder import RunFolder
 from graftkit.tasks.base import Task
 from graftkit.tasks.capabilities import Augments, TrainsWithTrainer
 from graftkit.tasks.run_config import RunConfig
-from graftkit.train.adversarial import EmbeddingAttack
-from graftkit.train.distributed import is_main_process
+from graftkit.train.adversarial import Adversarial
+from graftkit.train.components import Component
 from graftkit.train.optim import apply_freeze, optimizer_factory
+from graftkit.train.rdrop import RDrop
 
 
 class AdaLoraSchedule(TrainerCallback):
@@ -31,13 +31,44 @@ class AdaLoraSchedule(TrainerCallback):
     def __init__(self, peft_model):
         self.peft_model = peft_model
 
-    def on_train_begin(self, args, state, control, **kwargs):
-        # ranks shrink during training, so an earlier checkpoint no longer fits the live modules:
-        # transformers cannot reload the "best" one into them; AdaLoRA runs keep the final weights
-        args.load_best_model_at_end = False
-
     def on_optimizer_step(self, args, state, control, **kwargs):
         self.peft_model.base_model.update_and_allocate(state.global_step)
+
+
+class Peft(Component):
+    """``peft:``: the model is wrapped before the Trainer is built; AdaLoRA adds its rank schedule."""
+
+    name = "peft"
+    keys = ("peft.method", "peft.r", "peft.alpha", "peft.dropout", "peft.target_modules", "peft.num_virtual_tokens",
+            "peft.train_pooler", "peft.options")
+
+    def __init__(self, method: str, peft_model):
+        self.method, self.peft_model = method, peft_model
+
+    def arguments(self, args) -> dict:
+        # AdaLoRA's ranks shrink during training, so an earlier checkpoint no longer fits the live modules:
+        # transformers cannot reload the "best" one into them; AdaLoRA runs keep the final weights
+        return {"load_best_model_at_end": False} if self.method == "adalora" else {}
+
+    def callbacks(self) -> list[TrainerCallback]:
+        return [AdaLoraSchedule(self.peft_model)] if self.method == "adalora" else []
+
+    def record(self) -> dict:
+        return {"peft": self.method}
+
+
+class Augmentation(Component):
+    """``augment:``: augmented copies joined the training split (counted in training_setup.json)."""
+
+    name = "augment"
+    keys = ("augment.copies", "augment.ops", "augment.rate", "augment.neighbours", "augment.seed")
+    needs = Augments
+
+    def __init__(self, counts: dict):
+        self.counts = counts
+
+    def record(self) -> dict:
+        return {"augment": self.counts}
 
 
 @dataclass
@@ -47,8 +78,7 @@ class Extras:
     model: object
     train: list[Example]
     head_names: list[str]
-    callbacks: list = field(default_factory=list)
-    adversary: EmbeddingAttack | None = None
+    components: list[Component] = field(default_factory=list)
 
     def optimizer(self, cfg: RunConfig, args: TrainingArguments):
         """``optimizer_cls_and_kwargs`` for the Trainer (None: Trainer's default optimizer)."""
@@ -73,36 +103,38 @@ def _check_label_smoothing(cfg: RunConfig, task: Task, model, train: list[Exampl
                           "task.class_weights); label smoothing needs the model's cross-entropy, drop one of them")
 
 
-def setup(cfg: RunConfig, task: Task, model, tokenizer, train: list[Example], run: RunFolder,
+def _augment(cfg: RunConfig, task: Task, model, tokenizer, train: list[Example], log) -> tuple[list, list]:
+    if not cfg.augment:
+        return train, []
+    augments = task.capability(Augments, "augment")
+    train, counts = augments.augment(train, cfg.augment, tokenizer, model.get_input_embeddings().weight)
+    log(f"augment: {counts['generated']} generated examples added to {counts['original']} training examples")
+    return train, [Augmentation(counts)]
+
+
+def _peft(cfg: RunConfig, model, tokenizer, n_train: int) -> tuple[object, list]:
+    if not cfg.peft:
+        return model, []
+    t = cfg.train
+    total = adalora_total_steps(n_train, t.batch_size, t.grad_accum, t.epochs, t.max_steps)
+    model = wrap_model(model, cfg.peft, total, tokenizer("hello world")["input_ids"])
+    return model, [Peft(cfg.peft.method, model)]
+
+
+def setup(cfg: RunConfig, task: Task, model, tokenizer, train: list[Example],
           log: Callable[[str], None] = print) -> Extras:
-    """Apply augmentation, freezing and PEFT; validate label smoothing and adversarial settings."""
-    info: dict = {}
-    if cfg.augment:
-        augments = task.capability(Augments, "augment")
-        train, counts = augments.augment(train, cfg.augment, tokenizer, model.get_input_embeddings().weight)
-        info["augment"] = counts
-        log(f"augment: {counts['generated']} generated examples added to {counts['original']} training examples")
+    """Apply augmentation, freezing and PEFT; check label smoothing, R-Drop and adversarial settings."""
+    train, components = _augment(cfg, task, model, tokenizer, train, log)
     _check_label_smoothing(cfg, task, model, train)
     apply_freeze(model, cfg.train)
     head_names = head_module_names(model)
-    callbacks = []
-    if cfg.peft:
-        t = cfg.train
-        total = adalora_total_steps(len(train), t.batch_size, t.grad_accum, t.epochs, t.max_steps)
-        dummy = tokenizer("hello world")["input_ids"]
-        model = wrap_model(model, cfg.peft, total, dummy)
-        if cfg.peft.method == "adalora":
-            callbacks.append(AdaLoraSchedule(model))
-    if cfg.train.rdrop and not any(m.p > 0 for m in model.modules() if isinstance(m, torch.nn.Dropout)):
-        raise ConfigError("train.rdrop: R-Drop compares two dropout passes, but this model has no active dropout "
-                          "(model.dropout is 0); set model.dropout > 0 or train.rdrop to 0")
-    adversary = None
+    model, wrapped = _peft(cfg, model, tokenizer, len(train))
+    components += wrapped
+    if cfg.train.rdrop:
+        divergence = task.capability(TrainsWithTrainer, "train").output_divergence
+        components.append(RDrop.for_model(cfg.train.rdrop, divergence, model))
     if cfg.train.adversarial:
-        adversary = EmbeddingAttack(cfg.train.adversarial)
-        adversary.weight(model)  # frozen embeddings: fail now, not at step 1
+        components.append(Adversarial.for_model(cfg.train.adversarial, model))
     trainable, total_params = parameter_counts(model)
-    info.update(trainable_parameters=trainable, total_parameters=total_params)
     log(f"trainable parameters: {trainable:,} of {total_params:,} ({100 * trainable / max(total_params, 1):.2f}%)")
-    if is_main_process():  # under torchrun only rank 0 writes the run folder
-        write_json(run.path / "training_setup.json", info)
-    return Extras(model=model, train=train, head_names=head_names, callbacks=callbacks, adversary=adversary)
+    return Extras(model=model, train=train, head_names=head_names, components=components)

@@ -17,7 +17,8 @@ import torch
 from transformers import TrainerCallback
 
 from graftkit.errors import ConfigError
-from graftkit.modeling.vocab import embedding_matrices
+from graftkit.modeling.vocab import VocabReport, embedding_matrices
+from graftkit.train.components import Component
 
 
 def added_token_ids(tokenizer) -> list[int]:
@@ -72,3 +73,22 @@ def new_rows_callback(settings, tokenizer, log: Callable[[str], None] = print) -
     if settings.learning_rate_scale == 1.0 or not ids:
         return []
     return [NewRowsLearningRate(ids, settings.learning_rate_scale, log)]
+
+
+class ExtendVocab(Component):
+    """``model.extend_vocab``: what the extension added (training_setup.json ``vocab``), and the added rows'
+    learning-rate multiplier (``learning_rate_scale``) when it is not 1 and tokens were added."""
+
+    name = "extend_vocab"
+    keys = ("model.extend_vocab.source", "model.extend_vocab.min_count", "model.extend_vocab.max_tokens",
+            "model.extend_vocab.split_pieces", "model.extend_vocab.words", "model.extend_vocab.learning_rate_scale")
+
+    def __init__(self, report: VocabReport, settings, tokenizer, log: Callable[[str], None] = print):
+        self.report = report
+        self._callbacks = new_rows_callback(settings, tokenizer, log)
+
+    def callbacks(self) -> list[TrainerCallback]:
+        return self._callbacks
+
+    def record(self) -> dict:
+        return {"vocab": self.report.as_dict()}

@@ -12,6 +12,9 @@ from transformers.trainer_pt_utils import get_parameter_names
 from graftkit.config import TrainConfig
 from graftkit.errors import ConfigError
 
+#: the config keys freezing and the optimiser's parameter groups consume
+OPTIMIZER_KEYS = ("train.freeze.embeddings", "train.freeze.layers", "train.layer_lr_decay", "train.head_learning_rate")
+
 #: the parameters transformers' Trainer excludes from weight decay (its get_decay_parameter_names rule),
 #: restated through the public helper rather than by calling that method without a Trainer
 NO_DECAY_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]

@@ -17,10 +17,15 @@ from graftkit.data.dataset import read_documents
 from graftkit.io import write_text
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.modeling.vocab import training_texts
+from graftkit.tasks.base import Task
 from graftkit.tasks.run_config import RunConfig, config_from_dict
+from graftkit.train.trainer import check_settings as check_path_settings
 from graftkit.train.trainer import prepare, train
 
 PRETRAIN_SUFFIX = "-pretrain"
+#: the ``pretrain:`` keys this stage consumes (``pretrain_config`` and ``pretrain``), for every training path
+PRETRAIN_KEYS = ("pretrain.epochs", "pretrain.max_steps", "pretrain.batch_size", "pretrain.learning_rate",
+                 "pretrain.mlm_probability", "pretrain.whole_word_mask", "pretrain.validation", "pretrain.texts")
 
 
 def pretrain_run_dir(cfg: RunConfig) -> Path:
@@ -78,9 +83,16 @@ def _read_extra(path: Path) -> str:
     return "\n".join(d.text for d in read_documents(path))
 
 
+def check_settings(cfg: RunConfig) -> Task:
+    """``graftkit train``'s check, before any work: every key ``cfg`` sets is honoured by this stage or by the
+    task's training path, else one line names it (``graftkit.train.trainer.check_settings``)."""
+    return check_path_settings(cfg, stage_keys=PRETRAIN_KEYS)
+
+
 def train_with_pretrain(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
                         extra_callbacks: list | None = None, log: Callable[[str], None] = print) -> RunFolder:
     """``graftkit train`` for a config with a ``pretrain:`` section: pre-train, then fine-tune from it."""
+    check_settings(cfg)
     if cfg.pretrain is None:
         return train(cfg, resume=resume, overwrite=overwrite, extra_callbacks=extra_callbacks, log=log)
     pre = pretrain(cfg, resume=resume, overwrite=overwrite, log=log)

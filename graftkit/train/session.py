@@ -4,7 +4,7 @@ from __future__ import annotations
 import shutil
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import yaml
 from transformers import TrainingArguments
@@ -12,13 +12,16 @@ from transformers import TrainingArguments
 from graftkit.data.dataset import Splits
 from graftkit.errors import GraftkitError
 from graftkit.evaluate.evaluator import finalize_run
-from graftkit.io import publish_run, read_json, sole_writer, staging_path, write_json, write_text
+from graftkit.io import publish_run, sole_writer, staging_path, write_json, write_text
+from graftkit.modeling.peft import parameter_counts
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.modeling.run_format import migrate_config
 from graftkit.tasks.run_config import RunConfig, dump_config
 from graftkit.train.arguments import selection_metric, training_arguments
-from graftkit.train.callbacks import GracefulStop
+from graftkit.train.callbacks import GracefulStop, tensorboard
+from graftkit.train.components import Component
 from graftkit.train.distributed import is_main_process, last_complete_checkpoint, run_on_main
+from graftkit.train.threads import Threads
 
 
 class Interrupted(GraftkitError):
@@ -93,6 +96,20 @@ def check_same_run(saved_yaml: str | None, cfg: RunConfig, run: RunFolder) -> No
                                 f"with ({run.config}); resume with the same config or use --overwrite")
 
 
+def write_setup(run: RunFolder, splits: Splits, model, components: Sequence[Component] = ()) -> dict:
+    """Write ``training_setup.json`` once per run (main process): each split's content hash (ensembles compare
+    members' data by it), the parameter counts, the components used and what each records (threads, the
+    vocabulary extension, augmentation counts, ...). Returns the record."""
+    trainable, total = parameter_counts(model)
+    record = {"data_digest": splits.digests(), "trainable_parameters": trainable, "total_parameters": total,
+              "components": [c.name for c in components]}
+    for component in components:
+        record.update(component.record())
+    if is_main_process():  # under torchrun only rank 0 writes the run folder
+        write_json(run.path / "training_setup.json", record)
+    return record
+
+
 @dataclass
 class TrainSession:
     """What the train layer hands a task that trains with its own library (``TrainsItself.train_run``):
@@ -121,11 +138,15 @@ class TrainSession:
             return prepare_run_dir(self.cfg, self.resume, self.overwrite, self.log)
         return run_on_main(claim)
 
-    def record_data(self, run: RunFolder, splits: Splits) -> None:
-        """A content hash of each split into training_setup.json: ensembles compare members' data by it."""
-        if is_main_process():
-            setup = run.path / "training_setup.json"
-            write_json(setup, {**(read_json(setup) if setup.is_file() else {}), "data_digest": splits.digests()})
+    def shared_components(self, run: RunFolder) -> list[Component]:
+        """The Trainer path's components that apply to a task's own trainer too: ``train.threads`` (set now,
+        before the model loads) and TensorBoard logging (their callbacks go to that trainer)."""
+        return [Threads(self.cfg.train.threads, self.cfg.train.num_workers),
+                *tensorboard(self.cfg.train.report_to, run.logs)]
+
+    def record_setup(self, run: RunFolder, splits: Splits, model, components: Sequence[Component] = ()) -> None:
+        """``training_setup.json``, as the Trainer path writes it (:func:`write_setup`)."""
+        write_setup(run, splits, model, components)
 
     def publish(self, run: RunFolder) -> RunFolder:
         """Move the complete in-progress folder to ``cfg.run_dir`` (atomically, replacing an older run only

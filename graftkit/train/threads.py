@@ -11,6 +11,8 @@ import os
 import psutil
 import torch
 
+from graftkit.train.components import Component
+
 
 def physical_cores() -> int:
     """Physical cores this process may run on (the affinity mask caps the machine's count)."""
@@ -44,3 +46,16 @@ def configure_threads(threads: int | str, num_workers: int) -> dict:
     return {"intra_op_threads": torch.get_num_threads(), "physical_cores": physical_cores(),
             "dataloader_workers": num_workers, "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM")}
 
+
+
+class Threads(Component):
+    """``train.threads``: set when built (before the model loads); what was set goes into training_setup.json."""
+
+    name = "threads"
+    keys = ("train.threads",)
+
+    def __init__(self, threads: int | str, num_workers: int):
+        self.info = configure_threads(threads, num_workers)
+
+    def record(self) -> dict:
+        return {"threads": self.info}

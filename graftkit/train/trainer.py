@@ -1,19 +1,20 @@
-"""The one training path for every task: a thin use of ``transformers.Trainer``."""
+"""The one training path for every task: a thin use of ``transformers.Trainer`` composed of components
+(graftkit/train/components.py: what they are and the one order in which their hooks run)."""
 from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Callable
+from typing import Callable, Sequence
 
-from torch.utils.tensorboard import SummaryWriter
-from transformers import EarlyStoppingCallback, PrinterCallback, ProgressCallback, Trainer, set_seed
-from transformers.integrations import TensorBoardCallback
+import torch
+from transformers import PrinterCallback, ProgressCallback, Trainer, set_seed
+from transformers.trainer_pt_utils import find_batch_size
 
 from graftkit.data.cache import cached_dataset, dataset_key
 from graftkit.data.dataset import Splits, load_splits
 from graftkit.data.quality import warnings as quality_warnings
 from graftkit.evaluate.evaluator import data_quality, finalize_run
-from graftkit.io import publish_dir, read_json, write_json
+from graftkit.io import publish_dir, write_json
 from graftkit.modeling.load import load_pretrained
 from graftkit.modeling.peft import finish_adapter_save
 from graftkit.modeling.run_folder import RunFolder
@@ -22,132 +23,171 @@ from graftkit.tasks import build_task
 from graftkit.tasks.base import Task
 from graftkit.tasks.capabilities import Generates, TrainsItself, TrainsWithTrainer
 from graftkit.tasks.run_config import RunConfig
-from graftkit.train.arguments import selection_metric, training_arguments
-from graftkit.train.batching import token_budget_dataloader
-from graftkit.train.callbacks import GracefulStop, TrainingProgress
-from graftkit.train.distill import Distiller, finish_distillation, prepare_distillation
+from graftkit.train.adversarial import Adversarial
+from graftkit.train.arguments import ARGUMENT_KEYS, selection_metric, training_arguments
+from graftkit.train.batching import TokenBudget
+from graftkit.train.callbacks import EarlyStopping, GracefulStop, TensorBoard, TrainingProgress, tensorboard
+from graftkit.train.components import Component, TaskLoss
+from graftkit.train.distill import Distillation, finish_distillation, prepare_distillation
 from graftkit.train.distributed import is_main_process
+from graftkit.train.extras import Augmentation, Peft
 from graftkit.train.extras import setup as setup_extras
-from graftkit.train.new_rows import new_rows_callback
-from graftkit.train.rdrop import double_batch
-from graftkit.train.session import Interrupted, TrainSession
-from graftkit.train.threads import configure_threads
+from graftkit.train.generation_eval import GenerationMetrics
+from graftkit.train.keys import refuse_unsupported
+from graftkit.train.new_rows import ExtendVocab
+from graftkit.train.optim import OPTIMIZER_KEYS
+from graftkit.train.rdrop import RDrop
+from graftkit.train.session import Interrupted, TrainSession, write_setup
+from graftkit.train.threads import Threads
 
-__all__ = ["GraftTrainer", "Interrupted", "build_trainer", "features", "prepare", "train"]
+__all__ = ["GraftTrainer", "Interrupted", "build_trainer", "check_settings", "features", "prepare", "train"]
+
+#: every kind of component the Trainer path composes (each declares the config keys it consumes), in the order a
+#: run's components run their hooks: the task's loss is the innermost of the loss chain, the transforms wrap it
+COMPONENT_TYPES: tuple[type[Component], ...] = (
+    Threads, ExtendVocab, Augmentation, Peft, TaskLoss, Distillation, RDrop, Adversarial, TokenBudget,
+    GenerationMetrics, EarlyStopping, TensorBoard)
+#: keys the assembly's own steps consume: loading the checkpoint with its head (``load_pretrained``) and the
+#: tokenised-dataset cache (``features``); TrainingArguments and the optimiser declare theirs in their modules
+ASSEMBLY_KEYS = ("model.name_or_path", "model.revision", "model.dropout", "model.keep_layers", "train.cache_datasets")
 
 
 class GraftTrainer(Trainer):
-    """Trainer whose loss may come from the task (class weights, CRF, ...)."""
+    """``transformers.Trainer`` whose steps run its components' hooks, in list order (graftkit/train/components.py).
 
-    def __init__(self, *args, loss_fn: Callable | None = None, adversary=None, rdrop: float = 0.0,
-                 divergence: Callable | None = None, distiller: Distiller | None = None,
-                 generation_eval: Callable | None = None, max_tokens_per_batch: int | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.divergence = divergence  # how the task's two R-Drop outputs are compared
-        self.max_tokens_per_batch = max_tokens_per_batch  # train.max_tokens_per_batch (graftkit/train/batching.py)
-        self.generation_eval = generation_eval  # generative tasks: metrics of generated validation text
-        self.distiller = distiller  # train.distill: the teacher's soft labels join the loss (graftkit.train.distill)
-        self.loss_fn = loss_fn
-        self.adversary = adversary  # graftkit.train.adversarial.EmbeddingAttack (train.adversarial)
-        self.rdrop = rdrop  # train.rdrop: weight of the R-Drop divergence (graftkit.train.rdrop)
+    Args:
+        components: the techniques this run composes.
+        compute_metrics: the task's validation metrics; the components' evaluation hooks join them.
+        callbacks, args, **kwargs: as for ``Trainer``; the components' callbacks and argument changes are added.
+    """
+
+    def __init__(self, *, args, components: Sequence[Component] = (), compute_metrics: Callable | None = None,
+                 callbacks: list | None = None, **kwargs):
+        self.components = list(components)
+        for component in self.components:
+            changes = component.arguments(args)
+            args = dataclasses.replace(args, **changes) if changes else args
+        # a task that reads no logits (a language model's are vocabulary-wide) asks for the loss only, which also
+        # skips compute_metrics; it is turned off so the evaluation hooks run, and prediction_step hands the
+        # Trainer one placeholder per row instead of logits (tests/test_train_components.py measures it)
+        self._loss_only = compute_metrics is not None and args.prediction_loss_only
+        args = dataclasses.replace(args, prediction_loss_only=False) if self._loss_only else args
+        self._task_metrics = compute_metrics
+        super().__init__(args=args, compute_metrics=self._metrics if compute_metrics is not None else None,
+                         callbacks=list(callbacks or []) + [cb for c in self.components for cb in c.callbacks()],
+                         **kwargs)
+
+    def component(self, kind: type[Component]) -> Component | None:
+        """The first component of ``kind``, or None."""
+        return next((c for c in self.components if isinstance(c, kind)), None)
 
     def get_train_dataloader(self):
-        if self.max_tokens_per_batch is None:
-            return super().get_train_dataloader()
-        return token_budget_dataloader(self, self.max_tokens_per_batch)
+        for component in self.components:
+            loader = component.train_dataloader(self)
+            if loader is not None:
+                return loader
+        return super().get_train_dataloader()
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        def model_loss(m, batch, n):  # a copy: the model's loss may pop ``labels``, which a transform still reads
+            return super(GraftTrainer, self).compute_loss(m, dict(batch), True, n)
+
+        chain = model_loss
+        for component in self.components:  # each wraps the chain before it
+            chain = functools.partial(component.loss, self, inner=chain)
+        loss, outputs = chain(model, inputs, num_items_in_batch)
+        return (loss, outputs) if return_outputs else loss
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         loss = super().training_step(model, inputs, num_items_in_batch)
-        if self.adversary is not None:  # extra perturbed passes add their gradients to this step's
-            self.adversary.attack(self.accelerator.unwrap_model(model),
-                                  lambda: super(GraftTrainer, self).training_step(model, inputs, num_items_in_batch))
+        step = functools.partial(super().training_step, model, inputs, num_items_in_batch)
+        for component in self.components:
+            component.after_backward(self, model, inputs, step)
         return loss
 
-    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
-                        metric_key_prefix="eval"):
-        """The loss loop, plus generated-text metrics for generative tasks (before logging, early stopping
-        and best-checkpoint selection read them)."""
-        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
-        if self.generation_eval is not None and metric_key_prefix == "eval":
-            scores = self.generation_eval(self.accelerator.unwrap_model(self.model))
-            output.metrics.update({f"{metric_key_prefix}_{k}": v for k, v in scores.items()})
-        return output
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        if not self._loss_only or prediction_loss_only:
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
+        # the loss only: no logits leave the step; one placeholder per row makes the Trainer call compute_metrics
+        loss, _, _ = super().prediction_step(model, inputs, True, ignore_keys)
+        placeholder = torch.zeros(find_batch_size(inputs) or self.args.eval_batch_size, device=self.args.device)
+        return loss, placeholder, placeholder
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if self.distiller is not None and model.training:
-            return self._distill_loss(model, inputs, return_outputs, num_items_in_batch)
-        if self.rdrop and model.training:
-            return self._rdrop_loss(model, inputs, return_outputs, num_items_in_batch)
-        return self._task_loss(model, inputs, return_outputs, num_items_in_batch)
+    def _metrics(self, eval_pred) -> dict[str, float]:
+        """compute_metrics: the task's metrics, then each component's evaluation hook."""
+        scores = {} if self._loss_only else dict(self._task_metrics(eval_pred))
+        for component in self.components:
+            scores.update(component.evaluate(self))
+        return scores
 
-    def _rdrop_loss(self, model, inputs, return_outputs, num_items_in_batch):
-        """Both dropout passes in one doubled batch; task loss over both + rdrop * their divergence."""
-        labels = inputs.get("labels")
-        doubled_items = None if num_items_in_batch is None else 2 * num_items_in_batch
-        loss, outputs = self._task_loss(model, double_batch(inputs), True, doubled_items)
-        first, second = outputs.logits.chunk(2)
-        loss = loss + self.rdrop * self.divergence(first, second, labels)
-        return (loss, outputs) if return_outputs else loss
 
-    def _distill_loss(self, model, inputs, return_outputs, num_items_in_batch):
-        """Task loss and the teacher's soft labels on the same batch (the task loss may pop ``labels``)."""
-        batch = dict(inputs)
-        loss, outputs = self._task_loss(model, dict(inputs), True, num_items_in_batch)
-        loss = self.distiller.loss(outputs.logits, batch, loss)
-        return (loss, outputs) if return_outputs else loss
+def path_keys(task: Task) -> tuple[tuple[str, ...], str, dict]:
+    """The config keys ``task``'s training path honours, what trains it (for the refusal) and the settings it
+    always trains with (``TrainsItself.fixed_settings``)."""
+    own = task.optional(TrainsItself)
+    if own is not None:
+        return tuple(own.supported_keys()), own.trained_by, own.fixed_settings()
+    keys = ASSEMBLY_KEYS + ARGUMENT_KEYS + OPTIMIZER_KEYS + tuple(k for c in COMPONENT_TYPES for k in c.keys)
+    return tuple(dict.fromkeys(keys)), "graftkit's Trainer", {}
 
-    def _task_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if self.loss_fn is None:
-            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        labels = inputs.pop("labels")
-        outputs = model(**inputs)
-        loss = self.loss_fn(outputs.logits, labels)
-        return (loss, outputs) if return_outputs else loss
+
+def check_settings(cfg: RunConfig, task: Task | None = None, stage_keys: Sequence[str] = ()) -> Task:
+    """Refuse, in one line and before any work, a key ``cfg`` sets that its task's training path does not
+    honour (graftkit/train/keys.py); ``stage_keys``: keys a stage around this training honours (the
+    ``pretrain:`` stage of graftkit/train/pretrain.py). Returns the task."""
+    task = task or build_task(cfg.task, cfg.data)
+    supported, trained_by, fixed = path_keys(task)
+    gates = {k: c.needs for c in COMPONENT_TYPES if c.needs is not None for k in c.keys}
+    refuse_unsupported(cfg, task, supported + tuple(stage_keys), gates, trained_by, fixed)
+    return task
+
+
+def _components(cfg: RunConfig, task: Task, recipe: TrainsWithTrainer, splits: Splits, tokenizer,
+                has_eval: bool, run: RunFolder) -> list[Component]:
+    """The components that act while the Trainer runs, as this run's settings and task ask."""
+    loss_fn = recipe.loss_fn(splits.train)
+    found: list[Component] = [TaskLoss(loss_fn)] if loss_fn is not None else []
+    if cfg.train.max_tokens_per_batch is not None:
+        found.append(TokenBudget(cfg.train.max_tokens_per_batch))
+    generates = task.optional(Generates)
+    if generates is not None and has_eval:
+        found.append(GenerationMetrics(generates, tokenizer, splits.validation))
+    if cfg.train.early_stopping and has_eval:
+        found.append(EarlyStopping(cfg.train.early_stopping))
+    return found + tensorboard(cfg.train.report_to, run.logs)
 
 
 def build_trainer(cfg: RunConfig, task: Task, splits: Splits, run: RunFolder,
                   extra_callbacks: list | None = None, log: Callable[[str], None] = print) -> tuple[GraftTrainer, object]:
-    """Model, datasets, arguments and callbacks assembled into a Trainer."""
+    """Model, datasets, arguments and components assembled into a Trainer; writes training_setup.json."""
     set_seed(cfg.train.seed)  # the new head's initial weights follow the seed (the same on every rank)
     recipe = task.capability(TrainsWithTrainer, "train")
-    threads = configure_threads(cfg.train.threads, cfg.train.num_workers)
+    threads = Threads(cfg.train.threads, cfg.train.num_workers)  # before the model loads
     tokenizer, model = load_pretrained(cfg.model, task.model_class, recipe.model_kwargs(), cfg.data.max_length)
     model = recipe.prepare_model(model, tokenizer)  # e.g. generation settings onto generation_config
     vocab = extend_vocab(model, tokenizer, training_texts(splits.train), cfg.model.extend_vocab, log)
     check_rows_train(vocab, cfg.peft is not None, cfg.train.freeze.embeddings)
-    extras = setup_extras(cfg, task, model, tokenizer, splits.train, run, log)  # augment, freeze, peft, ...
+    extras = setup_extras(cfg, task, model, tokenizer, splits.train, log)  # augment, freeze, peft, checks
     train_ds = features(cfg, task, recipe.build_dataset, extras.train, tokenizer, log)
     eval_ds = features(cfg, task, recipe.build_eval_dataset, splits.validation, tokenizer, log) \
         if splits.validation else None
-    distiller = None
+    components = [threads, ExtendVocab(vocab, cfg.model.extend_vocab, tokenizer, log), *extras.components,
+                  *_components(cfg, task, recipe, splits, tokenizer, eval_ds is not None, run)]
     if cfg.train.distill:  # the teacher runs on every training batch (graftkit/train/distill.py)
-        distiller, train_ds = prepare_distillation(cfg, task, tokenizer, train_ds, log)
-    metric = selection_metric(cfg, task)
-    args = training_arguments(cfg, run.checkpoints, metric, eval_ds is not None)
+        distillation, train_ds = prepare_distillation(cfg, task, tokenizer, train_ds, log)
+        components.append(distillation)
+    components.sort(key=lambda c: COMPONENT_TYPES.index(type(c)))  # the one order of hooks
+    args = training_arguments(cfg, run.checkpoints, selection_metric(cfg, task), eval_ds is not None)
     args = dataclasses.replace(args, **recipe.training_arguments()) if recipe.training_arguments() else args
-    callbacks = [GracefulStop(), TrainingProgress(log)] + new_rows_callback(cfg.model.extend_vocab, tokenizer, log)
-    if "tensorboard" in cfg.train.report_to and is_main_process():  # one writer of logs/
-        callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(run.logs))))
-    if cfg.train.early_stopping and eval_ds is not None:
-        callbacks.append(EarlyStoppingCallback(cfg.train.early_stopping.patience,
-                                               cfg.train.early_stopping.threshold))
-    generates = task.optional(Generates)
     trainer = GraftTrainer(
-        model=extras.model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+        model=extras.model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, components=components,
         data_collator=recipe.collator(tokenizer), processing_class=tokenizer,
         compute_metrics=recipe.compute_metrics if eval_ds is not None else None,
-        callbacks=callbacks + extras.callbacks + list(extra_callbacks or []), loss_fn=recipe.loss_fn(splits.train),
-        optimizer_cls_and_kwargs=extras.optimizer(cfg, args), adversary=extras.adversary,
-        rdrop=cfg.train.rdrop, divergence=recipe.output_divergence, distiller=distiller, preprocess_logits_for_metrics=recipe.logits_reducer(),
-        generation_eval=functools.partial(generates.evaluate_generation, tokenizer=tokenizer,
-                                          examples=splits.validation)
-        if generates is not None and eval_ds is not None else None, max_tokens_per_batch=cfg.train.max_tokens_per_batch)
+        callbacks=[GracefulStop(), TrainingProgress(log)] + list(extra_callbacks or []),
+        optimizer_cls_and_kwargs=extras.optimizer(cfg, args), preprocess_logits_for_metrics=recipe.logits_reducer())
     for printer in (PrinterCallback, ProgressCallback):  # TrainingProgress draws the one bar and eval lines
         trainer.remove_callback(printer)
-    if is_main_process():  # next to what setup_extras recorded
-        setup = run.path / "training_setup.json"
-        write_json(setup, {**(read_json(setup) if setup.is_file() else {}), "vocab": vocab.as_dict(),
-                           "threads": threads})
+    write_setup(run, splits, extras.model, components)
     return trainer, tokenizer
 
 
@@ -180,9 +220,11 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
     run there is replaced only then); one process at a time may write a run (``graftkit.io.sole_writer``).
 
     Raises:
+        ConfigError / UnsupportedError: a key the config sets is not honoured by its task's training path
+            (``check_settings``; a ``pretrain:`` section is run by ``graftkit.train.pretrain.train_with_pretrain``).
         Interrupted: a signal stopped training; the last checkpoint is on disk for ``resume``.
     """
-    task = build_task(cfg.task, cfg.data)
+    task = check_settings(cfg)  # before any work: an unsupported setting is one line, nothing written
     log = log if is_main_process() else (lambda m: None)
     with TrainSession(cfg, resume, overwrite, list(extra_callbacks or []), log) as session:
         own = task.optional(TrainsItself)  # trained by its own library's trainer (sentence-transformers)
@@ -229,7 +271,6 @@ def _train_with_trainer(task: Task, session: TrainSession) -> RunFolder:
     run, checkpoint = session.prepare_run_dir()
     _log_data(splits, log)
     trainer, tokenizer = build_trainer(cfg, task, splits, run, session.extra_callbacks, log)
-    session.record_data(run, splits)
     quality = data_quality(splits, tokenizer, cfg.data.max_length, task)
     for warning in quality_warnings(quality):
         log(f"data warning: {warning}")  # the full report: graftkit inspect CONFIG

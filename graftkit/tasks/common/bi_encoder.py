@@ -20,14 +20,20 @@ from graftkit.io import publish_dir, write_json
 from graftkit.modeling.load import resolve_model_path
 
 
-#: the config keys the sentence-transformers path honours (graftkit/train/keys.py refuses any other key that
-#: is set): the TrainingArguments it carries over, the base model, evaluation batch size and plots, pre-training
+#: what trains the bi-encoder, as refusals name it
+TRAINED_BY = "sentence-transformers"
+#: the config keys this path honours; graftkit/train/keys.py refuses any other key a config sets. The
+#: TrainingArguments it carries over (graftkit/train/arguments.py; no validation passes, so no checkpoint choice,
+#: early stopping or evaluation cadence; batches come from its no-duplicates sampler, not group_by_length), the
+#: base model, and what it shares with the Trainer path: CPU threads and TensorBoard logging
 SUPPORTED_KEYS = (
-    "train.epochs", "train.max_steps", "train.batch_size", "train.eval_batch_size", "train.learning_rate",
-    "train.optimizer", "train.weight_decay", "train.warmup", "train.scheduler", "train.grad_accum",
-    "train.max_grad_norm", "train.precision", "train.seed", "train.save_total_limit", "train.logging_steps",
-    "train.report_to", "train.num_workers", "train.compile", "train.distributed",
-    "model.name_or_path", "model.revision", "eval.batch_size", "eval.plots", "pretrain")
+    "train.epochs", "train.max_steps", "train.batch_size", "train.learning_rate", "train.optimizer",
+    "train.weight_decay", "train.warmup", "train.scheduler", "train.grad_accum", "train.max_grad_norm",
+    "train.precision", "train.seed", "train.save_total_limit", "train.logging_steps", "train.report_to",
+    "train.num_workers", "train.compile", "train.distributed", "train.threads", "model.name_or_path",
+    "model.revision")
+#: what this path always does: it never evaluates during training, so it never stops early
+FIXED_SETTINGS = {"train.early_stopping": None}
 
 
 def load_model(cfg: ModelConfig | str, max_length: int | None = None, device: str | None = None):
@@ -55,27 +61,6 @@ def make_loss(model, scale: float = 20.0):
     return MultipleNegativesRankingLoss(model, scale=scale)
 
 
-def reject_classifier_switches(cfg, what: str = "task.type embedding") -> None:
-    """Switches built for the Trainer path and its task heads; the bi-encoder trainer would ignore them.
-
-    ``what`` names the setting that chose the bi-encoder (in the error)."""
-    t, defaults = cfg.train, type(cfg.train)()
-
-    used = [name for name, on in (("peft", cfg.peft), ("augment", cfg.augment), ("train.adversarial", t.adversarial),
-                                  ("train.rdrop", t.rdrop), ("train.label_smoothing", t.label_smoothing),
-                                  ("train.freeze", t.freeze != defaults.freeze),
-                                  ("train.layer_lr_decay", t.layer_lr_decay != 1.0),
-                                  ("train.head_learning_rate", t.head_learning_rate),
-                                  # it trains without validation passes: no checkpoint choice, no early stop
-                                  # (the defaults pass: a saved config spells every default out)
-                                  ("train.early_stopping", t.early_stopping not in (None, defaults.early_stopping)),
-                                  ("train.eval_strategy", t.eval_strategy != defaults.eval_strategy),
-                                  ("train.metric", t.metric != defaults.metric)) if on]
-    if used:
-        raise ConfigError(f"{what} is trained by sentence-transformers, which does not apply "
-                          f"{', '.join(used)}; remove them (they work with classification, ner, pair, regression)")
-
-
 def embed(model, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
     """(n, dim) float32 L2-normalised embeddings from a ``SentenceTransformer``."""
     vecs = model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
@@ -92,12 +77,13 @@ def _st_arguments(session, run):
     return SentenceTransformerTrainingArguments(**kwargs, batch_sampler=BatchSamplers.NO_DUPLICATES)
 
 
-def fit_bi_encoder(session, run, checkpoint: str | None, columns: dict[str, list[str]]):
+def fit_bi_encoder(session, run, checkpoint: str | None, splits, columns: dict[str, list[str]]):
     """Fine-tune the configured encoder as a sentence-transformers bi-encoder and publish it into ``run``.
 
     Args:
         session: the train layer's TrainSession.
         run: the run folder (from ``session.prepare_run_dir()``); ``checkpoint`` resumes.
+        splits: the run's data, hashed into training_setup.json (written as on the Trainer path).
         columns: ``anchor``, ``positive`` and optional ``negative_1..n`` texts, one row each, for
             MultipleNegativesRankingLoss (the positives of the other rows and every negative in the batch
             are an anchor's negatives).
@@ -109,11 +95,13 @@ def fit_bi_encoder(session, run, checkpoint: str | None, columns: dict[str, list
         Interrupted: a signal stopped training; the last checkpoint is on disk for ``resume``.
     """
     cfg = session.cfg
+    shared = session.shared_components(run)  # train.threads is set before the model loads
     model = load_model(cfg.model, cfg.data.max_length)
+    session.record_setup(run, splits, model, shared)
     stop = session.stop_callback()
     trainer = SentenceTransformerTrainer(
-        model=model, args=_st_arguments(session, run), loss=make_loss(model),
-        train_dataset=Dataset.from_dict(columns), callbacks=[stop, *session.extra_callbacks])
+        model=model, args=_st_arguments(session, run), loss=make_loss(model), train_dataset=Dataset.from_dict(columns),
+        callbacks=[stop, *(cb for c in shared for cb in c.callbacks()), *session.extra_callbacks])
     try:
         result = trainer.train(resume_from_checkpoint=checkpoint)
     finally:  # an exception skips on_train_end: put the signal handlers back all the same

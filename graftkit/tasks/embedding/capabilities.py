@@ -14,8 +14,13 @@ from graftkit.tasks.embedding.train import train_embedding
 
 
 class EmbeddingTraining(TrainsItself):
+    trained_by = bi_encoder.TRAINED_BY
+
     def supported_keys(self) -> tuple[str, ...]:
         return bi_encoder.SUPPORTED_KEYS
+
+    def fixed_settings(self) -> dict:
+        return bi_encoder.FIXED_SETTINGS
 
     def train_run(self, cfg, session):
         return train_embedding(self.task, session)

@@ -5,7 +5,7 @@ from graftkit.data.dataset import Splits, load_splits
 from graftkit.io import read_json
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.report.plots import training_curve_png
-from graftkit.tasks.common.bi_encoder import fit_bi_encoder, reject_classifier_switches
+from graftkit.tasks.common.bi_encoder import fit_bi_encoder
 from graftkit.tasks.embedding import metrics, preprocess
 from graftkit.tasks.embedding.card import write_card
 
@@ -31,19 +31,17 @@ def train_embedding(task, session) -> RunFolder:
         Interrupted: a signal stopped training; the last checkpoint is on disk for ``resume``.
     """
     cfg, log = session.cfg, session.log
-    reject_classifier_switches(cfg)
     splits = load_splits(cfg.data, task.parse_label, task.strat_key, reader=task.read,
                          from_rows=task.examples_from_rows)
     task.fit(splits.train)
     run, checkpoint = session.prepare_run_dir()
-    session.record_data(run, splits)
     for note in splits.notes:
         log(note)
     anchors, positives, skipped = preprocess.training_pairs(splits.train, task.label_mode, cfg.train.seed)
     if skipped:
         log(f"{skipped} training rows have a label no other row shares; they cannot form a pair and are skipped")
     log(f"examples: train pairs={len(anchors)} validation={len(splits.validation)} test={len(splits.test)}")
-    model, result = fit_bi_encoder(session, run, checkpoint, {"anchor": anchors, "positive": positives})
+    model, result = fit_bi_encoder(session, run, checkpoint, splits, {"anchor": anchors, "positive": positives})
     run.write_task_state(task.name, task.state())
     results = {"train": dict(result.metrics), "data": {
         "train": len(splits.train), "train_pairs": len(anchors), "validation": len(splits.validation),

@@ -60,12 +60,16 @@ class TwoTowerTraining(TrainsItself):
     """The bi-encoder on contrastive rows (each click against its impression's non-clicks), then graftkit's
     evaluation and card (``TrainSession.finish``)."""
 
+    trained_by = bi_encoder.TRAINED_BY
+
     def supported_keys(self) -> tuple[str, ...]:
         return bi_encoder.SUPPORTED_KEYS
 
+    def fixed_settings(self) -> dict:
+        return bi_encoder.FIXED_SETTINGS
+
     def train_run(self, cfg, session):
         t = self.task
-        bi_encoder.reject_classifier_switches(cfg, "task.architecture two_tower")
         splits = load_splits(cfg.data, t.parse_label, t.strat_key, reader=t.read)
         t.fit(splits.train)
         run, checkpoint = session.prepare_run_dir()
@@ -74,7 +78,7 @@ class TwoTowerTraining(TrainsItself):
         rows = contrastive_rows(splits.train, t.task_cfg.negatives_per_positive, cfg.train.seed)
         session.log(f"examples: train clicks={len(rows['anchor'])} (each with {len(rows) - 2} impression "
                     f"negatives) validation={len(splits.validation)} test={len(splits.test)}")
-        _, result = bi_encoder.fit_bi_encoder(session, run, checkpoint, rows)
+        _, result = bi_encoder.fit_bi_encoder(session, run, checkpoint, splits, rows)
         run.write_task_state(t.name, t.state())
         session.finish(t, run, splits, dict(result.metrics))
         return run
