@@ -193,3 +193,22 @@ def predictions_of(run: Path, inputs: list) -> list[dict]:
 
 def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.strip().splitlines() if line.strip().startswith("{")]
+
+
+def forward_logits(run: Path, prompts: list[str]):
+    """The run model's logits for each prompt followed by the same few target tokens (teacher forcing)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from graftkit.inference.base import load_task
+    from graftkit.inference.run_model import load_run_model
+    from graftkit.modeling.run_folder import RunFolder
+
+    model = load_run_model(run, load_task(RunFolder(run))).eval()
+    enc = AutoTokenizer.from_pretrained(str(run))(prompts, return_tensors="pt", padding=True)
+    extra = {}
+    if model.config.is_encoder_decoder:
+        start = model.config.decoder_start_token_id
+        extra["decoder_input_ids"] = torch.tensor([[start, 3, 4, 5]] * len(prompts))
+    with torch.no_grad():
+        return model(**enc, **extra).logits.numpy()
