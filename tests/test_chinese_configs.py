@@ -1,4 +1,4 @@
-"""Issue 13: the Chinese recipes in configs/ turn on vocabulary extension and task-adaptive pre-training,
+"""The Chinese recipes in configs/ turn on vocabulary extension and task-adaptive pre-training,
 and a training log names the switch when the training text is mostly [UNK]."""
 from __future__ import annotations
 

@@ -138,7 +138,7 @@ def test_ner_student_matches_the_teacher_at_labelled_positions(tmp_path, tiny_mo
 
 def test_report_is_written_before_complete_and_the_teacher_runs_on_every_step(tmp_path, tiny_model_dir, teacher,
                                                                               monkeypatch):
-    """Issue 13: the distillation section was appended after COMPLETE; teacher logits are never cached."""
+    """The distillation section is written before COMPLETE (it once came after); teacher logits are never cached."""
     from graftkit.modeling.run_folder import RunFolder
     from graftkit.train.distill import Distiller
 

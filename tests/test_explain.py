@@ -283,12 +283,11 @@ def test_ner_explains_each_predicted_entity(tmp_path, tiny_model_dir):
 
 
 def test_ensemble_attributes_the_averaged_output(tmp_path, keyword_run, tiny_model_dir):
-    import yaml
-
+    from graftkit.modeling.run_folder import RunFolder
     from graftkit.tasks.run_config import config_from_dict
     from graftkit.train.ensemble import build_ensemble
 
-    tree = yaml.safe_load((keyword_run / "config.yaml").read_text())  # same data and splits, another seed
+    tree = RunFolder(keyword_run).config_tree()  # same data and splits, another seed
     tree.update(output_dir=str(tmp_path / "runs"), name="other")
     tree["train"].update(seed=7, epochs=10)
     tree["eval"]["robustness_rows"] = 0

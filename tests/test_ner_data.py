@@ -315,7 +315,8 @@ def test_window_labels_name_tags_outside_the_label_set():
 
 
 def test_unseen_validation_type_is_tagged_o_with_a_warning_and_refused_in_training(tokenizer, caplog):
-    """Issue 13: a validation type absent from training raised a raw KeyError in window_labels."""
+    """A validation type absent from training is tagged O with a warning (it once raised a raw KeyError in
+    window_labels)."""
     from graftkit.data.dataset import Example
     from graftkit.tasks.ner import NerTask
     from graftkit.tasks.capabilities import TrainsWithTrainer

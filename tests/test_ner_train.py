@@ -124,7 +124,7 @@ def test_cli_train_evaluate_predict_crf(tmp_path, tiny_model_dir):
 
 
 def test_type_only_in_validation_and_test_trains_and_counts_as_missed(tmp_path, tiny_model_dir):
-    """Issue 13: an entity type absent from training used to crash building the validation features."""
+    """An entity type absent from training does not crash building the validation features (it once did)."""
     train_rows = [(t, [e for e in ents if e[2] != "ORG"]) for t, ents in SENTENCES]
     train_file = write_jsonl(tmp_path / "train.jsonl", train_rows, repeat=4)
     held_out = write_jsonl(tmp_path / "held.jsonl", SENTENCES)  # ORG appears only here

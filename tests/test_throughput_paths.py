@@ -1,4 +1,4 @@
-"""Issue 17's fast training paths keep the numerics: token-budget batching, torch.compile, threads, cached data.
+"""The fast training paths keep the numerics: token-budget batching, torch.compile, threads, cached data.
 
 Tolerances (per logged step loss, tiny BERT, fp32 CPU, dropout 0 so a run is a pure function of its batches):
 - resume after a kill mid-epoch, cached datasets: equal to 1e-6 (the same arithmetic, replayed);
