@@ -33,6 +33,7 @@ After the Trainer is built (once):
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar
 
 import torch
@@ -79,7 +80,7 @@ class Component:
         return {}
 
 
-class TrainingOnly(Component):
+class TrainingOnly(Component, ABC):
     """A loss transform that applies to training batches only: evaluation keeps the task loss, so
     validation numbers stay comparable with a run without the transform."""
 
@@ -88,8 +89,9 @@ class TrainingOnly(Component):
             return inner(model, inputs, num_items)
         return self.training_loss(trainer, model, inputs, num_items, inner)
 
+    @abstractmethod
     def training_loss(self, trainer, model, inputs: dict, num_items, inner: LossFn) -> tuple[torch.Tensor, Any]:
-        raise NotImplementedError
+        """(loss, outputs) of one training batch."""
 
 
 class TaskLoss(Component):

@@ -18,6 +18,7 @@ from graftkit.config import ModelConfig
 from graftkit.errors import ConfigError
 from graftkit.io import publish_dir, write_json
 from graftkit.modeling.load import resolve_model_path
+from graftkit.tasks.capabilities import TrainsItself
 
 
 #: what trains the bi-encoder, as refusals name it
@@ -34,6 +35,18 @@ SUPPORTED_KEYS = (
     "model.revision")
 #: what this path always does: it never evaluates during training, so it never stops early
 FIXED_SETTINGS = {"train.early_stopping": None}
+
+
+class BiEncoderTraining(TrainsItself):
+    """The sentence-transformers path's declarations; a task's subclass supplies ``train_run``."""
+
+    trained_by = TRAINED_BY
+
+    def supported_keys(self) -> tuple[str, ...]:
+        return SUPPORTED_KEYS
+
+    def fixed_settings(self) -> dict:
+        return FIXED_SETTINGS
 
 
 def load_model(cfg: ModelConfig | str, max_length: int | None = None, device: str | None = None):

@@ -7,21 +7,13 @@ from typing import Sequence
 
 import numpy as np
 
-from graftkit.tasks.capabilities import Embeds, Ranks, TrainsItself
+from graftkit.tasks.capabilities import Embeds, Ranks
 from graftkit.tasks.common import bi_encoder
 from graftkit.tasks.common.card import StandardCard
 from graftkit.tasks.embedding.train import train_embedding
 
 
-class EmbeddingTraining(TrainsItself):
-    trained_by = bi_encoder.TRAINED_BY
-
-    def supported_keys(self) -> tuple[str, ...]:
-        return bi_encoder.SUPPORTED_KEYS
-
-    def fixed_settings(self) -> dict:
-        return bi_encoder.FIXED_SETTINGS
-
+class EmbeddingTraining(bi_encoder.BiEncoderTraining):
     def train_run(self, cfg, session):
         return train_embedding(self.task, session)
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from graftkit.data.dataset import load_splits
-from graftkit.tasks.capabilities import DecodesLogits, Ranks, TrainsItself
+from graftkit.tasks.capabilities import DecodesLogits, Ranks
 from graftkit.tasks.common import bi_encoder
 from graftkit.tasks.common.card import StandardCard
 from graftkit.tasks.common.classifier import CAPABILITIES, ClassifierCard, ClassifierDistills, ClassifierLabelErrors
@@ -56,17 +56,9 @@ CROSS_ENCODER_CAPABILITIES = tuple(c for c in CAPABILITIES if c not in (Classifi
     + (RankingLabelErrors, RankingCard, CrossEncoderRanks)
 
 
-class TwoTowerTraining(TrainsItself):
+class TwoTowerTraining(bi_encoder.BiEncoderTraining):
     """The bi-encoder on contrastive rows (each click against its impression's non-clicks), then graftkit's
     evaluation and card (``TrainSession.finish``)."""
-
-    trained_by = bi_encoder.TRAINED_BY
-
-    def supported_keys(self) -> tuple[str, ...]:
-        return bi_encoder.SUPPORTED_KEYS
-
-    def fixed_settings(self) -> dict:
-        return bi_encoder.FIXED_SETTINGS
 
     def train_run(self, cfg, session):
         t = self.task
