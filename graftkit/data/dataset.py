@@ -75,6 +75,9 @@ class Splits:
     test: list[Example]
     dropped: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: per split, rows set aside as out of scope (the task's out-of-scope label): no class to learn, but what
+    #: its out-of-scope detector is chosen and reported on
+    out_of_scope: dict[str, list[Example]] = field(default_factory=dict)
 
     def digests(self) -> dict[str, str]:
         """``examples_digest`` of each split, as recorded in a run folder's training_setup.json."""

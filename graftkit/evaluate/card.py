@@ -50,6 +50,7 @@ def write_model_card(run: RunFolder, cfg: RunConfig, task: Task, results: dict, 
     generates = task.optional(Generates)
     body = (_header(cfg, state, results, metric) + (generates.decoding_section(run.path) if generates else [])
             + _results(results, card.notes(results)) + _calibration(results.get("calibration"))
+            + _out_of_scope(results.get("out_of_scope"))
             + _robustness(results.get("robustness")) + _slices(results) + _quality(results.get("data_quality"))
             + ["## Use", "", *card.usage(run.public_path)])
     meta = card_data(cfg, state["task"], card.pipeline_tag, results)
@@ -119,6 +120,28 @@ def _calibration(cal: dict | None) -> list[str]:
             lines += [f"![reliability diagram](plots/reliability_{split}.png)", ""]
             break
     return lines
+
+
+def _out_of_scope(oos: dict | None) -> list[str]:
+    if not oos:
+        return []
+    lines = ["## Out-of-scope detection", "",
+             f"Predictions say `out_of_scope` when the **{oos['detector']}** score exceeds {oos['threshold']:.4g}, "
+             f"chosen on the {oos['chosen_on']} split (target in-scope accuracy "
+             f"{oos['target_in_scope_accuracy']:.2f}; out-of-scope rows: "
+             + ", ".join(f"{k} {v}" for k, v in oos["out_of_scope_rows"].items()) + "). Every detector at its own "
+             "threshold:", "",
+             "| detector | split | AUROC | FPR95 | out-of-scope recall | precision | in-scope accuracy | handoff rate |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, d in oos["detectors"].items():
+        for split in ("validation", "test"):
+            if split in d:
+                m = d[split]
+                lines.append(f"| {name} | {split} | " + " | ".join(_fmt(m.get(k)) if m.get(k) is not None else "—"
+                             for k in ("auroc", "fpr95", "oos_recall", "oos_precision", "in_scope_accuracy",
+                                       "handoff_rate")) + " |")
+    return lines + ["", "Scores read the raw logits (and the pooled features): temperature scaling changes no "
+                    "decision. ![out-of-scope scores](plots/out_of_scope.png)", ""]
 
 
 def _robustness(rob: dict | None) -> list[str]:

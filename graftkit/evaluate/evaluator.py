@@ -10,6 +10,7 @@ from graftkit.data.dataset import Example, Splits, read_examples
 from graftkit.data.quality import quality_report, warnings
 from graftkit.evaluate.calibration import calibrate_run
 from graftkit.evaluate.card import write_model_card
+from graftkit.evaluate.out_of_scope import fit_out_of_scope, report_fitted
 from graftkit.evaluate.robustness import robustness_report
 from graftkit.evaluate.slices import slice_metrics
 from graftkit.inference.base import RunInference
@@ -19,7 +20,7 @@ from graftkit.modeling.run_folder import RunFolder
 from graftkit.progress import progress_bar
 from graftkit.report.plots import training_curve_png
 from graftkit.tasks.base import Task
-from graftkit.tasks.capabilities import Calibrates, GoldLabels, Perturbs
+from graftkit.tasks.capabilities import Calibrates, DetectsOutOfScope, GoldLabels, Perturbs
 from graftkit.tasks.run_config import RunConfig
 
 Progress = Callable[[int], None]
@@ -64,6 +65,9 @@ def evaluate_file(run_dir: str | Path, data: str | Path, out_dir: str | Path | N
     data_cfg = predictor.cfg.data.model_copy(update={k: v for k, v in data_overrides.items() if v is not None})
     predictor.task.data_cfg = data_cfg
     examples, dropped = read_examples(str(data), data_cfg, reader=predictor.task.read)
+    detector = predictor.task.optional(DetectsOutOfScope)
+    detector = detector if detector is not None and detector.fitted else None
+    examples, out_of_scope = detector.split_off(examples) if detector is not None else (examples, [])
     predictor.task.check(examples)
     out = Path(out_dir) if out_dir else predictor.run.path / "eval" / Path(data).stem
     if progress_factory:
@@ -73,6 +77,8 @@ def evaluate_file(run_dir: str | Path, data: str | Path, out_dir: str | Path | N
     else:
         result = evaluate_examples(predictor, examples, out, predictor.cfg.eval.plots, predictor.cfg.eval.batch_size,
                                    slices=predictor.cfg.eval.slices)
+    if detector is not None:
+        result["out_of_scope"] = report_fitted(predictor, detector, examples, out_of_scope)
     result["file"] = str(data)
     result["dropped_rows"] = dropped
     evals = predictor.run.read_metrics().get("evaluations", {})
@@ -103,6 +109,12 @@ def finalize_run(run: RunFolder, cfg: RunConfig, splits: Splits, train_metrics: 
             val_inputs = [task.input_of(e) for e in splits.validation]
             calibrates.tune_decision(splits.validation, predictor.predict(val_inputs, cfg.eval.batch_size))
     run.write_task_state(task.name, task.state())
+    detector = task.optional(DetectsOutOfScope)
+    out_of_scope = None
+    if detector is not None and detector.enabled:  # before the splits are scored: their predictions say it
+        out_of_scope = fit_out_of_scope(predictor, detector, splits, splits.out_of_scope, plots_dir, log)
+        detector.save(run.path)
+        predictor.detector = detector
     quality = quality if quality is not None else data_quality(splits, predictor.tokenizer, cfg.data.max_length, task)
     results: dict = {"train": train_metrics, "data": {
         "train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test),
@@ -110,6 +122,8 @@ def finalize_run(run: RunFolder, cfg: RunConfig, splits: Splits, train_metrics: 
     if calibration is not None:
         write_json(run.path / "calibration.json", calibration)
         results["calibration"] = _calibration_summary(calibration)
+    if out_of_scope is not None:
+        results["out_of_scope"] = out_of_scope
     for name, examples in (("validation", splits.validation), ("test", splits.test)):
         if examples:
             out = run.predictions / name if cfg.eval.save_predictions else None

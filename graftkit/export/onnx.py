@@ -5,24 +5,44 @@ import logging
 import warnings
 from pathlib import Path
 
+import torch
+from transformers import AutoTokenizer
+
 from graftkit.errors import ExportError
 from graftkit.export import generation
 from graftkit.inference.base import load_task
 from graftkit.inference.run_model import load_run_model
+from graftkit.modeling.features import FeatureTap
 from graftkit.modeling.outputs import output_logits
 from graftkit.modeling.run_folder import RunFolder
-from graftkit.tasks.capabilities import Exports, Generates
+from graftkit.tasks.capabilities import DetectsOutOfScope, Exports, Generates
+
+
+class Graph(torch.nn.Module):
+    """Tokenizer features → logits, and the model's features (the input of its output layer) when
+    ``with_features``: an out-of-scope detector that reads them then scores the same in ONNX as in torch."""
+
+    def __init__(self, inner: torch.nn.Module, names: list[str], with_features: bool):
+        super().__init__()
+        self.inner, self.names, self.with_features = inner, names, with_features
+        self.outputs = ["logits", "features"] if with_features else ["logits"]
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        kw = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        kw = {k: v for k, v in kw.items() if k in self.names}
+        if not self.with_features:
+            return output_logits(self.inner(**kw))
+        with FeatureTap(self.inner) as tap:
+            logits = output_logits(self.inner(**kw))
+        return logits, tap.value
 
 
 def export_onnx(run_dir: str | Path, out_file: str | Path, opset: int = 18) -> list[str]:
     """Write the run's model as an ONNX graph to ``out_file``; returns the graph's input names.
 
     Uses ``torch.onnx.export(dynamo=True)`` with symbolic batch and sequence dimensions; the
-    graph returns the model's logits only.
+    graph returns the model's logits, and its features too when the run's out-of-scope detector reads them.
     """
-    import torch
-    from transformers import AutoTokenizer
-
     run = RunFolder(run_dir).require_model()
     task = load_task(run)
     if task.has(Generates):  # the one kind with a reason beyond the capability: say it
@@ -37,17 +57,8 @@ def export_onnx(run_dir: str | Path, out_file: str | Path, opset: int = 18) -> l
     sample = tokenizer(["graftkit export sample", "a second, longer sample sentence for the exporter"],
                        padding=True, return_tensors="pt")
 
-    class LogitsOnly(torch.nn.Module):
-        """Tokenizer features → logits only (the graph's single output)."""
-
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids, attention_mask=None, token_type_ids=None):
-            kw = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-            return output_logits(self.inner(**{k: v for k, v in kw.items() if k in names}))
-
+    detector = task.optional(DetectsOutOfScope)
+    graph = Graph(model, names, with_features=detector is not None and detector.fitted and detector.needs_features)
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
     out_file = Path(out_file)
     out_file.parent.mkdir(parents=True, exist_ok=True)
@@ -58,8 +69,8 @@ def export_onnx(run_dir: str | Path, out_file: str | Path, opset: int = 18) -> l
             q.setLevel(logging.ERROR)
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            torch.onnx.export(LogitsOnly(model), (), str(out_file), kwargs={n: sample[n] for n in names},
-                              output_names=["logits"], opset_version=opset,
+            torch.onnx.export(graph, (), str(out_file), kwargs={n: sample[n] for n in names},
+                              output_names=graph.outputs, opset_version=opset,
                               dynamic_shapes={n: {0: batch, 1: seq} for n in names},
                               dynamo=True, external_data=False, verbose=False)
     except Exception as err:  # the exporter raises many internal types; name the model in one message

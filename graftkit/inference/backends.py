@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import inspect
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from graftkit.inference.run_model import load_run_model
+from graftkit.modeling.features import FeatureTap
 from graftkit.modeling.outputs import output_logits
 from graftkit.registry import Registry
 from graftkit.tasks.base import Task
@@ -25,7 +27,13 @@ class TorchBackend:
         self.accepts = set(inspect.signature(self.model.forward).parameters)
 
     def __call__(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        return self.outputs(features)[0]
+
+    def outputs(self, features: dict[str, np.ndarray],
+                with_features: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """(logits, the model's features — the input of its output layer — when ``with_features``)."""
         batch = {k: torch.as_tensor(v).to(self.device) for k, v in features.items() if k in self.accepts}
-        with torch.inference_mode():
+        with torch.inference_mode(), (FeatureTap(self.model) if with_features else nullcontext()) as tap:
             out = self.model(**batch)
-        return output_logits(out).float().cpu().numpy()
+        feats = tap.value.float().cpu().numpy() if with_features else None
+        return output_logits(out).float().cpu().numpy(), feats

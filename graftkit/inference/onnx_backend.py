@@ -36,9 +36,24 @@ class OnnxBackend:
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(str(file), opts, providers=["CPUExecutionProvider"])
         self.inputs = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
         self.file = file
 
     def __call__(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        return self.outputs(features)[0]
+
+    def outputs(self, features: dict[str, np.ndarray],
+                with_features: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """(logits, the graph's ``features`` output when ``with_features``; an export with an out-of-scope
+        detector that reads features has one)."""
+        if with_features and "features" not in self.output_names:
+            raise ExportError(f"{self.file} returns no features, which this run's out-of-scope detector reads; "
+                              "export the run again (`graftkit export RUN`)")
+        names = ["logits", "features"] if with_features else ["logits"]
+        results = self.session.run(names, self._feed(features))
+        return results[0], (results[1] if with_features else None)
+
+    def _feed(self, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         feed = {}
         for name in self.inputs:
             if name in features:
@@ -47,4 +62,4 @@ class OnnxBackend:
                 feed[name] = np.zeros_like(np.asarray(features["input_ids"], dtype=np.int64))
             else:
                 raise ExportError(f"{self.file}: the graph needs input '{name}' the task did not produce")
-        return self.session.run(["logits"], feed)[0]
+        return feed

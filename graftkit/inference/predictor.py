@@ -8,11 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from graftkit.errors import UnsupportedError
 from graftkit.inference import onnx_backend  # noqa: F401  registers the "onnx" backend
 from graftkit.inference.backends import BACKENDS
 from graftkit.inference.base import RunInference, load_run_config, load_task
-from graftkit.tasks.capabilities import DecodesLogits
+from graftkit.tasks.capabilities import DecodesLogits, DetectsOutOfScope
 from graftkit.tasks.predictions import Prediction
 
 __all__ = ["Predictor", "load_run_config", "load_task"]
@@ -36,6 +38,9 @@ class Predictor(RunInference):
                                    "logits backend (torch or onnx, --ray); `graftkit predict` without --ray, "
                                    "`graftkit serve` and graftkit.inference.open_run serve it")
         self.decoding = self.task.capability(DecodesLogits, "predict")
+        detector = self.task.optional(DetectsOutOfScope)
+        #: the run's out-of-scope detector, when it has a fitted one (its predictions then say out_of_scope)
+        self.detector = detector if detector is not None and detector.fitted else None
         self.backend_name = backend
         self.backend = BACKENDS.get(backend)(self.run.path, self.task, **backend_kwargs)
 
@@ -43,8 +48,23 @@ class Predictor(RunInference):
         """(numpy features, decoding context) of one batch."""
         return self.decoding.encode(inputs, self.tokenizer, self.max_length)
 
+    def outputs(self, inputs: Sequence[Any], batch_size: int = 64,
+                with_features: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """The backend's raw logits (no temperature) and, with ``with_features``, the model's features (the input
+        of its output layer), for inputs whose logits have one row each (sequence classifiers)."""
+        logits, feats = [], []
+        for start in range(0, len(inputs), batch_size):
+            batch, _ = self.features(list(inputs[start:start + batch_size]))
+            z, f = self.backend.outputs(batch, with_features)
+            logits.append(z)
+            feats.append(f)
+        return np.concatenate(logits), (np.concatenate(feats) if with_features else None)
+
     def predict_batch(self, inputs: Sequence[Any]) -> list[Prediction]:
         if not inputs:
             return []
         features, ctx = self.features(inputs)
-        return self.decoding.decode(self.backend(features), ctx)
+        detector = self.detector
+        logits, feats = self.backend.outputs(features, with_features=detector is not None and detector.needs_features)
+        predictions = self.decoding.decode(logits, ctx)
+        return detector.flag(predictions, logits, feats) if detector is not None else predictions

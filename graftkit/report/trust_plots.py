@@ -1,4 +1,4 @@
-"""Plots of the trust reports: reliability diagrams and the label-error summary.
+"""Plots of the trust reports: reliability diagrams, the label-error summary, out-of-scope score distributions.
 
 Built on ``matplotlib.figure.Figure`` with the Agg canvas directly, so importing this module
 changes no global matplotlib state (no ``matplotlib.use``, no pyplot figure registry).
@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -55,4 +56,22 @@ def label_issue_png(counts: dict[str, int], total: dict[str, int], path: Path) -
                   ha="right" if len(labels) > 6 else "center")
     ax.set_ylabel("likely label errors")
     ax.set_title("Likely label errors per given label (share of that label)")
+    return _save(fig, path)
+
+
+def score_distribution_png(in_scope, out_of_scope, threshold: float, path: Path, title: str) -> Path:
+    """Histograms of an out-of-scope score for in-scope and out-of-scope questions, with the threshold."""
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    values = np.concatenate([np.asarray(in_scope, float), np.asarray(out_of_scope, float)])
+    bins = np.histogram_bin_edges(values[np.isfinite(values)], bins=40)
+    ax.hist(in_scope, bins=bins, alpha=0.6, color="tab:blue", label=f"in scope ({len(in_scope)})", density=True)
+    if len(out_of_scope):
+        ax.hist(out_of_scope, bins=bins, alpha=0.6, color="tab:red", label=f"out of scope ({len(out_of_scope)})",
+                density=True)
+    ax.axvline(threshold, color="k", linestyle="--", linewidth=1, label=f"threshold {threshold:.3g}")
+    ax.set_xlabel("out-of-scope score (higher: more likely out of scope)")
+    ax.set_ylabel("density")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
     return _save(fig, path)

@@ -271,6 +271,66 @@ class Calibrates(Capability):
         """Tune decision state (e.g. multi-label thresholds) on validation predictions; may do nothing."""
 
 
+class DetectsOutOfScope(Capability):
+    """Flags inputs the model was not built for: out-of-scope scores and a threshold chosen on validation."""
+
+    summary = "flags out-of-scope inputs (softmax, max logit, energy, Mahalanobis, kNN; threshold from validation)"
+
+    @property
+    @abstractmethod
+    def settings(self):
+        """The run's detector settings (the task's ``out_of_scope`` section), or None."""
+
+    @property
+    @abstractmethod
+    def enabled(self) -> bool:
+        """The run's config asks for a detector (then training fits one)."""
+
+    @property
+    @abstractmethod
+    def fitted(self) -> bool:
+        """The run holds a fitted detector (its predictions carry ``out_of_scope``)."""
+
+    @property
+    @abstractmethod
+    def needs_features(self) -> bool:
+        """Scoring reads the model's features (the input of its output layer), not only its logits."""
+
+    @abstractmethod
+    def split_off(self, examples: list[Example]) -> tuple[list[Example], list[Example]]:
+        """(in-scope, out-of-scope) examples: rows labelled as out of scope are no class to learn."""
+
+    @abstractmethod
+    def fit(self, logits: np.ndarray, features: np.ndarray | None, examples: list[Example]) -> None:
+        """Fit what the detectors keep of the training rows (class means, covariance, a feature bank)."""
+
+    @abstractmethod
+    def scores(self, logits: np.ndarray, features: np.ndarray | None) -> dict[str, np.ndarray]:
+        """Every asked detector's out-of-scope score per row (higher: more likely out of scope)."""
+
+    @abstractmethod
+    def choose(self, detector: str, threshold: float) -> None:
+        """Use ``detector`` with ``threshold`` from now on (saved with the run)."""
+
+    @property
+    @abstractmethod
+    def chosen(self) -> tuple[str, float] | None:
+        """(the flagging detector, its threshold), or None before one is chosen."""
+
+    @abstractmethod
+    def flag(self, predictions: list[Prediction], logits: np.ndarray,
+             features: np.ndarray | None) -> list[Prediction]:
+        """The predictions with ``out_of_scope`` and its score set (as they are when nothing is fitted)."""
+
+    @abstractmethod
+    def save(self, run_dir: Path) -> None:
+        """Write the fitted detector into the run folder (JSON and safetensors)."""
+
+    @abstractmethod
+    def load(self, run_dir: Path) -> None:
+        """Restore the detector a run folder holds (none: nothing is flagged)."""
+
+
 class Votes(Capability):
     """An ensemble of this task can vote (``graftkit ensemble --combine vote``)."""
 
@@ -449,8 +509,8 @@ INFERENCE_KINDS = (DecodesLogits, Generates, Embeds)
 
 INTERFACES: tuple[type[Capability], ...] = (
     TrainsWithTrainer, TrainsItself, DecodesLogits, Generates, Embeds, ScoresLabels, TagsEntities, Ranks, GoldLabels,
-    Calibrates, Votes, AveragesMembers, Explains, Perturbs, FindsLabelErrors, Distills, Augments, Exports,
-    CardMetadata)
+    Calibrates, DetectsOutOfScope, Votes, AveragesMembers, Explains, Perturbs, FindsLabelErrors, Distills, Augments,
+    Exports, CardMetadata)
 
 
 def interface_of(impl: type) -> type[Capability]:

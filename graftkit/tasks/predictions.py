@@ -17,17 +17,20 @@ class Prediction:
     """Base of every prediction kind."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (nested dataclasses become dicts too)."""
-        return dataclasses.asdict(self)
+        """The JSON form (nested dataclasses become dicts too); optional fields that are unset are left out."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
 @dataclass(frozen=True)
 class LabelPrediction(Prediction):
-    """Single-label classification: the chosen label, its probability and every label's probability."""
+    """Single-label classification: the chosen label, its probability and every label's probability; for a
+    run with an out-of-scope detector, whether the input is out of scope and the detector's score."""
 
     label: str
     score: float
     scores: dict[str, float]
+    out_of_scope: bool | None = None
+    out_of_scope_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,9 @@ class Entity:
     end: int
     text: str
     score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)

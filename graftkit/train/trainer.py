@@ -14,6 +14,7 @@ from graftkit.data.cache import cached_dataset, dataset_key
 from graftkit.data.dataset import Splits, load_splits
 from graftkit.data.quality import warnings as quality_warnings
 from graftkit.evaluate.evaluator import data_quality, finalize_run
+from graftkit.evaluate.out_of_scope import set_aside
 from graftkit.io import publish_dir, write_json
 from graftkit.modeling.load import load_pretrained
 from graftkit.modeling.peft import finish_adapter_save
@@ -204,8 +205,8 @@ def features(cfg: RunConfig, task: Task, build: Callable, examples: list, tokeni
 def prepare(cfg: RunConfig, task: Task | None = None) -> tuple[Task, Splits]:
     """Read and validate the data and fit the task's label state (no model yet)."""
     task = task or build_task(cfg.task, cfg.data)
-    splits = load_splits(cfg.data, task.parse_label, task.strat_key, reader=task.read,
-                         from_rows=task.examples_from_rows)
+    splits = set_aside(task, load_splits(cfg.data, task.parse_label, task.strat_key, reader=task.read,
+                                         from_rows=task.examples_from_rows))
     task.fit(splits.train)
     task.check(splits.validation)
     task.check(splits.test)

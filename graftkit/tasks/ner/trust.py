@@ -4,7 +4,7 @@ teacher checks of token-level distillation."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -66,7 +66,7 @@ class NerExplains(Explains):
             tags = [i for i, lab in enumerate(self.task.labels) if lab != "O" and lab.split("-", 1)[-1] == ent.label]
             res = engine.attribute(enc, entity_score(positions, tags), steps)
             attrs = res.pop("attrs")
-            out.append({**asdict(ent), **res, "words": word_attributions(text, words, word_ids, attrs)})
+            out.append({**ent.to_dict(), **res, "words": word_attributions(text, words, word_ids, attrs)})
         return {"task": self.task.name, "steps": max((e["steps"] for e in out), default=steps), "baseline": BASELINE,
                 "entities": out, "truncated": len(set(w for w in word_ids if w is not None)) < len(words)}
 
