@@ -123,7 +123,3 @@ def dump_config(cfg: RunConfig) -> str:
     holds (every writer of a run folder writes it with this)."""
     return yaml.safe_dump(stamped(cfg.model_dump(mode="json")), sort_keys=False, allow_unicode=True)
 
-
-def task_config(task_type: str, **values: Any):
-    """The config model of ``task_type`` with ``values`` (defaults elsewhere); used by tests and loaders."""
-    return TASKS.config_class(task_type)(type=task_type, **values)
