@@ -16,7 +16,7 @@ from graftkit.io import publish_run, sole_writer, staging_path, write_json, writ
 from graftkit.modeling.peft import parameter_counts
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.modeling.run_format import migrate_config
-from graftkit.tasks.run_config import RunConfig, dump_config
+from graftkit.tasks.run_config import RunConfig, config_from_dict, dump_config
 from graftkit.train.arguments import selection_metric, training_arguments
 from graftkit.train.callbacks import GracefulStop, tensorboard
 from graftkit.train.components import Component
@@ -89,6 +89,10 @@ def check_same_run(saved_yaml: str | None, cfg: RunConfig, run: RunFolder) -> No
     if saved_yaml is None:
         return
     saved, _ = migrate_config(yaml.safe_load(saved_yaml), str(run.config))  # without format_version; older: migrated
+    try:  # through the model, so a setting added since (absent from the saved file) reads as its default
+        saved = config_from_dict(saved, str(run.config)).model_dump(mode="json")
+    except GraftkitError:
+        pass  # a saved config today's code cannot read: compared as written, and the differing section is named
     now = cfg.model_dump(mode="json")
     for section in sorted(set(saved) | set(now)):
         if section not in RESUMABLE_CHANGES and saved.get(section) != now.get(section):
