@@ -16,9 +16,11 @@ When training starts (once):
 Per training step:
   4. ``loss(trainer, model, inputs, num_items, inner)``: the loss chain. Each component wraps the loss
      of the components before it (``inner``); the innermost is the model's own loss. The task's loss
-     (``TaskLoss``) comes first and replaces it, then the loss transforms (distillation, R-Drop) wrap
-     it. The chain runs for evaluation batches too; transforms that only train (``TrainingOnly``) pass
-     evaluation batches through.
+     (``TaskLoss``) comes first and replaces it, then the loss transforms wrap it: the feature objective
+     (margin / contrastive), outlier exposure (it pops the batch's ``is_outlier`` column, so every
+     component inside it sees model inputs and labels only), distillation, R-Drop (outermost: its
+     doubled batch reaches all of them). The chain runs for evaluation batches too; transforms that
+     only train (``TrainingOnly``) pass evaluation batches through.
   5. backward and gradient accumulation: the Trainer.
   6. ``after_backward(trainer, model, inputs, step)``: extra passes whose gradients add to this
      step's (adversarial FGM / PGD); ``step()`` runs forward (the loss chain) and backward once more.

@@ -33,10 +33,12 @@ from graftkit.train.distill import Distillation, finish_distillation, prepare_di
 from graftkit.train.distributed import is_main_process
 from graftkit.train.extras import Augmentation, Peft
 from graftkit.train.extras import setup as setup_extras
+from graftkit.train.feature_objectives import FeatureObjective, feature_objective
 from graftkit.train.generation_eval import GenerationMetrics
 from graftkit.train.keys import refuse_unsupported
 from graftkit.train.new_rows import ExtendVocab
 from graftkit.train.optim import OPTIMIZER_KEYS
+from graftkit.train.outlier_exposure import OutlierExposure, check_outlier_rows, with_outliers
 from graftkit.train.rdrop import RDrop
 from graftkit.train.session import Interrupted, TrainSession, write_setup
 from graftkit.train.threads import Threads
@@ -45,9 +47,11 @@ __all__ = ["GraftTrainer", "Interrupted", "build_trainer", "check_settings", "fe
 
 #: every kind of component the Trainer path composes (each declares the config keys it consumes), in the order a
 #: run's components run their hooks: the task's loss is the innermost of the loss chain, the transforms wrap it
+#: (the feature objective reads the features of the batch it is handed, outlier exposure pops its column before
+#: the loss inside it runs, R-Drop doubles the batch for all of them)
 COMPONENT_TYPES: tuple[type[Component], ...] = (
-    Threads, ExtendVocab, Augmentation, Peft, TaskLoss, Distillation, RDrop, Adversarial, TokenBudget,
-    GenerationMetrics, EarlyStopping, TensorBoard)
+    Threads, ExtendVocab, Augmentation, Peft, TaskLoss, FeatureObjective, OutlierExposure, Distillation, RDrop,
+    Adversarial, TokenBudget, GenerationMetrics, EarlyStopping, TensorBoard)
 #: keys the assembly's own steps consume: loading the checkpoint with its head (``load_pretrained``) and the
 #: tokenised-dataset cache (``features``); TrainingArguments and the optimiser declare theirs in their modules
 ASSEMBLY_KEYS = ("model.name_or_path", "model.revision", "model.dropout", "model.keep_layers", "train.cache_datasets")
@@ -163,6 +167,7 @@ def build_trainer(cfg: RunConfig, task: Task, splits: Splits, run: RunFolder,
     """Model, datasets, arguments and components assembled into a Trainer; writes training_setup.json."""
     set_seed(cfg.train.seed)  # the new head's initial weights follow the seed (the same on every rank)
     recipe = task.capability(TrainsWithTrainer, "train")
+    check_outlier_rows(cfg, task, splits)  # outlier exposure without out-of-scope rows stops here, not after loading
     threads = Threads(cfg.train.threads, cfg.train.num_workers)  # before the model loads
     tokenizer, model = load_pretrained(cfg.model, task.model_class, recipe.model_kwargs(), cfg.data.max_length)
     model = recipe.prepare_model(model, tokenizer)  # e.g. generation settings onto generation_config
@@ -172,8 +177,11 @@ def build_trainer(cfg: RunConfig, task: Task, splits: Splits, run: RunFolder,
     train_ds = features(cfg, task, recipe.build_dataset, extras.train, tokenizer, log)
     eval_ds = features(cfg, task, recipe.build_eval_dataset, splits.validation, tokenizer, log) \
         if splits.validation else None
+    exposure, train_ds = with_outliers(task, splits, train_ds, lambda rows: features(
+        cfg, task, recipe.build_dataset, rows, tokenizer, log), log)
     components = [threads, ExtendVocab(vocab, cfg.model.extend_vocab, tokenizer, log), *extras.components,
-                  *_components(cfg, task, recipe, splits, tokenizer, eval_ds is not None, run)]
+                  *_components(cfg, task, recipe, splits, tokenizer, eval_ds is not None, run),
+                  *feature_objective(task), *exposure]
     if cfg.train.distill:  # the teacher runs on every training batch (graftkit/train/distill.py)
         distillation, train_ds = prepare_distillation(cfg, task, tokenizer, train_ds, log)
         components.append(distillation)

@@ -37,8 +37,15 @@ class ClassifierTraining(TrainsWithTrainer):
         t = self.task
         cols = dict(encode_texts([t.input_of(e) for e in examples], tokenizer, max_length, padding=False,
                                  return_tensors=None))
-        cols["labels"] = class_labels.targets(examples, t.label2id, t.multi_label)
+        cols["labels"] = self._targets(examples)
         return datasets.Dataset.from_dict(cols)
+
+    def _targets(self, examples: list[Example]) -> list:
+        """Class ids (0/1 vectors for multi-label); an example without a label (None: an out-of-scope row that
+        outlier exposure trains) gets -100, which the cross-entropy ignores."""
+        t = self.task
+        known = iter(class_labels.targets([e for e in examples if e.label is not None], t.label2id, t.multi_label))
+        return [-100 if e.label is None else next(known) for e in examples]
 
     def collator(self, tokenizer):
         return DataCollatorWithPadding(tokenizer)
