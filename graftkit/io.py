@@ -1,19 +1,23 @@
 """Atomic writes: a reader never sees a half-written file or run folder, even if the process is killed.
 
 A whole folder (a run, a merged model, an ensemble) is built in a sibling ``staging_path`` and published by
-rename (``publish_run``); ``sole_writer`` makes a second writer of the same folder fail with a clear error.
+rename (``publish_run``); ``sole_writer`` makes a second writer of the same folder fail with a clear error, and
+``locked_update`` serialises read-modify-write updates of one file (both through ``filelock``, which works on
+every platform).
 """
 from __future__ import annotations
 
 import csv
-import fcntl
 import io
 import json
 import os
 import shutil
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+
+from filelock import FileLock, Timeout
 
 from graftkit.errors import RunFolderError
 
@@ -56,6 +60,17 @@ def write_csv(path: str | Path, header: list[str], rows: Iterable[list]) -> None
     write_text(path, buf.getvalue())
 
 
+def allow_large_csv_fields() -> None:
+    """Lift the csv module's 128 KiB field limit to the C long maximum, for good.
+
+    The limit is process-wide; lowering it back after a read would break another thread's (or a paused
+    generator's) read of a large cell, so it is only ever raised, to one value, and never restored.
+    """
+    largest = min(sys.maxsize, 2**31 - 1)  # the C long limit on every platform
+    if csv.field_size_limit() < largest:
+        csv.field_size_limit(largest)
+
+
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
@@ -93,33 +108,43 @@ def staging_path(target: str | Path) -> Path:
 @contextmanager
 def sole_writer(target: str | Path) -> Iterator[None]:
     """Hold the lock ``.<name>.lock`` next to ``target`` while the block runs; a second writer (another process,
-    or another call in this one) gets a RunFolderError at once. The lock file is removed on the way out."""
+    or another call in this one) gets a RunFolderError at once.
+
+    The lock file stays after release (filelock's design: waiters must lock the same file, and deleting it
+    would let two writers lock two different files); it is empty and hidden.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     path = target.with_name(f".{target.name}.lock")
-    lock = _lock(path, target)
+    message = f"another process is writing {target} right now (it holds {path}); wait for it to finish"
+    with _held(FileLock(path, timeout=0), message):
+        yield
+
+
+@contextmanager
+def locked_update(path: str | Path, timeout_s: float = 60.0) -> Iterator[None]:
+    """Hold ``.<name>.lock`` next to ``path`` for a read-modify-write of it, waiting for another holder.
+
+    Raises:
+        RunFolderError: another process held it for ``timeout_s``.
+    """
+    path = Path(path)
+    lock = path.with_name(f".{path.name}.lock")
+    message = f"{path}: another process held {lock} for {timeout_s:g}s while updating it; try again"
+    with _held(FileLock(lock, timeout=timeout_s), message):
+        yield
+
+
+@contextmanager
+def _held(lock: FileLock, message: str) -> Iterator[None]:
+    try:
+        lock.acquire()
+    except Timeout:
+        raise RunFolderError(message) from None
     try:
         yield
     finally:
-        path.unlink(missing_ok=True)  # still locked: a writer waiting on this file retries on a fresh one
-        lock.close()
-
-
-def _lock(path: Path, target: Path):
-    while True:
-        fh = open(path, "a")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.close()
-            raise RunFolderError(f"another process is writing {target} right now (it holds {path}); "
-                                 "wait for it to finish") from None
-        try:
-            if os.fstat(fh.fileno()).st_ino == os.stat(path).st_ino:
-                return fh
-        except FileNotFoundError:
-            pass
-        fh.close()  # the previous holder removed the file after we opened it: lock the current one
+        lock.release()
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -17,7 +17,8 @@ def test_multi_megabyte_csv_cell_is_a_document(tmp_path):
     before = csv.field_size_limit()
     rows = read_rows(path)
     assert [len(r.values["text"]) for r in rows] == [len(big), 5]
-    assert csv.field_size_limit() == before  # the process-wide limit is put back
+    # raised once and never put back: lowering it would break another thread's read of a large cell
+    assert csv.field_size_limit() >= max(before, 2**31 - 1)
 
 
 @pytest.mark.parametrize("name, content", [("empty.csv", "text,label\n"), ("empty.jsonl", "\n\n"),

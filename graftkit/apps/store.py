@@ -16,6 +16,7 @@ from typing import TypeVar
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from graftkit.config import resolve_against
 from graftkit.errors import GraftkitError
@@ -80,24 +81,29 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def with_retry(fn: Callable[[], T], url: str, retries: int = 5, backoff_s: float = 0.5, what: str = "write") -> T:
-    """Run ``fn`` (one transaction), retrying OperationalError (locked / unreachable) with exponential backoff.
+def with_retry(fn: Callable[[], T], url: str, retries: int = 5, backoff_s: float = 0.5, what: str = "write",
+               sleep: Callable[[float], None] | None = None) -> T:
+    """Run ``fn`` (one transaction), retrying OperationalError (locked / unreachable) with exponential backoff
+    (``backoff_s * 2**(n-1)`` before retry n; ``sleep`` is injectable for tests).
 
     Raises:
         StoreError: still failing after ``retries`` tries.
     """
-    for attempt in range(1, retries + 1):
-        try:
-            return fn()
-        except OperationalError as e:
-            reason = str(e.orig) if e.orig is not None else str(e)
-            if attempt == retries:
-                raise StoreError(f"store {safe_url(url)}: could not {what} after {retries} tries ({reason}); "
-                                 "check that the database is running and reachable and that no other "
-                                 "process holds a long write lock. Nothing of this batch was stored; "
-                                 "run the same command again to resume.") from None
-            wait = backoff_s * 2 ** (attempt - 1)
-            log.warning("store %s: %s failed (%s); retry %d/%d in %.1fs", safe_url(url), what, reason,
-                        attempt, retries - 1, wait)
-            time.sleep(wait)
-    raise AssertionError("unreachable")
+    def warn(state: RetryCallState) -> None:
+        log.warning("store %s: %s failed (%s); retry %d/%d in %.1fs", safe_url(url), what,
+                    _reason(state.outcome.exception()), state.attempt_number, retries - 1, state.upcoming_sleep)
+
+    retrying = Retrying(stop=stop_after_attempt(retries), wait=wait_exponential(multiplier=backoff_s),
+                        retry=retry_if_exception_type(OperationalError), sleep=sleep or time.sleep,
+                        before_sleep=warn, reraise=True)
+    try:
+        return retrying(fn)
+    except OperationalError as e:
+        raise StoreError(f"store {safe_url(url)}: could not {what} after {retries} tries ({_reason(e)}); "
+                         "check that the database is running and reachable and that no other "
+                         "process holds a long write lock. Nothing of this batch was stored; "
+                         "run the same command again to resume.") from None
+
+
+def _reason(e: OperationalError) -> str:
+    return str(e.orig) if e.orig is not None else str(e)

@@ -12,14 +12,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
-from contextlib import contextmanager
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from graftkit.errors import ConfigError, DataError
+from graftkit.io import allow_large_csv_fields
 from graftkit.registry import Registry
+
+log = logging.getLogger("graftkit.data")
 
 
 @dataclass
@@ -107,26 +109,13 @@ def read_text(path: str | Path, encoding: str) -> str:
     return text.lstrip("\ufeff")
 
 
-@contextmanager
-def _any_field_size():
-    """Lift the csv module's 128 KiB field limit while one file is read: a cell of several megabytes is a
-    valid document (truncation or windowing happens later, at tokenisation). The limit is process-wide,
-    so the previous value is put back."""
-    previous = csv.field_size_limit()
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # the C long limit on every platform
-    try:
-        yield
-    finally:
-        csv.field_size_limit(previous)
-
-
 def _read_delimited(path: str | Path, encoding: str, delimiter: str) -> list[Row]:
-    with _any_field_size():
-        return _parse_delimited(path, read_text(path, encoding), delimiter)
+    allow_large_csv_fields()  # a cell of several megabytes is a valid document (truncated at tokenisation)
+    return _parse_delimited(path, read_text(path, encoding), delimiter)
 
 
 def _parse_delimited(path: str | Path, text: str, delimiter: str) -> list[Row]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(_without_nul(path, text), newline=""), delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
@@ -148,6 +137,21 @@ def _parse_delimited(path: str | Path, text: str, delimiter: str) -> list[Row]:
     except csv.Error as err:
         raise DataError(str(path), f"malformed {('TSV' if delimiter == chr(9) else 'CSV')}: {err}", line=start) from None
     return rows
+
+
+def _without_nul(path: str | Path, text: str) -> str:
+    """``text`` less its NUL bytes, with a warning naming the file and the first line that had one.
+
+    Python's csv module reads NUL as an ordinary character since 3.11; in a text file it is almost always
+    damage (a truncated write, a binary paste), and it would reach the tokenizer unseen.
+    """
+    first = text.find("\x00")
+    if first < 0:
+        return text
+    line = text.count("\n", 0, first) + 1
+    log.warning("%s:%d: removed %d NUL byte(s) (\\x00) from the file, the first on this line; check the file "
+                "for damage", path, line, text.count("\x00"))
+    return text.replace("\x00", "")
 
 
 @READERS.register("csv")

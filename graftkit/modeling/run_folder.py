@@ -22,7 +22,7 @@ from pathlib import Path
 
 from graftkit.data.dataset import Example, example_from_json, example_to_json
 from graftkit.errors import ExportError, RunFolderError
-from graftkit.io import read_json, staging_path, write_json, write_jsonl, write_text
+from graftkit.io import locked_update, read_json, staging_path, write_json, write_jsonl, write_text
 from graftkit.modeling.run_format import read_config_tree, read_ensemble_spec
 
 #: where `graftkit export` puts its graphs inside a run folder, per precision
@@ -104,9 +104,12 @@ class RunFolder:
         return read_json(self.metrics) if self.metrics.is_file() else {}
 
     def update_metrics(self, **sections) -> dict:
-        data = self.read_metrics()
-        data.update(sections)
-        write_json(self.metrics, data)
+        """Replace ``sections`` of metrics.json, keeping the others; locked, so two commands updating the same
+        run at once (evaluate and calibrate, say) do not drop each other's sections."""
+        with locked_update(self.metrics):
+            data = self.read_metrics()
+            data.update(sections)
+            write_json(self.metrics, data)
         return data
 
     def write_test_split(self, examples: list[Example]) -> None:

@@ -3,8 +3,9 @@
 Phone numbers are found by ``phonenumbers`` (Google's libphonenumber) with ``Leniency.VALID``: a
 candidate must be a real number plan entry of one of :data:`PHONE_REGIONS`, so dates (``2024-01-15``,
 ``15.01.2024``), amounts, percentages and years survive. Structured numbers are confirmed by their
-checksums: cards by Luhn, IBANs by ISO 13616 mod 97 (upper or lower case), Chinese resident IDs by
-ISO 7064 MOD 11-2 with a plausible birth date, US SSNs by the SSA's allocation rules. The two formats
+checksums through ``python-stdnum``: cards by Luhn, IBANs by ISO 13616 mod 97 and the country's length and
+format (upper or lower case), Chinese resident IDs by ISO 7064 MOD 11-2 with a real birth date and place,
+US SSNs by the SSA's allocation rules. The two formats
 libphonenumber cannot validate without context get their own rule: US local numbers (``555-1234``) and
 Chinese mobile numbers (``1[3-9]`` + 9 digits).
 
@@ -18,6 +19,9 @@ import re
 from typing import Callable, Iterator
 
 from phonenumbers import Leniency, PhoneNumberMatcher
+from stdnum import iban, luhn
+from stdnum.cn import ric
+from stdnum.us import ssn
 
 #: number plans tried for numbers written without a country code (with one, any country matches)
 PHONE_REGIONS = ("US", "GB", "DE", "FR", "CN", "IN", "FI", "ES", "IT", "NL")
@@ -37,42 +41,23 @@ DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4
 DATED = re.compile(r"(?:19|20)\d{2} ?[-./] ?[01]?\d ?[-./] ?[0-3]?\d|[0-3]?\d ?[-./] ?[01]?\d ?[-./] ?(?:19|20)\d{2}")
 
 
-def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
 def _is_card(text: str) -> bool:
     digits = re.sub(r"\D", "", text)
-    return 13 <= len(digits) <= 19 and _luhn(digits)
+    return 13 <= len(digits) <= 19 and luhn.is_valid(digits)
 
 
 def _is_iban(text: str) -> bool:
-    code = text.replace(" ", "").upper()
-    if not 15 <= len(code) <= 34:
-        return False
-    moved = code[4:] + code[:4]
-    return int("".join(str(int(ch, 36)) for ch in moved)) % 97 == 1
+    return iban.is_valid(text)  # mod 97 and the country's own length and BBAN format
 
 
 def _is_cn_resident_id(text: str) -> bool:
-    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    check = "10X98765432"[sum(int(c) * w for c, w in zip(text[:17], weights)) % 11]
-    try:
-        dt.date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
-    except ValueError:
+    if not ric.is_valid(text):  # MOD 11-2, a real date and a known birth place
         return False
-    return text[17].upper() == check and 1900 <= int(text[6:10]) <= dt.date.today().year
+    return 1900 <= ric.get_birth_date(text).year <= dt.date.today().year
 
 
 def _is_us_ssn(m: re.Match) -> bool:
-    area, group, serial = m.groups()
-    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+    return ssn.is_valid(m.group())  # SSA allocation rules and the known advertising / test numbers
 
 
 def _looks_like_other_number(text: str) -> bool:

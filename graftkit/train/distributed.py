@@ -40,7 +40,9 @@ def run_on_main(fn: Callable[[], T]) -> T:
     """Run ``fn`` in the main process only and hand its result to every rank.
 
     A GraftkitError raised by ``fn`` is raised on every rank, so all processes stop with the same
-    readable message instead of the others waiting for a result that never comes.
+    readable message instead of the others waiting for a result that never comes. Any other error is
+    re-raised as it is on the main process and reaches the other ranks as a GraftkitError naming it
+    (the exception itself may not pickle, and they must not wait in the broadcast forever).
     """
     if world_size() == 1:
         return fn()
@@ -54,11 +56,22 @@ def run_on_main(fn: Callable[[], T]) -> T:
             box = [("ok", fn())]
         except GraftkitError as err:
             box = [("error", err)]
+        except BaseException as err:  # KeyboardInterrupt too: the other ranks must hear that the main one stopped
+            _tell_other_ranks(err, broadcast_object_list)
+            raise
     broadcast_object_list(box)
     kind, value = box[0]
     if kind == "error":
         raise value
     return value
+
+
+def _tell_other_ranks(err: BaseException, broadcast: Callable[[list], object]) -> None:
+    message = f"the main process failed: {type(err).__name__}: {err}; its traceback is in its own output"
+    try:
+        broadcast([("error", GraftkitError(message))])
+    except Exception:  # the process group is gone too: the main process's own error is the one to report
+        pass
 
 
 def any_rank(flag: bool, device: torch.device) -> bool:

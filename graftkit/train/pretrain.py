@@ -19,6 +19,7 @@ from graftkit.modeling.run_folder import RunFolder
 from graftkit.modeling.vocab import training_texts
 from graftkit.tasks.base import Task
 from graftkit.tasks.run_config import RunConfig, config_from_dict
+from graftkit.train.session import differing_section
 from graftkit.train.trainer import check_settings as check_path_settings
 from graftkit.train.trainer import prepare, train
 
@@ -59,24 +60,46 @@ def finetune_config(cfg: RunConfig, pretrained: Path) -> RunConfig:
     """``cfg`` starting from the pre-trained folder (no second pre-training)."""
     tree = cfg.model_dump(mode="json")
     tree["pretrain"] = None
-    tree["model"].update(name_or_path=str(pretrained), revision=None)
+    # absolute: the fine-tuned (or adapter) run records it as its base, and is loaded from any directory
+    tree["model"].update(name_or_path=str(Path(pretrained).resolve()), revision=None)
     return config_from_dict(tree, cfg.name)
 
 
 def pretrain(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
              log: Callable[[str], None] = print) -> RunFolder:
-    """Run (or resume, or reuse a finished) pre-training stage of ``cfg``; returns its run folder."""
+    """Run (or resume, or reuse a finished) pre-training stage of ``cfg``; returns its run folder.
+
+    A finished stage is reused only while it would be trained the same way today: the same stage config and
+    the same texts. Otherwise it is trained again (the log says what changed).
+    """
     run = RunFolder(pretrain_run_dir(cfg))
-    if run.is_complete and not overwrite:
-        log(f"pretrain: reusing the finished pre-training run {run.path}")
-        return run
     text_file = Path(cfg.output_dir) / f"{cfg.name}{PRETRAIN_SUFFIX}.train.txt"
     texts = _texts(cfg)
     extra = [Path(f) for f in cfg.pretrain.texts]
-    write_text(text_file, "\n".join(texts + [_read_extra(f) for f in extra]) + "\n")
+    corpus = "\n".join(texts + [_read_extra(f) for f in extra]) + "\n"
+    stage_cfg = pretrain_config(cfg, text_file)
+    if run.is_complete and not overwrite:
+        changed = stale_reason(run, stage_cfg, text_file, corpus)
+        if changed is None:
+            log(f"pretrain: reusing the finished pre-training run {run.path}")
+            return run
+        log(f"pretrain: {run.path} was trained with {changed}; training it again")
+        overwrite = True
+    write_text(text_file, corpus)
     log(f"pretrain: masked-LM on {len(texts)} training texts" + (f" and {len(extra)} text files" if extra else "")
         + f" -> {run.path}")
-    return train(pretrain_config(cfg, text_file), resume=resume, overwrite=overwrite, log=log)
+    return train(stage_cfg, resume=resume, overwrite=overwrite, log=log)
+
+
+def stale_reason(run: RunFolder, stage_cfg: RunConfig, text_file: Path, corpus: str) -> str | None:
+    """What differs between a finished pre-training run and the one ``stage_cfg`` on ``corpus`` would train
+    (a config section, or the texts); None when it can be reused."""
+    section = differing_section(run.config.read_text(encoding="utf-8"), stage_cfg, str(run.config))
+    if section is not None:
+        return f"another '{section}' section"
+    if not text_file.is_file() or text_file.read_text(encoding="utf-8") != corpus:
+        return "other training texts"
+    return None
 
 
 def _read_extra(path: Path) -> str:

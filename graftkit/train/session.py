@@ -88,16 +88,23 @@ def check_same_run(saved_yaml: str | None, cfg: RunConfig, run: RunFolder) -> No
     pretrain, ...) differs from the one the run was started with; the error names the section."""
     if saved_yaml is None:
         return
-    saved, _ = migrate_config(yaml.safe_load(saved_yaml), str(run.config))  # without format_version; older: migrated
+    section = differing_section(saved_yaml, cfg, str(run.config))
+    if section is not None:
+        raise GraftkitError(f"--resume: the '{section}' section differs from the one {run.path} was started "
+                            f"with ({run.config}); resume with the same config or use --overwrite")
+
+
+def differing_section(saved_yaml: str, cfg: RunConfig, where: str) -> str | None:
+    """The first config section that changes training (all but RESUMABLE_CHANGES) and differs between the
+    saved config.yaml text and ``cfg``; None when they train the same model."""
+    saved, _ = migrate_config(yaml.safe_load(saved_yaml), where)  # without format_version; older: migrated
     try:  # through the model, so a setting added since (absent from the saved file) reads as its default
-        saved = config_from_dict(saved, str(run.config)).model_dump(mode="json")
+        saved = config_from_dict(saved, where).model_dump(mode="json")
     except GraftkitError:
         pass  # a saved config today's code cannot read: compared as written, and the differing section is named
     now = cfg.model_dump(mode="json")
-    for section in sorted(set(saved) | set(now)):
-        if section not in RESUMABLE_CHANGES and saved.get(section) != now.get(section):
-            raise GraftkitError(f"--resume: the '{section}' section differs from the one {run.path} was started "
-                                f"with ({run.config}); resume with the same config or use --overwrite")
+    return next((s for s in sorted(set(saved) | set(now))
+                 if s not in RESUMABLE_CHANGES and saved.get(s) != now.get(s)), None)
 
 
 def write_setup(run: RunFolder, splits: Splits, model, components: Sequence[Component] = ()) -> dict:

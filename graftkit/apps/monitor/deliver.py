@@ -14,6 +14,7 @@ import time
 import httpx
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from graftkit.apps.monitor.config import WebhookConfig
 from graftkit.apps.monitor.metrics import MonitorMetrics
@@ -101,18 +102,49 @@ class WebhookSender:
         return bool(rows)
 
     def _post(self, body: dict) -> tuple[str, int, str | None]:
-        error = None
-        for attempt in range(1, self.cfg.retries + 1):
-            try:
-                resp = self.client.post(self.cfg.url, json=body)
-                if resp.status_code < 300:
-                    return "sent", attempt, None
-                error = f"HTTP {resp.status_code}: {resp.text[:200]}"
-            except httpx.HTTPError as e:
-                error = f"{type(e).__name__}: {e}"
-            log.warning("webhook %s: attempt %d/%d failed (%s)", self.cfg.url, attempt, self.cfg.retries, error)
-            if attempt < self.cfg.retries:
-                self.sleep(self.cfg.backoff_s * 2 ** (attempt - 1))
-        log.error("webhook %s: giving up after %d attempts (%s); recorded in monitor_deliveries",
-                  self.cfg.url, self.cfg.retries, error)
-        return "failed", self.cfg.retries, error
+        """POST ``body`` with ``cfg.retries`` tries and exponential backoff: (status, attempts, last error)."""
+        where = redact_url(self.cfg.url)  # Slack / Teams / Discord put the secret in the URL's path
+        retries = self.cfg.retries
+
+        def warn(state: RetryCallState) -> None:
+            log.warning("webhook %s: attempt %d/%d failed (%s)", where, state.attempt_number, retries,
+                        state.outcome.exception())
+
+        retrying = Retrying(stop=stop_after_attempt(retries), wait=wait_exponential(multiplier=self.cfg.backoff_s),
+                            retry=retry_if_exception_type(_PostFailed), sleep=self.sleep, before_sleep=warn,
+                            reraise=True)
+        try:
+            attempts = 0
+            for attempt in retrying:
+                with attempt:
+                    attempts = attempt.retry_state.attempt_number
+                    self._post_once(body)
+            return "sent", attempts, None
+        except _PostFailed as e:
+            log.error("webhook %s: attempt %d/%d failed (%s); giving up, recorded in monitor_deliveries",
+                      where, retries, retries, e)
+            return "failed", retries, str(e)
+
+    def _post_once(self, body: dict) -> None:
+        try:
+            resp = self.client.post(self.cfg.url, json=body)
+        except httpx.HTTPError as e:
+            raise _PostFailed(f"{type(e).__name__}: {redact_text(str(e), self.cfg.url)}") from None
+        if resp.status_code >= 300:
+            raise _PostFailed(f"HTTP {resp.status_code}: {resp.text[:200]}")
+
+
+class _PostFailed(Exception):
+    """One webhook POST that did not get a 2xx answer (the message is what gets logged and recorded)."""
+
+
+def redact_url(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: what a log may show of a webhook whose path or query is the secret."""
+    parsed = httpx.URL(url)
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.host}{port}"
+
+
+def redact_text(text: str, url: str) -> str:
+    """``text`` with every occurrence of ``url`` replaced by its redacted form (httpx errors may quote it)."""
+    return text.replace(url, redact_url(url))

@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
+import httpx
+
 from graftkit.apps.monitor.config import SourceConfig
 
 
@@ -161,6 +163,7 @@ def follow(path: str | Path, fields: SourceConfig, poll_s: float = 1.0,
     path = Path(path)
     source = fields.source_name or path.name
     is_csv = path.suffix.lower() in (".csv", ".tsv")
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","  # the header and every row alike
     header: list[str] | None = None
     line_no, pending = 0, ""
     while not path.exists():
@@ -179,9 +182,10 @@ def follow(path: str | Path, fields: SourceConfig, poll_s: float = 1.0,
                 if not line.strip():
                     continue
                 if is_csv and header is None:
-                    header = next(csv.reader(io.StringIO(line), delimiter="\t" if path.suffix == ".tsv" else ","))
+                    header = next(csv.reader(io.StringIO(line), delimiter=delimiter))
                     continue
-                rec = (dict(zip(header, next(csv.reader(io.StringIO(line))))) if is_csv else _json_line(line))
+                rec = (dict(zip(header, next(csv.reader(io.StringIO(line), delimiter=delimiter)))) if is_csv
+                       else _json_line(line))
                 yield _emit(rec, fields, source, f"{path.name}:{line_no}")
                 continue
             yield FLUSH
@@ -203,15 +207,26 @@ def from_records(records: Iterable[dict], fields: SourceConfig, source: str) -> 
         yield _emit(rec, fields, source, f"{source}[{n}]")
 
 
-def rss(url_or_path: str, source: str | None = None) -> Iterator[Item | Skip]:
+# A feed that does not answer within this many seconds is skipped for this run (one Skip names it); the
+# monitor's other sources go on. The CLI has no option for it: a feed slower than this is treated as down.
+RSS_TIMEOUT_S = 20.0
+
+
+def rss(url_or_path: str, source: str | None = None, timeout_s: float = RSS_TIMEOUT_S) -> Iterator[Item | Skip]:
     """Entries of an RSS/Atom feed (a URL, or a local file for tests) through feedparser.
 
-    Text is the title plus the summary; the id is the entry id (or link); time is ``published``
-    (or ``updated``). Entries without a date or text are skipped.
+    A URL is fetched here with ``timeout_s`` (feedparser's own fetch has no timeout, so a silent server
+    would hang the monitor). Text is the title plus the summary; the id is the entry id (or link); time
+    is ``published`` (or ``updated``). Entries without a date or text are skipped.
     """
     import feedparser  # optional at import: only feeds need it
 
-    feed = feedparser.parse(url_or_path)
+    try:
+        feed = feedparser.parse(_fetch_feed(url_or_path, timeout_s))
+    except httpx.HTTPError as e:
+        yield Skip(source or url_or_path, url_or_path, f"unreadable feed ({type(e).__name__}: {e}; "
+                   f"timeout {timeout_s:g}s)")
+        return
     if feed.get("bozo") and not feed.entries:
         yield Skip(source or url_or_path, url_or_path, f"unreadable feed ({feed.get('bozo_exception')})")
         return
@@ -227,6 +242,15 @@ def rss(url_or_path: str, source: str | None = None) -> Iterator[Item | Skip]:
         else:
             when = datetime(*stamp[:6], tzinfo=timezone.utc).timestamp()
             yield Item(when, name, str(where), text, None, where)
+
+
+def _fetch_feed(url_or_path: str, timeout_s: float) -> str | bytes:
+    """The feed's bytes for an http(s) URL (bounded by ``timeout_s``); anything else goes to feedparser as is."""
+    if not str(url_or_path).lower().startswith(("http://", "https://")):
+        return url_or_path
+    resp = httpx.get(url_or_path, timeout=timeout_s, follow_redirects=True)
+    resp.raise_for_status()
+    return resp.content
 
 
 def _strip_html(s: str) -> str:
