@@ -4,9 +4,8 @@ Precision and recall are printed (pytest -s)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
-
 import pytest
+from conftest import SHARED_DATA
 
 from graftkit.serve.pii import find_pii, mask_pii
 
@@ -41,7 +40,7 @@ NEGATIVES = [
     "Card-like 4111 1111 1111 1112 fails Luhn; IBAN DE00 3704 0044 0532 0130 00 fails mod 97 .",
 ]
 
-FPB = Path("/work/shared/data/financial_phrasebank/Sentences_AllAgree.txt")
+FPB = SHARED_DATA / "financial_phrasebank" / "Sentences_AllAgree.txt"
 # a rule independent of the masker: FPB sentences that hold contact numbers
 CONTACT = re.compile(r"\+\d{1,3} \d|\btel\. |Telephone :|callers")
 
@@ -84,7 +83,7 @@ def test_masks_replace_only_the_personal_data():
     assert mask_pii("") == "" and mask_pii("no digits here") == "no digits here"
 
 
-@pytest.mark.skipif(not FPB.is_file(), reason="Financial PhraseBank is not in /work/shared/data")
+@pytest.mark.skipif(not FPB.is_file(), reason=f"Financial PhraseBank is not at {FPB}")
 def test_financial_phrasebank_survives():
     sentences = [line.rsplit("@", 1)[0] for line in FPB.read_text(encoding="utf-8").splitlines() if line.strip()]
     contact = [s for s in sentences if CONTACT.search(s)]

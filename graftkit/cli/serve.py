@@ -13,33 +13,47 @@ from graftkit.serve.security import hash_key
 from graftkit.serve.settings import ServeConfig, load_settings
 
 
+def serve_option(name: str, *flags: str):
+    """A typer option for the :class:`ServeConfig` field ``name``, with the field's description as its help.
+
+    It is None unless given on the command line, so that GRAFTKIT_SERVE_<NAME> (else the field's default)
+    applies otherwise: pass it to ``load_settings``, which drops the Nones. A bool field becomes an on-switch.
+    ``flags`` rename the option (default ``--field-name``).
+    """
+    field = ServeConfig.model_fields[name]
+    default = field.get_default(call_default_factory=True)
+    text = field.description or name.replace("_", " ")
+    env = f"GRAFTKIT_SERVE_{name.upper()}"
+    where = f"Env {env}=true." if isinstance(default, bool) else \
+        f"Env {env}." if default is None else f"Default {default}; env {env}."
+    return typer.Option(None, *(flags or (f"--{name.replace('_', '-')}",)), show_default=False,
+                        help=f"{text[:1].upper()}{text[1:]}. {where}")
+
+
 def serve_cmd(
     run_dir: Path = typer.Argument(..., help="A finished run folder (exported first for --backend onnx)."),
-    backend: str = typer.Option("torch", help="torch, or onnx (after `graftkit export`)."),
-    precision: str = typer.Option("fp32", help="ONNX graph: fp32 or int8 (needs `export --quantize int8`)."),
-    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
-    port: int = typer.Option(8000, help="TCP port."),
-    workers: int = typer.Option(1, help="Worker processes (each loads the model once)."),
-    threads: int = typer.Option(0, help="Inference threads per worker (0 = cores / workers)."),
-    api_keys_file: Optional[Path] = typer.Option(None, help="API keys, one per line (plain or sha256:<hex>); "
-                                                 "or set GRAFTKIT_API_KEYS."),
-    allow_anonymous: bool = typer.Option(False, "--allow-anonymous", help="No API key needed (local use only)."),
-    admin_keys_file: Optional[Path] = typer.Option(None, help="Keys for POST /v1/admin/reload (model swap)."),
-    public_metrics: bool = typer.Option(False, "--public-metrics", help="Serve /metrics without a key "
-                                        "(for a scraper on a private network)."),
-    rate_limit_storage: Optional[str] = typer.Option(None, help="Rate-limit storage: memory:// (default, one "
-                                                     "process) or redis://HOST:PORT (shared by workers/replicas)."),
-    ssl_certfile: Optional[Path] = typer.Option(None, help="TLS certificate (PEM): serve HTTPS."),
-    ssl_keyfile: Optional[Path] = typer.Option(None, help="TLS private key (PEM) for --ssl-certfile."),
-    max_batch_size: int = typer.Option(32, help="Most texts per model call (micro-batching)."),
-    max_wait_ms: float = typer.Option(0.0, help="How long the first text of a batch waits for company, in "
-                                      "milliseconds (0: an idle model starts at once)."),
-    max_queue: int = typer.Option(256, help="Texts waiting for the model before requests get 503."),
-    generate_wait_ms: float = typer.Option(30.0, help="Generation runs: how long the first request of a batch "
-                                           "waits for company, in milliseconds."),
-    request_timeout_s: float = typer.Option(30.0, help="Deadline of one request in seconds (then 504)."),
-    mask_pii_input: bool = typer.Option(False, "--mask-pii-input", help="Mask personal data before the model."),
-    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    backend: Optional[str] = serve_option("backend"),
+    precision: Optional[str] = serve_option("precision"),
+    host: Optional[str] = serve_option("host"),
+    port: Optional[int] = serve_option("port"),
+    workers: Optional[int] = serve_option("workers"),
+    threads: Optional[int] = serve_option("threads"),
+    api_keys_file: Optional[Path] = serve_option("api_keys_file"),
+    allow_anonymous: Optional[bool] = serve_option("allow_anonymous"),
+    admin_keys_file: Optional[Path] = serve_option("admin_api_keys_file", "--admin-keys-file"),
+    public_metrics: Optional[bool] = serve_option("public_metrics"),
+    rate_limit_storage: Optional[str] = serve_option("rate_limit_storage"),
+    ssl_certfile: Optional[Path] = serve_option("ssl_certfile"),
+    ssl_keyfile: Optional[Path] = serve_option("ssl_keyfile"),
+    max_batch_size: Optional[int] = serve_option("max_batch_size"),
+    max_wait_ms: Optional[float] = serve_option("max_wait_ms"),
+    max_queue: Optional[int] = serve_option("max_queue"),
+    generate_wait_ms: Optional[float] = serve_option("generate_wait_ms"),
+    generate_max_queue: Optional[int] = serve_option("generate_max_queue"),
+    request_timeout_s: Optional[float] = serve_option("request_timeout_s"),
+    model_timeout_s: Optional[float] = serve_option("model_timeout_s"),
+    mask_pii_input: Optional[bool] = serve_option("mask_pii_input"),
+    log_level: Optional[str] = serve_option("log_level"),
     ray: bool = typer.Option(False, "--ray", help="Deploy on Ray Serve instead of uvicorn workers "
                              "(needs the 'ray' extra of graftkit); more settings: GRAFTKIT_RAY_<NAME>."),
     replicas: Optional[int] = typer.Option(None, min=1, help="--ray: fixed number of replicas."),
@@ -50,7 +64,8 @@ def serve_cmd(
 ):
     """Serve RUN_DIR over HTTP(S): POST /v1/predict, playground at /, docs at /docs, metrics at /metrics.
 
-    Other settings (rate limits, request limits) come from GRAFTKIT_SERVE_<NAME> environment variables.
+    Every setting is also a GRAFTKIT_SERVE_<NAME> environment variable (the options above, rate limits,
+    request limits); an option given here overrides its variable.
     SIGHUP (or POST /v1/admin/reload) swaps in a new model without dropping requests.
     """
     import uvicorn
@@ -58,18 +73,20 @@ def serve_cmd(
     from graftkit.modeling.run_folder import RunFolder
 
     RunFolder(run_dir).require_model()
-    if threads == 0 and not ray:  # --ray sizes threads to the CPUs each replica reserves
-        threads = max(1, (os.cpu_count() or 1) // workers)
     settings = load_settings(run_dir=str(run_dir), backend=backend, precision=precision, host=host, port=port,
                              workers=workers, threads=threads, api_keys_file=api_keys_file,
-                             allow_anonymous=allow_anonymous or None, admin_api_keys_file=admin_keys_file,
-                             public_metrics=public_metrics or None, rate_limit_storage=rate_limit_storage,
+                             allow_anonymous=allow_anonymous, admin_api_keys_file=admin_keys_file,
+                             public_metrics=public_metrics, rate_limit_storage=rate_limit_storage,
                              ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, max_batch_size=max_batch_size,
-                             max_wait_ms=max_wait_ms, max_queue=max_queue, request_timeout_s=request_timeout_s,
-                             generate_wait_ms=generate_wait_ms,
-                             mask_pii_input=mask_pii_input or None, log_level=log_level)
-    if (ssl_certfile is None) != (ssl_keyfile is None):
-        raise ConfigError("HTTPS needs both --ssl-certfile and --ssl-keyfile")
+                             max_wait_ms=max_wait_ms, max_queue=max_queue, generate_wait_ms=generate_wait_ms,
+                             generate_max_queue=generate_max_queue, request_timeout_s=request_timeout_s,
+                             model_timeout_s=model_timeout_s, mask_pii_input=mask_pii_input, log_level=log_level)
+    if settings.threads == 0 and not ray:  # --ray sizes threads to the CPUs each replica reserves
+        settings.threads = max(1, (os.cpu_count() or 1) // settings.workers)
+    certfile, keyfile = settings.ssl_certfile, settings.ssl_keyfile
+    if (certfile is None) != (keyfile is None):
+        raise ConfigError("HTTPS needs both --ssl-certfile and --ssl-keyfile (or GRAFTKIT_SERVE_SSL_CERTFILE "
+                          "and GRAFTKIT_SERVE_SSL_KEYFILE)")
     from graftkit.serve.app import create_app
 
     app = create_app(run_dir, settings)  # fail fast (keys, run folder) before forking workers
@@ -81,7 +98,7 @@ def serve_cmd(
         return serve_forever(str(run_dir), settings, ray_cfg)
     options = dict(host=settings.host, port=settings.port, log_level=settings.log_level,
                    access_log=False,  # graftkit's JSON request log (PII-masked) replaces uvicorn's
-                   ssl_certfile=ssl_certfile and str(ssl_certfile), ssl_keyfile=ssl_keyfile and str(ssl_keyfile),
+                   ssl_certfile=certfile and str(certfile), ssl_keyfile=keyfile and str(keyfile),
                    timeout_graceful_shutdown=int(settings.graceful_timeout_s))
     if settings.workers == 1:
         return uvicorn.run(app, **options)

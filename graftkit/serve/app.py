@@ -2,7 +2,7 @@
 
 Settings are read when the app is created (never at import), the model loads once per process
 in the lifespan handler (:func:`graftkit.serve.service.lifespan`), and shutdown drains the
-micro-batcher so in-flight requests finish. Routes live in ``graftkit/serve/routes/``.
+batchers (/v1/predict's and /v1/generate's) so in-flight requests finish. Routes live in ``graftkit/serve/routes/``.
 """
 from __future__ import annotations
 
@@ -39,9 +39,9 @@ def create_app(run_dir, settings: Optional[ServeConfig] = None) -> FastAPI:
     app.add_middleware(ObserveRequests)  # added last = outermost: it also sees the 413s
     handlers.install(app)
     app.include_router(predict.build_router(service))
-    app.include_router(explain.build_router())
+    app.include_router(explain.router)
     app.include_router(embed.build_router(service))
-    app.include_router(generate.build_router(service))
+    app.include_router(generate.router)
     app.include_router(info.router)
     app.include_router(pages.router)
     app.include_router(admin.router)

@@ -94,9 +94,9 @@ async def authenticate_admin(request: Request, api_key: Optional[str] = Depends(
 
 def model_for(service: Service, route: str):
     """The loaded model when it is ready and its task supports ``route`` (a route of graftkit/tasks/matrix.py):
-    503 while it loads, 400 naming what the run supports otherwise."""
+    503 while it loads (or is stuck in a call), 400 naming what the run supports otherwise."""
     if not service.ready:
-        raise HTTPException(503, "the model is not ready")
+        raise HTTPException(503, service.not_ready_reason, headers={"Retry-After": "1"})
     task_cls = type(service.predictor.task)
     if not ENTRIES[route].supported_by(task_cls):
         raise HTTPException(400, refusal(task_cls, route))

@@ -10,10 +10,15 @@ batch ends early once all rows are done.
 
 Each row streams text chunks (one chunk per decoded token, held back while a multi-byte character is
 incomplete) into its request's asyncio queue; ``None`` ends the stream.
+
+The waiting requests are bounded (``max_queue``: beyond it :class:`Overloaded`, a 503). The service owns
+one batcher per loaded model and closes it (:meth:`GenerationBatcher.aclose`) on a reload and at shutdown:
+what is queued is generated, then the thread ends and lets go of the model.
 """
 from __future__ import annotations
 
 import asyncio
+import math
 import queue
 import threading
 import time
@@ -25,6 +30,7 @@ from transformers.generation.streamers import BaseStreamer
 
 from graftkit.inference.generator import Cancelled, Generator
 from graftkit.modeling.generation import decode_texts, generate_ids
+from graftkit.serve.batching import BatcherClosed, Overloaded
 
 
 @dataclass
@@ -88,9 +94,12 @@ class GenerationBatcher:
 
     def __init__(self, generator: Generator, max_batch_size: int = 8, max_wait_ms: float = 5.0,
                  on_batch: Callable[[int, float, int], None] | None = None,
-                 on_first_token: Callable[[Job], None] | None = None):
+                 on_first_token: Callable[[Job], None] | None = None, max_queue: int | None = None):
         self.generator = generator
         self.max_batch_size, self.max_wait = max_batch_size, max_wait_ms / 1000.0
+        self.max_queue = max_queue
+        self.closing = False
+        self.batch_seconds = 0.5  # running mean of one generate() call, for Retry-After estimates
         self.on_batch = on_batch or (lambda rows, seconds, tokens: None)
         self.on_first_token = on_first_token or (lambda job: None)
         self.jobs: queue.Queue[Job | None] = queue.Queue()
@@ -100,16 +109,34 @@ class GenerationBatcher:
         self.thread.start()
 
     def submit(self, prompt: list[int], config, key: str) -> Job:
-        """Queue one request; read ``job.chunks`` (ends with None) and/or await ``job.done``."""
+        """Queue one request; read ``job.chunks`` (ends with None) and/or await ``job.done``.
+
+        Raises:
+            BatcherClosed: shutting down or switched models. Overloaded: ``max_queue`` requests are waiting.
+        """
+        if self.closing:
+            raise BatcherClosed("the service is shutting down")
+        waiting = self.jobs.qsize() + len(self.held)
+        if self.max_queue is not None and waiting >= self.max_queue:
+            batches = math.ceil((waiting + 1) / self.max_batch_size)
+            raise Overloaded(waiting, self.max_queue, max(1, math.ceil(batches * self.batch_seconds)))
         loop = asyncio.get_running_loop()
         job = Job(prompt=prompt, config=config, key=key, loop=loop, done=loop.create_future())
         self.jobs.put(job)
         return job
 
-    def close(self) -> None:
-        self.running = False
+    async def aclose(self, timeout: float | None = None) -> bool:
+        """Take no new request, generate what is queued, end the thread; False if it outlived ``timeout`` s.
+        Set on the event loop's thread, so no ``submit`` can slip in behind the end marker."""
+        self.closing = True
+        return await asyncio.to_thread(self.close, timeout)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """The blocking part of :meth:`aclose` (from a thread other than the event loop's)."""
+        self.closing = True
         self.jobs.put(None)
-        self.thread.join(timeout=30)
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
 
     def _take_batch(self) -> list[Job] | None:
         first = self.held.pop(0) if self.held else self.jobs.get()
@@ -155,7 +182,9 @@ class GenerationBatcher:
             tokens = sum(len(i) for i in ids)  # cancelled rows count what they generated before stopping
         except Exception as err:  # noqa: BLE001 - every waiting request gets the error, the worker lives on
             results, tokens = [err] * len(batch), 0
-        self.on_batch(len(batch), time.perf_counter() - t0, tokens)
+        seconds = time.perf_counter() - t0
+        self.batch_seconds = 0.8 * self.batch_seconds + 0.2 * seconds
+        self.on_batch(len(batch), seconds, tokens)
         for job, result in zip(batch, results):
             job.loop.call_soon_threadsafe(_settle, job, result)
 

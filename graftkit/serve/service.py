@@ -1,7 +1,9 @@
-"""The state of one running service: settings, keys, limits, metrics, and the model with its batcher.
+"""The state of one running service: settings, keys, limits, metrics, and the model with its batchers.
 
 ``create_app`` builds one :class:`Service` and stores it as ``app.state.service``; routers and
-dependencies reach it from the request (``request.app.state.service``), never through globals.
+dependencies reach it from the request (``request.app.state.service``), never through globals or
+closures, so that everything tied to the loaded model (its batchers, the explainer) is swapped by a
+reload and closed at shutdown in one place.
 """
 from __future__ import annotations
 
@@ -18,9 +20,11 @@ from graftkit.modeling.run_folder import RunFolder
 from graftkit.serve import schemas
 from graftkit.serve.batching import MicroBatcher
 from graftkit.serve.gates import Gates
+from graftkit.serve.gen_batching import GenerationBatcher
+from graftkit.serve.metrics import GenerationMetrics
 from graftkit.serve.settings import ServeConfig
 from graftkit.tasks.base import Task
-from graftkit.tasks.capabilities import ScoresLabels, TagsEntities
+from graftkit.tasks.capabilities import Generates, ScoresLabels, TagsEntities
 
 
 def load_predictor(run_dir: Path, settings: ServeConfig):
@@ -53,6 +57,11 @@ class Service(Gates):
         self.model_name = self.run.path.resolve().name
         self.predictor = None
         self.batcher: MicroBatcher | None = None
+        self.gen_batcher: GenerationBatcher | None = None  # runs that generate (/v1/generate)
+        self.gen_metrics = GenerationMetrics(self.metrics.registry)
+        self.model_version = 0  # counts loads; what was built for an older model is rebuilt
+        self.explainer: tuple[int, object] | None = None  # (model_version, Explainer), built by /v1/explain
+        self.explainer_lock = asyncio.Lock()
         self.reload_lock = asyncio.Lock()
 
     @property
@@ -63,7 +72,14 @@ class Service(Gates):
 
     @property
     def ready(self) -> bool:
-        return self.batcher is not None and self.batcher.running
+        """Loaded and taking requests: not shutting down, and no model call stuck past model_timeout_s."""
+        return self.batcher is not None and self.batcher.running and not self.batcher.stuck
+
+    @property
+    def not_ready_reason(self) -> str:
+        if self.batcher is not None and self.batcher.stuck:
+            return f"the model is stuck in a call longer than model_timeout_s={self.settings.model_timeout_s:g}"
+        return "the model is not ready"
 
     def limits_line(self) -> str:
         """The limits in force, in one line (logged at startup)."""
@@ -73,7 +89,8 @@ class Service(Gates):
                 f"{s.auth_failures_per_minute}/minute per client address; per request max_texts {s.max_texts}, "
                 f"max_chars {s.max_chars}, max_body_bytes {s.max_body_bytes}, request_timeout_s "
                 f"{s.request_timeout_s:g}; batching max_batch_size {s.max_batch_size}, max_wait_ms "
-                f"{s.max_wait_ms:g}, max_queue {s.max_queue}, generate_wait_ms {s.generate_wait_ms:g}")
+                f"{s.max_wait_ms:g}, max_queue {s.max_queue}, model_timeout_s {s.model_timeout_s:g}, "
+                f"generate_wait_ms {s.generate_wait_ms:g}, generate_max_queue {s.generate_max_queue}")
 
     async def start(self) -> None:
         """Check the limits storage, load the model (in a thread, so the loop stays free), start the batcher."""
@@ -81,20 +98,30 @@ class Service(Gates):
         self.log.info(self.limits_line(), extra={"x_event": "limits"})
         await self._load(self.run)
 
-    async def _load(self, run: RunFolder) -> MicroBatcher | None:
-        """Load ``run`` next to the current model and switch to it; the previous batcher (not closed yet)."""
+    async def _load(self, run: RunFolder) -> tuple[MicroBatcher | None, GenerationBatcher | None]:
+        """Load ``run`` next to the current model and switch to it; the previous batchers (not closed yet)."""
         t0 = time.perf_counter()
         predictor = await asyncio.to_thread(load_predictor, run.path, self.settings)
         s = self.settings
         batcher = MicroBatcher(predictor.predict_batch, s.max_batch_size, s.max_wait_ms, max_queue=s.max_queue,
-                               on_batch=self._observe_batch, on_queue=self.metrics.queue.set)
+                               on_batch=self._observe_batch, on_queue=self.metrics.queue.set,
+                               call_timeout_s=s.model_timeout_s)
         batcher.start()
-        old, self.batcher, self.predictor, self.run = self.batcher, batcher, predictor, run
+        gen_batcher = None
+        if predictor.task.optional(Generates):
+            gen_batcher = GenerationBatcher(predictor, s.max_batch_size, s.generate_wait_ms,
+                                            on_batch=self.gen_metrics.batch_done,
+                                            on_first_token=self.gen_metrics.first_token,
+                                            max_queue=s.generate_max_queue)
+        old = (self.batcher, self.gen_batcher)
+        self.batcher, self.gen_batcher, self.predictor, self.run = batcher, gen_batcher, predictor, run
+        self.model_version += 1
+        self.explainer = None  # the next /v1/explain builds one for the new model
         self.model_name = run.path.resolve().name
         self.metrics.model.info({"run": self.model_name, "task": predictor.task.name, "backend": self.backend_label,
                                  "labels": ",".join(service_labels(predictor.task))})
         self.log.info("model loaded", extra={
-            "x_event": "startup" if old is None else "reload", "x_run": str(run.path), "x_task": predictor.task.name,
+            "x_event": "startup" if old[0] is None else "reload", "x_run": str(run.path), "x_task": predictor.task.name,
             "x_backend": self.backend_label, "x_seconds": round(time.perf_counter() - t0, 2)})
         return old
 
@@ -109,8 +136,7 @@ class Service(Gates):
         """
         async with self.reload_lock:
             old = await self._load(RunFolder(run_dir or self.run.path).require_model())
-            if old is not None:
-                await old.close()
+            await self._close(*old)
             return self.model_name
 
     async def reload_logged(self) -> None:
@@ -123,8 +149,17 @@ class Service(Gates):
     async def stop(self) -> None:
         """Stop taking work and finish what is queued (graceful shutdown)."""
         self.log.info("shutting down: finishing queued work", extra={"x_event": "shutdown"})
-        if self.batcher is not None:
-            await self.batcher.close()
+        await self._close(self.batcher, self.gen_batcher)
+        self.explainer = None
+
+    async def _close(self, batcher: MicroBatcher | None, gen_batcher: GenerationBatcher | None) -> None:
+        """Finish the work each batcher holds, then stop it, so its thread lets go of its model."""
+        if batcher is not None:
+            await batcher.close()
+        limit = self.settings.graceful_timeout_s
+        if gen_batcher is not None and not await gen_batcher.aclose(limit):
+            self.log.warning(f"generation still running after graceful_timeout_s={limit:g}; not waiting for it",
+                             extra={"x_event": "shutdown"})
 
     def _observe_batch(self, size: int, seconds: float) -> None:
         self.metrics.batch_size.observe(size)

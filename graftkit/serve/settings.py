@@ -16,11 +16,14 @@ class ServeConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRAFTKIT_SERVE_", extra="forbid", validate_assignment=True)
 
     run_dir: str | None = Field(None, description="run folder to serve (the CLI argument sets it)")
-    backend: Literal["torch", "onnx"] = "torch"
-    precision: Literal["fp32", "int8"] = Field("fp32", description="ONNX graph to load (onnx backend)")
-    threads: int = Field(0, ge=0, description="inference threads per process (0 = library default)")
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    backend: Literal["torch", "onnx"] = Field("torch", description="the back-end: torch, or onnx (after "
+                                              "`graftkit export`)")
+    precision: Literal["fp32", "int8"] = Field("fp32", description="ONNX graph to load with the onnx backend: "
+                                               "fp32, or int8 (needs `graftkit export --quantize int8`)")
+    threads: int = Field(0, ge=0, description="inference threads per process (0: cores / workers under "
+                         "`graftkit serve`, the library's default under create_app)")
+    host: str = Field("127.0.0.1", description="interface to bind")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port")
     workers: int = Field(1, ge=1, description="uvicorn worker processes, each with its own model")
     ssl_certfile: Path | None = Field(None, description="TLS certificate (PEM): serve HTTPS")
     ssl_keyfile: Path | None = Field(None, description="TLS private key (PEM) of ssl_certfile")
@@ -33,10 +36,15 @@ class ServeConfig(BaseSettings):
                                     "waits for company (a generation runs for hundreds of ms, so a short wait "
                                     "costs little time to first token and keeps clients that arrive together "
                                     "in one batch instead of alternating between a small and a large one)")
+    generate_max_queue: int = Field(64, ge=1, description="/v1/generate requests waiting for the model; beyond "
+                                    "it requests get 503")
     request_timeout_s: float = Field(30.0, gt=0, description="deadline of one request; past it 504, work dropped")
+    model_timeout_s: float = Field(30.0, gt=0, description="longest one model call may take; past it its requests "
+                                   "get 504 and /readyz answers 503 until the call returns")
     # security
     api_keys: list[str] = Field(default_factory=list, description="plain keys (prefer api_keys_file)")
-    api_keys_file: Path | None = Field(None, description="file with one key per line, plain or 'sha256:<hex>'")
+    api_keys_file: Path | None = Field(None, description="file with one API key per line, plain or "
+                                       "'sha256:<hex>' (or set GRAFTKIT_API_KEYS)")
     allow_anonymous: bool = Field(False, description="serve without API keys (local experiments only)")
     admin_api_keys_file: Path | None = Field(None, description="keys allowed to call POST /v1/admin/reload")
     public_metrics: bool = Field(False, description="serve /metrics without a key (scrapers on a private network)")
@@ -57,7 +65,8 @@ class ServeConfig(BaseSettings):
     # privacy and logs
     mask_pii_input: bool = Field(False, description="mask e-mails, phones, card/account/ID numbers before the model")
     log_inputs: bool = Field(False, description="log request texts (always PII-masked)")
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="debug, info, warning "
+                                                                    "or error")
     graceful_timeout_s: float = Field(30.0, ge=0, description="how long shutdown waits for in-flight requests")
 
 

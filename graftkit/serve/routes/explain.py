@@ -11,7 +11,6 @@ path for /v1/predict); an export-only run folder answers 501.
 """
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import math
 import time
@@ -43,45 +42,45 @@ def _too_much(name: str, value: int, got: int, what: str) -> HTTPException:
                                                                                           "value": value}})
 
 
-def build_router() -> APIRouter:
-    router = APIRouter()
-    state: dict = {"explainer": None, "run": None, "lock": asyncio.Lock()}
+async def explainer_for(svc) -> Explainer:
+    """The service's Explainer for the model it serves now, built on first use (a reload or shutdown drops it)."""
+    async with svc.explainer_lock:  # one load, even under concurrent first requests
+        version = svc.model_version
+        if svc.explainer is None or svc.explainer[0] != version:
+            try:
+                require_torch_weights(svc.run.path)
+            except GraftkitError as err:
+                raise HTTPException(501, str(err)) from None
+            cap = svc.settings.explain_max_steps
+            explainer = await run_in_threadpool(Explainer, svc.run.path, min(DEFAULT_STEPS, cap), cap)
+            svc.explainer = (version, explainer)
+        return svc.explainer[1]
 
-    async def explainer_for(svc) -> Explainer:
-        async with state["lock"]:  # one load, even under concurrent first requests
-            if state["explainer"] is None or state["run"] != svc.run.path:
-                try:
-                    require_torch_weights(svc.run.path)
-                except GraftkitError as err:
-                    raise HTTPException(501, str(err)) from None
-                cap = svc.settings.explain_max_steps
-                state["explainer"] = await run_in_threadpool(Explainer, svc.run.path, min(DEFAULT_STEPS, cap), cap)
-                state["run"] = svc.run.path
-            return state["explainer"]
 
-    @router.post("/v1/explain", responses={**ERROR_RESPONSES, 501: {"description": "no torch weights"}},
-                 summary="Word attributions for one text")
-    async def explain(body: ExplainRequest, request: Request, key_id: str = Depends(authenticate)):
-        svc = get_service(request)
-        s = svc.settings
-        model_for(svc, "POST /v1/explain")
-        item = RateLimitItemPerMinute(s.explain_per_minute)
-        if not await svc.limits.limiter.hit(item, svc.limits.namespace, "explain", key_id):
-            stats = await svc.limits.limiter.get_window_stats(item, svc.limits.namespace, "explain", key_id)
-            wait = max(1, math.ceil(stats.reset_time - time.time()))
-            raise limit_error(429, LimitHit("explain_per_minute", s.explain_per_minute, "minute", wait))
-        chars = len(body.text) + len(body.text_pair or "")
-        if chars > s.explain_max_chars:
-            raise _too_much("explain_max_chars", s.explain_max_chars, chars, "text length")
-        if body.steps > s.explain_max_steps:
-            raise _too_much("explain_max_steps", s.explain_max_steps, body.steps, "steps")
-        ex = await explainer_for(svc)
-        try:
-            result = await run_in_threadpool(ex.explain, body.text, body.text_pair, body.target, body.steps)
-        except GraftkitError as err:  # an unknown target class
-            raise HTTPException(422, str(err)) from None
-        blocks = [dataclasses.asdict(b) for b in ex.blocks(result)]
-        return {"request_id": request.state.request_id, "model": svc.model_name, "explanation": result,
-                "blocks": blocks}
+router = APIRouter()
 
-    return router
+
+@router.post("/v1/explain", responses={**ERROR_RESPONSES, 501: {"description": "no torch weights"}},
+             summary="Word attributions for one text")
+async def explain(body: ExplainRequest, request: Request, key_id: str = Depends(authenticate)):
+    svc = get_service(request)
+    s = svc.settings
+    model_for(svc, "POST /v1/explain")
+    item = RateLimitItemPerMinute(s.explain_per_minute)
+    if not await svc.limits.limiter.hit(item, svc.limits.namespace, "explain", key_id):
+        stats = await svc.limits.limiter.get_window_stats(item, svc.limits.namespace, "explain", key_id)
+        wait = max(1, math.ceil(stats.reset_time - time.time()))
+        raise limit_error(429, LimitHit("explain_per_minute", s.explain_per_minute, "minute", wait))
+    chars = len(body.text) + len(body.text_pair or "")
+    if chars > s.explain_max_chars:
+        raise _too_much("explain_max_chars", s.explain_max_chars, chars, "text length")
+    if body.steps > s.explain_max_steps:
+        raise _too_much("explain_max_steps", s.explain_max_steps, body.steps, "steps")
+    ex = await explainer_for(svc)
+    try:
+        result = await run_in_threadpool(ex.explain, body.text, body.text_pair, body.target, body.steps)
+    except GraftkitError as err:  # an unknown target class
+        raise HTTPException(422, str(err)) from None
+    blocks = [dataclasses.asdict(b) for b in ex.blocks(result)]
+    return {"request_id": request.state.request_id, "model": svc.model_name, "explanation": result,
+            "blocks": blocks}

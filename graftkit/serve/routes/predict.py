@@ -4,7 +4,7 @@ import asyncio
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 from graftkit.serve import schemas
-from graftkit.serve.batching import BatcherClosed, DeadlineExceeded, Overloaded, WorkerCrashed
+from graftkit.serve.batching import BatcherClosed, DeadlineExceeded, ModelTimeout, Overloaded, WorkerCrashed
 from graftkit.serve.deps import authenticate, get_service, limit_error, model_for
 from graftkit.serve.limits import LimitHit
 from graftkit.serve.pii import mask_pii
@@ -36,13 +36,17 @@ def build_router(service: Service) -> APIRouter:
 
 async def submit(service: Service, request: Request, inputs: list) -> list[dict]:
     """Predictions for ``inputs`` through the batcher, with the service's errors mapped to HTTP:
-    queue full → 503 + Retry-After, deadline → 504, worker crash → 500, shutting down → 503.
+    queue full → 503 + Retry-After, deadline or a model call past model_timeout_s → 504, worker crash → 500,
+    shutting down → 503.
     A client that disconnects meanwhile cancels the work (its queued texts are dropped)."""
     batcher, timeout = service.batcher, service.settings.request_timeout_s
     try:
         return await until_disconnect(request, batcher.submit(inputs, timeout=timeout))
     except Overloaded as err:
         raise limit_error(503, LimitHit("max_queue", err.limit, "moment", err.retry_after)) from None
+    except ModelTimeout as err:
+        limit = {"name": "model_timeout_s", "value": err.limit}
+        raise HTTPException(504, {"error": str(err), "limit": limit}) from None
     except DeadlineExceeded as err:
         raise HTTPException(504, {"error": str(err), "limit": {"name": "request_timeout_s", "value": timeout}}) from None
     except WorkerCrashed as err:
