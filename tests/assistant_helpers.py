@@ -19,16 +19,22 @@ OUT_OF_SCOPE = ["what is the weather in paris", "tell me a joke about cats", "wh
                 "recommend a good pizza recipe"]
 
 
-def intent_run(base: Path, model_dir: str) -> Path:
+def intent_run(base: Path, model_dir: str, detector: bool = False) -> Path:
+    """The tiny intent run; with ``detector``, one with an out-of-scope detector (``task.out_of_scope``) chosen on a
+    validation file holding OUT_OF_SCOPE questions labelled ``oos``."""
     from graftkit.train.trainer import train
 
-    tmp = base / "intent"
+    tmp = base / ("intent-oos" if detector else "intent")
     if (tmp / "runs" / "t" / "COMPLETE").is_file():
         return tmp / "runs" / "t"
     rows = [[t, lab] for lab, texts in INTENTS.items() for t in texts]
-    data = write_csv(tmp / "train.csv", rows * 6, header=("text", "intent"))
-    cfg = run_config(tmp, model_dir, data, data={"label_column": "intent", "validation": str(data),
-                                                  "test": str(write_csv(tmp / "t.csv", rows, ("text", "intent")))},
+    oos = [[t, "oos"] for t in OUT_OF_SCOPE] if detector else []
+    data = write_csv(tmp / "train.csv", rows * 6 + oos, header=("text", "intent"))
+    val = write_csv(tmp / "val.csv", rows + oos, header=("text", "intent"))
+    task = {"type": "classification", **({"out_of_scope": {"label": "oos"}} if detector else {})}
+    cfg = run_config(tmp, model_dir, data, task=task,
+                     data={"label_column": "intent", "validation": str(val if detector else data),
+                           "test": str(write_csv(tmp / "t.csv", rows + oos, ("text", "intent")))},
                      train={"epochs": 15, "learning_rate": 1e-2, "batch_size": 8})
     return train(cfg, log=lambda m: None).path
 
@@ -56,6 +62,7 @@ def retrieval_run(base: Path, model_dir: str) -> Path:
 
 
 def assistant_tree(intent: Path, retrieval: Path | None, store: str, **extra) -> dict:
+    """A config tree; a run without a detector answers from intent confidence 0.3 (the tiny run is unsure)."""
     tree = {"intent_run": str(intent), "store": store, "thresholds": {"intent_confidence": 0.3}}
     if retrieval:
         tree.update(retrieval_run=str(retrieval), index="faq")

@@ -105,14 +105,24 @@ def test_bad_corpora_name_file_and_line(tmp_path, emb_run):
     assert res.exit_code == 2 and "duplicate id" in res.output
 
 
+class _Detector:
+    """A fitted detector's one property the answer reads: (its name, its threshold)."""
+
+    chosen = ("energy", 2.0)
+
+
 class _Intent:
     """A stand-in intent predictor with a fixed answer, to test the threshold exactly: a real single-label
-    classification task (``task.optional(ScoresLabels)`` answers as for a run) and typed predictions."""
+    classification task (``task.optional(ScoresLabels)`` answers as for a run) and typed predictions; with
+    ``oos_score``, a run whose detector (energy, threshold 2.0) gave that score."""
 
-    def __init__(self, label, score):
+    def __init__(self, label, score, oos_score=None):
         self.task = TASKS.get("classification")()
         self.task.load_state({"labels": [label, "other"], "multi_label": False})
-        self.out = LabelPrediction(label, score, {label: score, "other": round(1 - score, 6)})
+        self.run = type("Run", (), {"path": "runs/intent"})()
+        self.detector = _Detector() if oos_score is not None else None
+        self.out = LabelPrediction(label, score, {label: score, "other": round(1 - score, 6)},
+                                   None if oos_score is None else oos_score > 2.0, oos_score)
 
     def predict(self, inputs):
         return [self.out for _ in inputs]
@@ -124,12 +134,33 @@ def test_answer_out_of_scope_below_threshold(emb_run):
     low = Answerer(_Intent("change_pin", 0.42), index, threshold=0.5)("what's the weather like")
     assert low["out_of_scope"] is True and low["answers"] == [] and low["intent"] is None
     assert low["closest_intent"] == "change_pin" and "not sure" in low["message"]
+    assert low["decided_by"] == "confidence" and "confidence 0.42 is below 0.50" in low["reason"]
+    assert Answerer(_Intent("change_pin", 0.42), index)("hm")["out_of_scope"] is True  # 0.5 by default
     high = Answerer(_Intent("change_pin", 0.91), index, threshold=0.5, k=2)("i forgot my pin")
     assert high["out_of_scope"] is False and high["intent"] == "change_pin" and high["confidence"] == 0.91
     assert len(high["answers"]) == 2 and high["answers"][0]["intent"] == "change_pin"
     assert high["message"] == high["answers"][0]["answer"]
     strict = Answerer(_Intent("change_pin", 0.91), index, threshold=0.5, min_score=1.01)("i forgot my pin")
     assert strict["out_of_scope"] is True and "min_score" in strict["reason"]  # confident intent, no close FAQ
+    assert strict["decided_by"] == "similarity"
+
+
+def test_answer_uses_the_runs_detector_not_the_confidence(emb_run):
+    build_index(emb_run.path, FAQ, text_column="question", name="faq")
+    index = Index(emb_run.path, "faq")
+    # confident (0.97) yet out of scope: the detector's score 3.5 is over the run's threshold 2.0
+    off = Answerer(_Intent("change_pin", 0.97, oos_score=3.5), index)("what is the capital of france")
+    assert off["out_of_scope"] is True and off["answers"] == [] and off["decided_by"] == "detector"
+    assert "fits none of the intents (energy score 3.50 > threshold 2.00)" in off["reason"]
+    # unsure (0.3) yet in scope by the detector: answered
+    kept = Answerer(_Intent("change_pin", 0.3, oos_score=1.0), index)("pin?")
+    assert kept["out_of_scope"] is False and kept["out_of_scope_score"] == 1.0 and kept["threshold"] == 2.0
+    moved = Answerer(_Intent("change_pin", 0.97, oos_score=3.5), index, oos_threshold=4.0)("hm")
+    assert moved["out_of_scope"] is False  # the run's threshold overridden
+    with pytest.raises(ConfigError, match="--threshold: intent run runs/intent decides by its out-of-scope detector"):
+        Answerer(_Intent("change_pin", 0.97, oos_score=3.5), index, threshold=0.5)
+    with pytest.raises(ConfigError, match="--oos-threshold: intent run runs/intent has no out-of-scope detector"):
+        Answerer(_Intent("change_pin", 0.97), index, oos_threshold=1.0)
 
 
 def test_answer_cli_end_to_end(emb_run, tmp_path, tiny_model_dir):

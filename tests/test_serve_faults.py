@@ -261,3 +261,28 @@ def test_explainer_belongs_to_the_service(run):
 
     dropped, rebuilt, after_shutdown = asyncio.run(scenario())
     assert dropped and rebuilt and after_shutdown is None
+
+@pytest.mark.parametrize("command, factory", [("monitor", "create_monitor_app"), ("assistant", "create_assistant_app")])
+def test_app_services_keep_environment_settings_unless_given(command, factory, monkeypatch, tmp_path):
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from graftkit.cli import app
+    from graftkit.serve import apps
+
+    started_with = []
+    monkeypatch.setattr(uvicorn, "run", lambda served, **options: started_with.append((served, options)))
+    monkeypatch.setattr(apps, factory, lambda cfg, settings: settings)  # the settings the app would get
+    loader = "graftkit.apps.monitor.load_monitor_config" if command == "monitor" else \
+        "graftkit.apps.assistant.load_assistant_config"
+    monkeypatch.setattr(loader, lambda path: path)
+    monkeypatch.setenv("GRAFTKIT_SERVE_PORT", "8124")
+    monkeypatch.setenv("GRAFTKIT_SERVE_PUBLIC_METRICS", "true")
+    res = CliRunner().invoke(app, [command, "serve", str(tmp_path / "app.yaml")])
+    assert res.exit_code == 0, res.output
+    settings, options = started_with.pop()
+    assert options["port"] == 8124 and settings.port == 8124 and settings.public_metrics is True
+    res = CliRunner().invoke(app, [command, "serve", str(tmp_path / "app.yaml"), "--port", "9002", "--allow-anonymous"])
+    assert res.exit_code == 0, res.output
+    settings, options = started_with.pop()
+    assert options["port"] == 9002 and settings.allow_anonymous is True and settings.public_metrics is True

@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from graftkit.cli.serve import serve_option
+
 err = Console(stderr=True)
 
 
@@ -91,7 +93,7 @@ def monitor_report(
     """A table per topic (items, negative share, alerts), the alerts, and optional trend PNGs."""
     from graftkit.apps.monitor import load_monitor_config
     from graftkit.apps.monitor import report as rep
-    from graftkit.apps.monitor.store import METADATA, topic_summary
+    from graftkit.apps.monitor.store import METADATA, off_topic_summary, topic_summary
     from graftkit.apps.store import open_engine
 
     cfg = load_monitor_config(config)
@@ -106,6 +108,10 @@ def monitor_report(
         table.add_row(t["topic"], str(t["items"]), str(t["negative"]), f"{t['negative_share']:.1%}",
                       rep.fmt_time(t["first"]), rep.fmt_time(t["last"]), str(t["alerts"]), str(t["open_alerts"]))
     out.print(table)
+    off = off_topic_summary(engine, start)
+    if off["items"] or cfg.topics.source == "topic":
+        out.print(f"off topic (the topic run's detector: fits none of the topics): {off['items']} items, "
+                  f"{off['negative']} negative", highlight=False)
     alerts = rep.alert_rows(engine, start)
     at = Table(title="alerts")
     for col in ("id", "topic", "rule", "state", "opened", "resolved", "value", "baseline", "peak score"):
@@ -123,24 +129,29 @@ def monitor_report(
 
 def monitor_serve(
     config: Path = typer.Argument(..., help="Monitor YAML."),
-    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
-    port: int = typer.Option(8000, help="TCP port."),
-    api_keys_file: Path | None = typer.Option(None, help="API keys for POST /v1/ingest, one per line "
-                                                 "(plain or sha256:<hex>); or set GRAFTKIT_API_KEYS."),
-    allow_anonymous: bool = typer.Option(False, "--allow-anonymous", help="No API key needed (local use only)."),
-    public_metrics: bool = typer.Option(False, "--public-metrics", help="Serve /metrics without a key "
-                                        "(for a scraper on a private network)."),
+    host: str | None = serve_option("host"),
+    port: int | None = serve_option("port"),
+    api_keys_file: Path | None = serve_option("api_keys_file"),
+    allow_anonymous: bool | None = serve_option("allow_anonymous"),
+    public_metrics: bool | None = serve_option("public_metrics"),
 ):
     """Serve POST /v1/ingest (authenticated), the dashboard at /dashboard, and /metrics."""
-    import uvicorn
-
     from graftkit.apps.monitor import load_monitor_config
     from graftkit.serve.apps import create_monitor_app
+
+    _serve(lambda settings: create_monitor_app(load_monitor_config(config), settings), host=host, port=port,
+           api_keys_file=api_keys_file, allow_anonymous=allow_anonymous, public_metrics=public_metrics)
+
+
+def _serve(make_app: Callable, **options) -> None:
+    """Run an application's service: the options given on the command line over GRAFTKIT_SERVE_* (None: not
+    given, so the environment or the default applies)."""
+    import uvicorn
+
     from graftkit.serve.settings import load_settings
 
-    settings = load_settings(host=host, port=port, api_keys_file=api_keys_file, allow_anonymous=allow_anonymous,
-                             public_metrics=public_metrics or None)
-    uvicorn.run(create_monitor_app(load_monitor_config(config), settings), host=host, port=port)
+    settings = load_settings(**options)
+    uvicorn.run(make_app(settings), host=settings.host, port=settings.port)
 
 
 def assistant_app(wrap: Callable) -> typer.Typer:
@@ -176,14 +187,17 @@ def assistant_calibrate(
     config: Path = typer.Argument(..., help="Assistant YAML."),
     validation: Path = typer.Option(..., help="Validation file with in-scope and out-of-scope questions "
                                     "(a label that is not an intent of the run counts as out of scope)."),
-    test: Path | None = typer.Option(None, help="Also report this file at the chosen thresholds."),
+    test: Path | None = typer.Option(None, help="Also report this file before and at the chosen thresholds."),
     text_column: str = typer.Option("text"),
     label_column: str = typer.Option("label"),
     target_accuracy: float = typer.Option(0.9, min=0.0, max=1.0, help="In-scope accuracy to keep."),
-    no_similarity: bool = typer.Option(False, "--no-similarity", help="Tune the confidence threshold only."),
+    no_similarity: bool = typer.Option(False, "--no-similarity", help="Tune the scope threshold only (the "
+                                       "detector's score, or the confidence for a run without a detector)."),
     out: Path | None = typer.Option(None, help="Write a copy of the config with the chosen thresholds here."),
 ):
-    """Pick the out-of-scope thresholds for a target in-scope accuracy; report OOS recall/precision, handoff rate."""
+    """Pick the out-of-scope thresholds for a target in-scope accuracy: the detector's score threshold (or the
+    intent confidence for a run without a detector) and whether an FAQ-similarity threshold helps; report OOS
+    recall/precision, in-scope accuracy and handoff rate before and after."""
     import json
 
     import yaml
@@ -194,13 +208,21 @@ def assistant_calibrate(
 
     cfg = load_assistant_config(config)
     bot = Assistant.from_config(cfg)
-    result = calibrate(bot, *read_labelled(validation, text_column, label_column), target_accuracy, not no_similarity)
-    cfg.thresholds = cfg.thresholds.model_validate(result["thresholds"])
-    if test:
-        result["test"] = evaluate(bot, *read_labelled(test, text_column, label_column))
-    bot.close()
+    try:
+        result = calibrate(bot, *read_labelled(validation, text_column, label_column), target_accuracy,
+                           not no_similarity)
+        if test:
+            test_rows = read_labelled(test, text_column, label_column)
+            before = evaluate(bot, *test_rows)
+            cfg.thresholds = cfg.thresholds.model_validate(result["thresholds"])
+            result["test"] = {**evaluate(bot, *test_rows), "before": before}
+    finally:
+        bot.close()
     if not result["target_reached"]:
         err.print(f"[yellow]no thresholds reach in-scope accuracy {target_accuracy}; chose the most accurate[/]")
+    for name, m in (("before", result["before"]), ("after", result)):
+        err.print(f"validation {name}: in-scope accuracy {m['in_scope_accuracy']}, OOS recall {m['oos_recall']}, "
+                  f"OOS precision {m['oos_precision']}, handoff rate {m['handoff_rate']}", highlight=False)
     if out:
         tree = yaml.safe_load(config.read_text(encoding="utf-8"))
         tree["thresholds"] = result["thresholds"]
@@ -211,23 +233,18 @@ def assistant_calibrate(
 
 def assistant_serve(
     config: Path = typer.Argument(..., help="Assistant YAML."),
-    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
-    port: int = typer.Option(8000, help="TCP port."),
-    api_keys_file: Path | None = typer.Option(None, help="API keys, one per line; or set GRAFTKIT_API_KEYS."),
-    allow_anonymous: bool = typer.Option(False, "--allow-anonymous", help="No API key needed (local use only)."),
-    public_metrics: bool = typer.Option(False, "--public-metrics", help="Serve /metrics without a key "
-                                        "(for a scraper on a private network)."),
+    host: str | None = serve_option("host"),
+    port: int | None = serve_option("port"),
+    api_keys_file: Path | None = serve_option("api_keys_file"),
+    allow_anonymous: bool | None = serve_option("allow_anonymous"),
+    public_metrics: bool | None = serve_option("public_metrics"),
 ):
     """Serve POST /v1/chat and the chat page at /chat."""
-    import uvicorn
-
     from graftkit.apps.assistant import load_assistant_config
     from graftkit.serve.apps import create_assistant_app
-    from graftkit.serve.settings import load_settings
 
-    settings = load_settings(host=host, port=port, api_keys_file=api_keys_file, allow_anonymous=allow_anonymous,
-                             public_metrics=public_metrics or None)
-    uvicorn.run(create_assistant_app(load_assistant_config(config), settings), host=host, port=port)
+    _serve(lambda settings: create_assistant_app(load_assistant_config(config), settings), host=host, port=port,
+           api_keys_file=api_keys_file, allow_anonymous=allow_anonymous, public_metrics=public_metrics)
 
 
 def recommend_cmd(

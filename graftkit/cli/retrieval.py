@@ -57,7 +57,10 @@ def answer_cmd(
     questions: List[str] = typer.Argument(..., help="Customer questions."),
     intent_run: Path = typer.Option(..., "--intent-run", help="Intent classification run."),
     retriever: Path = typer.Option(..., "--retriever", help="Embedding run with an FAQ index (graftkit index)."),
-    threshold: float = typer.Option(0.5, min=0.0, max=1.0, help="Minimum intent confidence; below it: out of scope."),
+    oos_threshold: Optional[float] = typer.Option(None, help="An intent run with an out-of-scope detector: score "
+                                                  "above which a question is out of scope (default: the run's own)."),
+    threshold: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="An intent run without a detector: "
+                                              "minimum intent confidence, below it out of scope (default 0.5)."),
     min_score: Optional[float] = typer.Option(None, help="Minimum cosine similarity of the best FAQ entry; "
                                               "below it: out of scope."),
     k: int = typer.Option(3, "--top-k", "-k", help="FAQ entries per answer."),
@@ -65,12 +68,13 @@ def answer_cmd(
     rerank: Optional[Path] = typer.Option(None, help="Pair-classification run that re-ranks the FAQ entries."),
     positive_label: Optional[str] = typer.Option(None, help="The re-ranker's label meaning 'matches'."),
 ):
-    """Answer customer questions: intent, confidence and best FAQ entries, or 'out of scope' below the threshold."""
+    """Answer customer questions: intent and best FAQ entries, or 'out of scope' when the intent run's detector
+    flags the question (a run without a detector: intent confidence below --threshold)."""
     from graftkit.inference.retrieval.answer import Answerer
     from graftkit.inference.retrieval.index import Index
     from graftkit.inference.runs import open_run
 
     answerer = Answerer(open_run(intent_run), Index(retriever, name), threshold, k, _reranker(rerank, positive_label),
-                        min_score)
+                        min_score, oos_threshold)
     for q in questions:
         sys.stdout.write(json.dumps(answerer(q), ensure_ascii=False) + "\n")

@@ -14,9 +14,14 @@ class _Strict(BaseModel):
 
 
 class Thresholds(_Strict):
-    """When the assistant answers; below either threshold the question is out of scope and handed off."""
+    """When the assistant answers. An intent run with an out-of-scope detector decides by the detector's score;
+    an older run without one by the intent confidence. The FAQ similarity is an extra signal on top of either."""
 
-    intent_confidence: float = Field(0.5, ge=0, le=1, description="minimum intent probability")
+    out_of_scope_score: float | None = Field(None, description="detector score above which a question is out of "
+                                             "scope (None: the intent run's own threshold, chosen on its "
+                                             "validation); only for an intent run with a detector")
+    intent_confidence: float | None = Field(None, ge=0, le=1, description="minimum intent probability (None: "
+                                            "0.5); only for an intent run without a detector")
     retrieval_similarity: float | None = Field(None, ge=-1, le=1, description="minimum cosine similarity of "
                                                "the best FAQ entry (None: not used)")
 
@@ -43,8 +48,8 @@ class AssistantConfig(_Strict):
                                                                          "(e.g. talk_to_agent)")
     thresholds: Thresholds = Thresholds()
     k: int = Field(3, ge=1, description="FAQ entries returned")
-    followup_max_words: int = Field(8, ge=0, description="a short message below the confidence threshold, in a "
-                                                         "session with a previous intent, is read as a follow-up")
+    followup_max_words: int = Field(8, ge=0, description="a message of at most this many words that leans on the "
+                                                         "previous turn may be read as a follow-up of its intent")
     generation: GenerationSettings | None = None
     store: str = Field("sqlite:///assistant.db", description="SQLAlchemy URL of the session store")
     store_retries: int = Field(5, ge=1)

@@ -1,8 +1,10 @@
 """The assistant: one turn = intent → FAQ retrieval → out-of-scope decision → answer or handoff, stored.
 
-Sessions keep their turns and last intent in the store. A short follow-up ("and how long does that
-take?") whose own intent is unsure inherits the session's last intent, and its FAQ search uses the
-previous question as context.
+Sessions keep their turns, last intent and the message that set it in the store. A short message that leans
+on the previous turn ("and how long does that take?") is read both alone and after that message; when the
+joint reading's intent is the previous one and the model is surer of it than of the message's own intent, the
+turn is a follow-up: it keeps the previous intent and is decided (detector, FAQ search) on the joint reading,
+so a message that is vague alone is not handed off as out of scope.
 """
 from __future__ import annotations
 
@@ -21,10 +23,11 @@ from graftkit.apps.assistant.decide import Decision, decide
 from graftkit.apps.assistant.store import METADATA, sessions, turns
 from graftkit.apps.store import open_engine, with_retry
 from graftkit.errors import ConfigError
-from graftkit.inference.runs import open_run
-from graftkit.tasks.capabilities import ScoresLabels
 from graftkit.inference.retrieval.index import Index
 from graftkit.inference.retrieval.rerank import CrossEncoderReranker
+from graftkit.inference.runs import open_run
+from graftkit.inference.scope import ScopeRule
+from graftkit.tasks.capabilities import ScoresLabels
 
 _FOLLOWUP_STARTS = ("and ", "what about", "how about", "also ", "but ", "then ")
 _PRONOUNS = {"it", "that", "this", "those", "them", "there"}
@@ -40,12 +43,25 @@ def is_followup(message: str, max_words: int) -> bool:
 
 @dataclass
 class Analysis:
-    """The model signals for one message (what calibration searches thresholds over)."""
+    """The model signals for one message (what calibration searches thresholds over); ``out_of_scope_score`` is
+    the intent run's detector score (None: the run has no detector)."""
 
     intent: str
     confidence: float
+    out_of_scope_score: float | None
     similarity: float | None
     hits: list[dict]
+
+
+def reads_as_followup(own: Analysis, joint: Analysis, last_intent: str) -> bool:
+    """Whether the message read after the previous one (``joint``) is a follow-up of ``last_intent``.
+
+    Both readings are the same model's probability of its best intent, one for the message alone and one for
+    the message in the context of the previous one: the turn takes the reading the model is surer of. A
+    message that is clear alone ("and how do i change my pin?") keeps its own intent; a vague one ("and how
+    long does that take?") whose joint reading is still the previous intent follows it.
+    """
+    return joint.intent == last_intent and joint.confidence >= own.confidence
 
 
 class AssistantMetrics:
@@ -82,9 +98,16 @@ class Assistant:
         labels = [str(x) for x in scores.labels]
         if cfg.oos_label and cfg.oos_label not in labels:
             raise ConfigError(f"oos_label '{cfg.oos_label}' is not a label of {cfg.intent_run}")
+        self.rule  # noqa: B018  a threshold that cannot apply to the intent run fails here, at start
         self.engine = open_engine(cfg.store, METADATA, cfg.store_retries, cfg.store_backoff_s)
         self.metrics = AssistantMetrics()
         self._lock = threading.Lock()
+
+    @property
+    def rule(self) -> ScopeRule:
+        """The intent run's out-of-scope rule under the config's thresholds (read anew: calibration changes them)."""
+        th = self.cfg.thresholds
+        return ScopeRule.for_run(self.intent, self.cfg.intent_run, th.out_of_scope_score, th.intent_confidence)
 
     @classmethod
     def from_config(cls, cfg: AssistantConfig) -> Assistant:
@@ -99,13 +122,19 @@ class Assistant:
         return cls(cfg, open_run(cfg.intent_run), index, reranker, generate)
 
     # -- signals --------------------------------------------------------------------
-    def analyze(self, messages: Sequence[str], context: Sequence[str] | None = None) -> list[Analysis]:
-        """Intent, confidence and best FAQ similarity of each message (batched; calibration uses this)."""
+    def analyze(self, messages: Sequence[str]) -> list[Analysis]:
+        """Intent, confidence, detector score and best FAQ similarity of each message (batched; calibration uses
+        this)."""
         preds = self.intent.predict(list(messages))
-        queries = [f"{c} {m}" if c else m for m, c in zip(messages, context or [None] * len(messages))]
-        hits = self.index.search(queries, max(self.cfg.k, 10)) if self.index is not None else [[] for _ in messages]
-        return [Analysis(str(p.label), float(p.score), h[0]["score"] if h else None, h)
+        hits = self.index.search(list(messages), max(self.cfg.k, 10)) if self.index is not None \
+            else [[] for _ in messages]
+        return [Analysis(str(p.label), float(p.score), p.out_of_scope_score, h[0]["score"] if h else None, h)
                 for p, h in zip(preds, hits)]
+
+    def decision(self, a: Analysis) -> Decision:
+        """The decision on one message's signals under the config's thresholds."""
+        return decide(a.intent, a.confidence, a.out_of_scope_score, a.similarity, self.rule,
+                      self.cfg.thresholds.retrieval_similarity, self.cfg.oos_label, self.cfg.handoff_intents)
 
     # -- one turn -------------------------------------------------------------------
     def reply(self, message: str, session_id: str | None = None) -> dict:
@@ -113,24 +142,15 @@ class Assistant:
         message = message.strip()
         with self._lock:
             session = self._session(session_id)
-            followup = bool(session["last_intent"]) and is_followup(message, self.cfg.followup_max_words)
-            a = self.analyze([message], [session["last_message"] if followup else None])[0]
-            if followup and a.confidence < self.cfg.thresholds.intent_confidence:
-                # an unsure short follow-up inherits the last intent (its own prediction is about "that")
-                a = Analysis(session["last_intent"], a.confidence, a.similarity, a.hits)
-                d = decide(a.intent, 1.0, a.similarity, self.cfg.thresholds, self.cfg.oos_label,
-                           self.cfg.handoff_intents)
-                d = Decision(d.answer, d.reason, d.intent, a.confidence, d.similarity)
-            else:
-                followup = False
-                d = decide(a.intent, a.confidence, a.similarity, self.cfg.thresholds, self.cfg.oos_label,
-                           self.cfg.handoff_intents)
+            a, followup = self._read(message, session)
+            d = self.decision(a)
             answers = self._answers(message, a, d) if d.answer else []
             text = self._reply_text(message, d, answers)
             out = {"session_id": session["id"], "turn": session["turns"] + 1, "reply": text, "intent": d.intent,
                    "closest_intent": a.intent, "confidence": round(a.confidence, 4),
-                   "similarity": None if a.similarity is None else round(a.similarity, 4),
-                   "followup": followup, "handoff": not d.answer, "reason": d.reason, "answers": answers}
+                   "out_of_scope_score": _rounded(a.out_of_scope_score), "similarity": _rounded(a.similarity),
+                   "followup": followup, "handoff": not d.answer, "decided_by": d.decided_by, "reason": d.reason,
+                   "answers": answers}
             self._store(session, message, out)
         self.metrics.turns.inc()
         if followup:
@@ -138,6 +158,16 @@ class Assistant:
         if not d.answer:
             self.metrics.handoffs.labels("out_of_scope" if d.intent is None else "handoff_intent").inc()
         return out
+
+    def _read(self, message: str, session: dict) -> tuple[Analysis, bool]:
+        """(the signals the turn is decided on, whether it is a follow-up); see ``reads_as_followup``."""
+        last_intent, last_message = session["last_intent"], session["last_message"]
+        if not (last_intent and last_message and is_followup(message, self.cfg.followup_max_words)):
+            return self.analyze([message])[0], False
+        own, joint = self.analyze([message, f"{last_message} {message}"])
+        if reads_as_followup(own, joint, last_intent):
+            return joint, True
+        return own, False
 
     def _answers(self, query: str, a: Analysis, d: Decision) -> list[dict]:
         hits = a.hits
@@ -171,16 +201,23 @@ class Assistant:
 
     def _store(self, session: dict, message: str, out: dict) -> None:
         now = time.time()
-        last_intent = out["intent"] or session["last_intent"]
+        # the context a later follow-up reads: the intent and the message that set it (a follow-up keeps both;
+        # an out-of-scope turn ends the context, so nothing after it follows an older question)
+        if out["followup"]:
+            last_intent, last_message = session["last_intent"], session["last_message"]
+        elif out["intent"] is None:
+            last_intent, last_message = None, None
+        else:
+            last_intent, last_message = out["intent"], message
 
         def write():
             with self.engine.begin() as conn:
                 if session["new"]:
                     conn.execute(sessions.insert().values(id=session["id"], created_at=now, updated_at=now, turns=1,
-                                                          last_intent=out["intent"], last_message=message))
+                                                          last_intent=last_intent, last_message=last_message))
                 else:
                     conn.execute(sessions.update().where(sessions.c.id == session["id"]).values(
-                        updated_at=now, turns=out["turn"], last_intent=last_intent, last_message=message))
+                        updated_at=now, turns=out["turn"], last_intent=last_intent, last_message=last_message))
                 conn.execute(turns.insert().values(
                     session_id=session["id"], turn=out["turn"], at=now, message=message, intent=out["intent"],
                     confidence=out["confidence"], similarity=out["similarity"], followup=out["followup"],
@@ -200,6 +237,10 @@ class Assistant:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _rounded(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 4)
 
 
 def _valid_id(s: str) -> bool:

@@ -35,6 +35,7 @@ from graftkit.apps.monitor.store import (
     get_progress,
     item_topics,
     items,
+    off_topic_items,
     rule_states,
     set_progress,
     skipped,
@@ -129,7 +130,8 @@ class Monitor:
         """Score and store the new items of ``batch`` and evaluate the rules they complete.
 
         Returns:
-            {"ingested", "duplicates", "events": [alert event dicts]}.
+            {"ingested", "duplicates", "off_topic" (items that fit none of the topics), "events": [alert event
+            dicts]}.
 
         Raises:
             StoreError: the store stayed unreachable/locked through the retries (nothing of the batch stored).
@@ -148,14 +150,16 @@ class Monitor:
             dup = len(batch) - len(new)
             scored = self.scorer.score(new) if new else []
             events = self._retry(lambda: self._commit(scored), what="store a batch")
-        self.stats.update(ingested=len(new), duplicates=dup)
+        off_topic = sum(s.off_topic for s in scored)
+        self.stats.update(ingested=len(new), duplicates=dup, off_topic=off_topic)
         self.metrics.ingested.inc(len(new))
+        self.metrics.off_topic.inc(off_topic)
         self.metrics.duplicates.inc(dup)
         for ev in events:
             self._announce(ev)
         if events and self.sender:
             self.sender.kick()
-        return {"ingested": len(new), "duplicates": dup, "events": events}
+        return {"ingested": len(new), "duplicates": dup, "off_topic": off_topic, "events": events}
 
     def _commit(self, scored: list[Scored]) -> list[dict]:
         self._pending_recent = None
@@ -172,6 +176,10 @@ class Monitor:
                           for s in fresh for t in s.topics]
                 if tagged:
                     conn.execute(item_topics.insert(), tagged)
+                off = [{"item_id": s.item.id, "time": s.item.time, "negative": s.negative}
+                       for s in fresh if s.off_topic]
+                if off:
+                    conn.execute(off_topic_items.insert(), off)
             events = self._detect(conn, fresh)
         if self._pending_recent is not None:  # only a committed batch enters the in-memory rows
             self._recent = self._pending_recent
@@ -305,5 +313,5 @@ class Monitor:
 
 def summary_line(stats: dict) -> str:
     """The one-line summary printed at the end of a run."""
-    return json.dumps({k: stats.get(k, 0) for k in ("read", "ingested", "duplicates", "skipped", "late",
+    return json.dumps({k: stats.get(k, 0) for k in ("read", "ingested", "duplicates", "off_topic", "skipped", "late",
                                                    "alerts_opened", "alerts_resolved")})

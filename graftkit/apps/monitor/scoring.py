@@ -1,4 +1,8 @@
-"""Batched scoring: sentiment from a classification run, topics from the item, an NER run or a topic run."""
+"""Batched scoring: sentiment from a classification run, topics from the item, an NER run or a topic run.
+
+A topic run with an out-of-scope detector (``task.out_of_scope``) flags an item that fits none of its topics:
+the item gets no topic and is counted as off topic, instead of being forced into the nearest one.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -9,6 +13,7 @@ from graftkit.apps.monitor.sources import Item
 from graftkit.errors import ConfigError
 from graftkit.inference.runs import open_run
 from graftkit.tasks.capabilities import ScoresLabels, TagsEntities
+from graftkit.tasks.predictions import LabelPrediction
 
 #: what the topic run of each ``topics.source`` must do: tag entities, or score labels
 TOPIC_SOURCES = {"ner": TagsEntities, "topic": ScoresLabels}
@@ -16,13 +21,15 @@ TOPIC_SOURCES = {"ner": TagsEntities, "topic": ScoresLabels}
 
 @dataclass(frozen=True)
 class Scored:
-    """An item with its predicted sentiment label, the probability of negative, and its topics."""
+    """An item with its predicted sentiment label, the probability of negative, and its topics; ``off_topic``: the
+    topic run's detector found it fits none of the topics."""
 
     item: Item
     label: str
     negative_score: float
     negative: bool
     topics: tuple[str, ...]
+    off_topic: bool = False
 
 
 class Scorer:
@@ -52,15 +59,17 @@ class Scorer:
         """One ``Scored`` per item, in order (one model call per batch and model)."""
         texts = [it.text for it in batch]
         preds = self.sentiment.predict(texts, batch_size=max(len(texts), 1))
-        topics = self._topics(batch, texts)
+        topics, off_topic = self._topics(batch, texts)
         out = []
-        for it, p, tops in zip(batch, preds, topics):
+        for it, p, tops, off in zip(batch, preds, topics, off_topic):
             neg = sum(float(p.scores.get(lab, 0.0)) for lab in self.cfg.negative_labels)
-            out.append(Scored(it, str(p.label), round(neg, 6), str(p.label) in self.cfg.negative_labels, tops))
+            out.append(Scored(it, str(p.label), round(neg, 6), str(p.label) in self.cfg.negative_labels, tops, off))
         return out
 
-    def _topics(self, batch: Sequence[Item], texts: list[str]) -> list[tuple[str, ...]]:
+    def _topics(self, batch: Sequence[Item], texts: list[str]) -> tuple[list[tuple[str, ...]], list[bool]]:
+        """(the topics of each item, whether the topic run's detector flagged it as fitting none)."""
         tc = self.cfg.topics
+        off_topic = [False] * len(batch)
         if tc.source == "entity":
             found = [[it.entity] if it.entity else [] for it in batch]
         else:
@@ -68,7 +77,9 @@ class Scorer:
             if self.topic_model.task.has(TagsEntities):
                 found = [[e.text.strip() for e in p.entities if e.label in tc.entity_types] for p in preds]
             else:
-                found = [[lab for lab, s in p.scores.items() if s >= tc.min_score] for p in preds]
+                off_topic = [isinstance(p, LabelPrediction) and bool(p.out_of_scope) for p in preds]
+                found = [[] if off else [lab for lab, s in p.scores.items() if s >= tc.min_score]
+                         for p, off in zip(preds, off_topic)]
         if tc.overall:
             found = [f + ["*"] for f in found]
-        return [tuple(sorted({t for t in f if t})) for f in found]
+        return [tuple(sorted({t for t in f if t})) for f in found], off_topic

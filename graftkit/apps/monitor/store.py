@@ -48,6 +48,15 @@ item_topics = Table(
     Index("ix_monitor_topic_time", "topic", "time"),
 )
 
+# items a topic run's out-of-scope detector found to fit none of its topics (a table of its own, so a store
+# written before it existed gains it on open: create_all adds tables, never columns)
+off_topic_items = Table(
+    "monitor_off_topic_items", METADATA,
+    Column("item_id", String(200), ForeignKey("monitor_items.id"), primary_key=True),
+    Column("time", Float, nullable=False, index=True),
+    Column("negative", Boolean, nullable=False),
+)
+
 alerts = Table(
     "monitor_alerts", METADATA,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -152,6 +161,21 @@ def topic_summary(engine: Engine, since: float | None = None) -> list[dict]:
             for t, n, neg, lo, hi in sorted(rows, key=lambda r: -r[1])]
 
 
+def off_topic_summary(engine: Engine, since: float | None = None) -> dict:
+    """Items that fit none of the topics (since ``since``): their count, negative count and the newest few."""
+    q = select(func.count(), func.sum(off_topic_items.c.negative.cast(Integer))).select_from(off_topic_items)
+    latest = (select(items.c.id, items.c.time, items.c.text)
+              .join(off_topic_items, off_topic_items.c.item_id == items.c.id)
+              .order_by(items.c.time.desc()).limit(5))
+    if since is not None:
+        q = q.where(off_topic_items.c.time >= since)
+        latest = latest.where(items.c.time >= since)
+    with engine.connect() as conn:
+        n, neg = conn.execute(q).first()
+        newest = [dict(r._mapping) for r in conn.execute(latest)]
+    return {"items": int(n or 0), "negative": int(neg or 0), "latest": newest}
+
+
 def latest_negative(engine: Engine, limit: int = 20) -> list[dict]:
     """The newest negative items (event time)."""
     q = (select(items.c.id, items.c.time, items.c.source, items.c.entity, items.c.text, items.c.negative_score)
@@ -164,4 +188,5 @@ def counts(engine: Engine) -> dict[str, int]:
     """Row counts of the main tables (for summaries and tests)."""
     with engine.connect() as conn:
         return {name: conn.execute(select(func.count()).select_from(t)).scalar() or 0
-                for name, t in (("items", items), ("alerts", alerts), ("skipped", skipped))}
+                for name, t in (("items", items), ("alerts", alerts), ("skipped", skipped),
+                                ("off_topic", off_topic_items))}

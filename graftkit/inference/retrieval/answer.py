@@ -1,15 +1,17 @@
-"""Customer-service answering: intent + confidence from a classifier, best FAQ entries from an index.
+"""Customer-service answering: intent from a classifier, best FAQ entries from an index, or "I don't know".
 
-Below the confidence threshold (or, with ``min_score``, when no FAQ entry is similar enough) the
-answer is "out of scope" with no FAQ entries, so the assistant says it does not know instead of
-guessing. A softmax intent classifier trained without out-of-scope examples can be confident on
-off-topic questions; the retrieval score is a second, independent check.
+An intent run with an out-of-scope detector (``task.out_of_scope``) decides whether a question is in scope
+by the detector's score (graftkit/inference/scope.py); an older run without one by the intent confidence.
+Out of scope, the answer has no FAQ entries, so the assistant says it does not know instead of guessing.
+With ``min_score``, a best FAQ entry less similar than that is out of scope too: the retrieval score is an
+extra, independent check (`graftkit assistant calibrate` measures whether it helps).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from graftkit.errors import GraftkitError
+from graftkit.inference.scope import ScopeRule
 from graftkit.tasks.capabilities import ScoresLabels
 from graftkit.tasks.predictions import LabelPrediction
 
@@ -23,18 +25,24 @@ class Answerer:
     Args:
         intent: ``Predictor`` over a single-label classification run (the intents).
         index: ``graftkit.inference.retrieval.Index`` over the FAQ.
-        threshold: minimum intent probability to answer; below it the question is out of scope.
+        threshold: a run without a detector: minimum intent probability to answer (None: 0.5).
         k: number of FAQ entries returned.
         reranker: optional ``CrossEncoderReranker`` applied to the retrieved entries.
         min_score: optional minimum cosine similarity of the best FAQ entry; below it: out of scope.
+        oos_threshold: a run with a detector: its score threshold (None: the run's own).
+
+    Raises:
+        ConfigError: a threshold that does not apply to the run (``threshold`` with a detector, ``oos_threshold``
+            without one).
     """
 
     intent: object
     index: object
-    threshold: float = 0.5
+    threshold: float | None = None
     k: int = 3
     reranker: object | None = None
     min_score: float | None = None
+    oos_threshold: float | None = None
     candidates: int = field(default=20, repr=False)
 
     def __post_init__(self):
@@ -42,16 +50,22 @@ class Answerer:
         if labels is None or labels.multi_label:
             raise GraftkitError(f"the intent run must be a single-label classification run, not a "
                                 f"{self.intent.task.label()} run")
+        self.rule = ScopeRule.for_run(self.intent, str(self.intent.run.path), self.oos_threshold, self.threshold,
+                                      names=("--oos-threshold", "--threshold"))
 
     def __call__(self, question: str) -> dict:
         pred = self.intent.predict([question])[0]
         out = {"question": question, "intent": pred.label, "confidence": pred.score,
-               "threshold": self.threshold}
-        if pred.score < self.threshold:
-            return self._dont_know(out, pred, "intent confidence below the threshold")
+               "out_of_scope_score": pred.out_of_scope_score, "decided_by": self.rule.signal,
+               "threshold": self.rule.threshold}
+        why = self.rule.check(pred)
+        if why:
+            return self._dont_know(out, pred, why)
         hits = self.index.search([question], max(self.k, self.candidates))[0]
         if self.min_score is not None and max(h["score"] for h in hits) < self.min_score:
-            return self._dont_know(out, pred, "no FAQ entry is similar enough (min_score)")
+            best = max(h["score"] for h in hits)
+            return self._dont_know({**out, "decided_by": "similarity"}, pred,
+                                   f"no FAQ entry is similar enough ({best:.2f} < min_score {self.min_score:.2f})")
         if self.reranker is not None:
             hits = self.reranker.rerank(question, hits)
         # FAQ entries tagged with the predicted intent come first (stable: retrieval order within each group)

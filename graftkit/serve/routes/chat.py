@@ -24,9 +24,12 @@ class ChatResponse(BaseModel):
     intent: str | None
     closest_intent: str | None
     confidence: float
+    out_of_scope_score: float | None = Field(None, description="the intent run's detector score (None: no detector)")
     similarity: float | None
     followup: bool
     handoff: bool
+    decided_by: str | None = Field(None, description="the signal that decided: detector, confidence, similarity, "
+                                   "out_of_scope_class or handoff_intent")
     reason: str | None
     answers: list[dict]
 
