@@ -92,7 +92,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "ood.json")
     args = p.parse_args()
     from graftkit.inference.predictor import Predictor
-    from graftkit.tasks.common.ood import at_threshold, choose_threshold
+    from graftkit.modeling.ood import at_threshold, choose_threshold
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-ood-"))
     train_rows, val, test, known = splits(args.known, args.per_intent, args.val_per_intent, args.seed)

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import run_config, write_csv
-from graftkit.tasks.common.ood import (
+from graftkit.modeling.ood import (
     FeatureModel,
     at_threshold,
     auroc,

@@ -19,7 +19,7 @@ import numpy as np
 from graftkit.data.dataset import Example, Splits
 from graftkit.report.trust_plots import score_distribution_png
 from graftkit.tasks.capabilities import DetectsOutOfScope, ScoresLabels
-from graftkit.tasks.common.ood import FEATURE_DETECTORS, at_threshold, auroc, choose_threshold, fpr_at_95
+from graftkit.modeling.ood import FEATURE_DETECTORS, at_threshold, auroc, choose_threshold, fpr_at_95
 
 SPLITS = ("validation", "test")
 

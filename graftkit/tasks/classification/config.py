@@ -7,12 +7,12 @@ from pydantic import Field, model_validator
 
 from graftkit.config import _Strict
 from graftkit.tasks.common.classifier.config import ClassifierConfig
-from graftkit.tasks.common.ood import DETECTORS
+from graftkit.modeling.ood import DETECTORS
 
 
 class OutOfScopeConfig(_Strict):
     """`task.out_of_scope`: fit out-of-scope detectors after training; predictions then say whether an input
-    is out of scope (graftkit/tasks/common/ood.py describes the scores)."""
+    is out of scope (graftkit/modeling/ood.py describes the scores)."""
 
     label: str | None = Field(None, description="rows with this label are out-of-scope examples, not a class to "
                               "learn: validation's choose the detector and threshold, test's report them")

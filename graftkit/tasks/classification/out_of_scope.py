@@ -3,7 +3,7 @@
 A run with ``task.out_of_scope`` keeps its detector beside the model: ``out_of_scope.json`` (the flagging
 score, its threshold, the scores fitted) and, when a feature score was fitted, ``out_of_scope.safetensors``
 (class means, the shared precision matrix, the kNN bank). The scores themselves are
-graftkit/tasks/common/ood.py; graftkit/evaluate/out_of_scope.py fits and chooses them after training.
+graftkit/modeling/ood.py; graftkit/evaluate/out_of_scope.py fits and chooses them after training.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from safetensors.numpy import load_file, save_file
 from graftkit.data.dataset import Example
 from graftkit.io import atomic_path, read_json, write_json
 from graftkit.tasks.capabilities import DetectsOutOfScope
-from graftkit.tasks.common.ood import FEATURE_DETECTORS, FeatureModel, logit_scores
+from graftkit.modeling.ood import FEATURE_DETECTORS, FeatureModel, logit_scores
 
 STATE_FILE, TENSORS_FILE = "out_of_scope.json", "out_of_scope.safetensors"
 
