@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import random
 import shutil
 import sys
@@ -150,8 +149,7 @@ def main() -> None:
         bot.close()
     out = {"held_out_intents": sorted(held), "train_rows": len(train_rows), "val_rows": len(val),
            "test_rows": len(test), "train_seconds": round(train_s, 1), "args": vars(args), "arms": rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2, default=str))
+    common.write_json(args.out, out)
     print(f"train rows {len(train_rows)} ({args.per_intent}/intent, {77 - len(held)} intents), val {len(val)}, "
           f"test {len(test)}; held-out intents {len(held)}; trained in {train_s:.0f} s")
     print("| assistant | decided by | scope threshold | FAQ similarity | val in-scope acc | test handoff rate | "

@@ -145,8 +145,7 @@ def main() -> None:
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"args": {**vars(args), "out": str(args.out)}, "results": results}, indent=2))
+    common.write_json(args.out, {"args": vars(args), "results": results})
     print("| arm | requests | errors | generated tokens/s | p50 TTFT s | p99 TTFT s | p99 latency s |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for arm, r in results.items():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import random
 import resource
 import socket
@@ -58,6 +59,13 @@ def write_csv(path: Path, rows, header=("text", "label")) -> Path:
         w = csv.writer(fh)
         w.writerow(header)
         w.writerows(rows)
+    return path
+
+
+def write_json(path: Path, data) -> Path:
+    """A benchmark's results as indented JSON (values JSON cannot hold, such as paths, as strings)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=str))
     return path
 
 

@@ -119,8 +119,7 @@ def main() -> None:
     out = {"known_intents": len(known), "train_rows": len(train_rows), "val_rows": len(val), "test_rows": len(test),
            "test_oos_rows": sum(lab == OPEN for lab in gold), "train_seconds": train_s, "args": vars(args),
            "chosen": report["detector"], "no_detector": closed, "detectors": rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2, default=str))
+    common.write_json(args.out, out)
     print(f"known intents {len(known)}, train {len(train_rows)}, val {len(val)}, test {len(test)} "
           f"({out['test_oos_rows']} out of scope); trained in {train_s} s; chosen: {report['detector']}")
     print("| detector | AUROC | FPR95 | OOS recall | OOS precision | in-scope acc | open-set acc | F1 | F1 open | "

@@ -147,7 +147,7 @@ def main() -> None:
         print(f"[{arm}] {results[arm]}", flush=True)
     summary = {"args": {k: v for k, v in vars(args).items() if k not in ("arm", "json")}, "results": results}
     (out_dir / f"classification-{args.dataset}.json").write_text(json.dumps(summary, indent=2))
-    print(f"\n| arm | samples/s (wall) | samples/CPU-s | peak RSS MiB | dev accuracy | vs run_glue | vs dynamic |")
+    print("\n| arm | samples/s (wall) | samples/CPU-s | peak RSS MiB | dev accuracy | vs run_glue | vs dynamic |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for arm, r in results.items():
         ratio = lambda base: f"{r['samples_per_s'] / results[base]['samples_per_s']:.2f}x" if base in results else "-"  # noqa: E731

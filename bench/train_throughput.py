@@ -27,7 +27,6 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import train_profile  # noqa: E402
 from train_profile import sgemm_peak, step_flops, write_data  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -140,8 +140,8 @@ def label_errors(args) -> dict:
     cfg = _cfg(f"{args.dataset}-noisy", noisy_csv, test_csv, args)
     search_cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={
         "test": None, "split": cfg.data.split.model_copy(update={"validation": 0.0, "test": 0.0})})})
-    res = find_label_errors(search_cfg, folds=args.folds, out_dir=WORK / "label-errors",
-                            train_overrides={"epochs": args.fold_epochs}, log=lambda m: print(m, flush=True))
+    find_label_errors(search_cfg, folds=args.folds, out_dir=WORK / "label-errors",
+                      train_overrides={"epochs": args.fold_epochs}, log=lambda m: print(m, flush=True))
     import csv
 
     with open(WORK / "label-errors" / "label_issues.csv", encoding="utf-8") as fh:
