@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from filelock import FileLock
 from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import StaticPool
 
 from conftest import REPO, run_config, write_csv
 from graftkit.apps.monitor import sources
@@ -101,7 +102,8 @@ class _StoreMonitor:
     metrics = type("M", (), {"render": lambda self: (b"", "text/plain")})()
 
     def __init__(self):
-        self.engine = create_engine("sqlite://")
+        # one in-memory database for every thread (the route reads it from a worker thread)
+        self.engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
         METADATA.create_all(self.engine)
         with self.engine.begin() as conn:
             for n, t in enumerate((0.0, 10 * 86400.0)):

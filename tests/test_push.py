@@ -57,6 +57,7 @@ def _run(tmp_path, complete=True):
     (run / "model.safetensors").write_bytes(b"\0" * 64)
     (run / "README.md").write_text("---\nlibrary_name: transformers\n---\n# card\n")
     (run / "config.yaml").write_text("name: run\n")
+    (run / ".metrics.json.lock").write_text("")  # a writer's lock (graftkit/io.py), left in place by design
     if complete:
         (run / "COMPLETE").write_text("")
     return run
@@ -66,7 +67,7 @@ def _api():
     return HfApi(endpoint="https://hub.test", token=FAKE_TOKEN)
 
 
-def test_push_uploads_the_run_but_not_checkpoints_or_logs(tmp_path, hub):
+def test_push_uploads_the_run_but_not_checkpoints_logs_or_locks(tmp_path, hub):
     run = _run(tmp_path)
     url = push_run(run, "me/run", api=_api())
     assert url == "https://hub.test/me/run/commit/abc"

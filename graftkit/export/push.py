@@ -30,9 +30,11 @@ MAX_SCAN_BYTES = 20_000_000
 
 
 def _ignored(rel: str) -> bool:
-    """Never uploaded: resumable training state, TensorBoard logs, half-published files, bulky predictions."""
+    """Never uploaded: resumable training state, TensorBoard logs, half-published files, lock files (graftkit/io.py),
+    bulky predictions."""
     parts = rel.split("/")
-    return parts[0] in ("checkpoints", "logs") or parts[0].startswith(".staging") or ".tmp-" in parts[-1] \
+    lock = parts[-1].startswith(".") and parts[-1].endswith(".lock")
+    return parts[0] in ("checkpoints", "logs") or parts[0].startswith(".staging") or ".tmp-" in parts[-1] or lock \
         or (rel.startswith("eval/") and rel.endswith("predictions.jsonl"))
 
 
