@@ -192,6 +192,19 @@ def test_metrics_updates_wait_for_the_lock(tmp_path):
     assert run.read_metrics() == {"test": {"f1": 0.5}, "evaluations": {"x.csv": {}}}
 
 
+def test_two_evaluations_added_at_once_are_both_kept(tmp_path):
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    with FileLock(run.path / ".metrics.json.lock"):  # both wait, then each reads what the other wrote
+        writers = [threading.Thread(target=run.add_metrics_entry, args=("evaluations", f"{n}.csv", {"f1": n}))
+                   for n in range(2)]
+        for w in writers:
+            w.start()
+    for w in writers:
+        w.join(5)
+    assert run.read_metrics() == {"evaluations": {"0.csv": {"f1": 0}, "1.csv": {"f1": 1}}}
+
+
 def test_evaluating_a_run_keeps_its_prediction_fingerprint(tmp_path):
     run = RunFolder(tmp_path / "run")
     run.path.mkdir()

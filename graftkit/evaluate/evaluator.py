@@ -81,9 +81,7 @@ def evaluate_file(run_dir: str | Path, data: str | Path, out_dir: str | Path | N
         result["out_of_scope"] = report_fitted(predictor, detector, examples, out_of_scope)
     result["file"] = str(data)
     result["dropped_rows"] = dropped
-    evals = predictor.run.read_metrics().get("evaluations", {})
-    evals[str(data)] = {k: v for k, v in result.items() if k != "per_class"}
-    predictor.run.update_metrics(evaluations=evals)
+    predictor.run.add_metrics_entry("evaluations", str(data), {k: v for k, v in result.items() if k != "per_class"})
     return result
 
 

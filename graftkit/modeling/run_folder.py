@@ -112,6 +112,15 @@ class RunFolder:
             write_json(self.metrics, data)
         return data
 
+    def add_metrics_entry(self, section: str, key: str, entry: dict) -> dict:
+        """Set ``metrics.json[section][key]``, keeping the section's other entries; the read is inside the lock,
+        so two commands adding entries at once (two evaluates) both keep theirs."""
+        with locked_update(self.metrics):
+            data = self.read_metrics()
+            data.setdefault(section, {})[key] = entry
+            write_json(self.metrics, data)
+        return data
+
     def write_test_split(self, examples: list[Example]) -> None:
         """Store the test examples, so export checks parity from the run folder alone."""
         write_jsonl(self.test_split, [example_to_json(e) for e in examples])
