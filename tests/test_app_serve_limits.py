@@ -25,7 +25,7 @@ class FakeAssistant:
     def __init__(self):
         self.calls = 0
 
-    def reply(self, message, session_id=None):
+    def reply(self, message, session_id=None, owner=None):
         self.calls += 1
         return {"session_id": session_id or "s1", "turn": self.calls, "reply": "ok", "intent": "card",
                 "closest_intent": "card", "confidence": 0.9, "similarity": None, "followup": False,

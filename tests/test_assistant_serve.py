@@ -18,6 +18,7 @@ from graftkit.serve.apps import create_assistant_app
 from graftkit.serve.settings import ServeConfig
 
 KEY = "assistant-test-key-0123456789"
+OTHER_KEY = "assistant-other-key-9876543210"
 
 
 @pytest.fixture(scope="module")
@@ -25,10 +26,10 @@ def app_factory(tmp_path_factory, tiny_model_dir):
     base = tmp_path_factory.getbasetemp() / "assistant"
     runs = intent_run(base, tiny_model_dir), retrieval_run(base, tiny_model_dir)
 
-    def make(tmp_path, **extra):
+    def make(tmp_path, settings: dict | None = None, **extra):
         extra.setdefault("thresholds", {"intent_confidence": 0.0})
         cfg = assistant_config_from_dict(assistant_tree(*runs, f"sqlite:///{tmp_path / 'a.db'}", **extra))
-        return create_assistant_app(cfg, ServeConfig(api_keys=[KEY], log_level="warning"))
+        return create_assistant_app(cfg, ServeConfig(**{"api_keys": [KEY], "log_level": "warning", **(settings or {})}))
     make.known = known_texts(runs[0], 2)
     return make
 
@@ -49,6 +50,25 @@ def test_chat_sessions_over_http(app_factory, tmp_path):
         assert client.get("/v1/chat/nope", headers=auth).status_code == 404
         assert client.post("/v1/chat", json={"message": ""}, headers=auth).status_code == 422
         assert "graftkit_assistant_turns_total 3.0" in client.get("/metrics", headers=auth).text
+
+
+def test_a_session_is_the_starting_keys_alone(app_factory, tmp_path):
+    """Another key (or anonymous caller) reading or appending to a session gets the 404 of an unknown id."""
+    mine, other = {"X-API-Key": KEY}, {"X-API-Key": OTHER_KEY}
+    app = app_factory(tmp_path, settings={"api_keys": [KEY, OTHER_KEY], "allow_anonymous": True})
+    with TestClient(app) as client:
+        sid = client.post("/v1/chat", json={"message": "i lost my card"}, headers=mine).json()["session_id"]
+        unknown = client.get("/v1/chat/no-such-id", headers=mine)
+        for caller in (other, {}):  # {}: anonymous
+            read = client.get(f"/v1/chat/{sid}", headers=caller)
+            append = client.post("/v1/chat", json={"message": "reset my card pin", "session_id": sid}, headers=caller)
+            assert read.status_code == append.status_code == 404, (read.text, append.text)
+            assert read.json()["error"] == append.json()["error"] == f"no conversation '{sid}'"
+        assert unknown.json()["error"] == "no conversation 'no-such-id'"
+        assert [t["turn"] for t in client.get(f"/v1/chat/{sid}", headers=mine).json()["turns"]] == [1]
+        anon = client.post("/v1/chat", json={"message": "i lost my card"}).json()["session_id"]  # bound to anonymous
+        assert client.post("/v1/chat", json={"message": "and that?", "session_id": anon}).json()["turn"] == 2
+        assert client.get(f"/v1/chat/{anon}", headers=mine).status_code == 404
 
 
 @pytest.mark.browser

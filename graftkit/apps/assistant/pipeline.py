@@ -5,24 +5,31 @@ on the previous turn ("and how long does that take?") is read both alone and aft
 joint reading's intent is the previous one and the model is surer of it than of the message's own intent, the
 turn is a follow-up: it keeps the previous intent and is decided (detector, FAQ search) on the joint reading,
 so a message that is vague alone is not handed off as out of scope.
+
+Turns of different sessions run at once (model calls, generation and store retries hold no shared lock); turns of
+one session are serialised by that session's lock in this process, and across server processes by the store's
+compare-and-set on the session's turn count (see ``Assistant._store``). A session belongs to the API key that
+started it: another key is told it does not exist.
 """
 from __future__ import annotations
 
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from graftkit.apps.assistant.config import AssistantConfig
 from graftkit.apps.assistant.decide import Decision, decide
-from graftkit.apps.assistant.store import METADATA, sessions, turns
-from graftkit.apps.store import open_engine, with_retry
-from graftkit.errors import ConfigError
+from graftkit.apps.assistant.store import open_assistant_store, sessions, turns
+from graftkit.apps.store import StoreError, with_retry
+from graftkit.errors import ConfigError, GraftkitError
 from graftkit.inference.retrieval.index import Index
 from graftkit.inference.retrieval.rerank import CrossEncoderReranker
 from graftkit.inference.runs import open_run
@@ -31,6 +38,39 @@ from graftkit.tasks.capabilities import ScoresLabels
 
 _FOLLOWUP_STARTS = ("and ", "what about", "how about", "also ", "but ", "then ")
 _PRONOUNS = {"it", "that", "this", "those", "them", "there"}
+_CONFLICT_TRIES = 5  # a turn redone this often because other workers kept writing its session: StoreError
+
+
+class UnknownSession(GraftkitError):
+    """The session does not exist for this caller: another key owns it (it is not said which, so ids cannot be
+    probed)."""
+
+
+class SessionLocks:
+    """One lock per session id, kept only while a turn holds or waits for it (the map does not grow with every
+    session ever seen); the small lock guarding the map is never held during a turn."""
+
+    def __init__(self):
+        self._guard = threading.Lock()
+        self._locks: dict[str, list] = {}  # session id -> [its lock, turns holding or waiting]
+
+    @contextmanager
+    def hold(self, session_id: str) -> Iterator[None]:
+        with self._guard:
+            entry = self._locks.setdefault(session_id, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._guard:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._locks[session_id]
+
+    def __len__(self) -> int:
+        with self._guard:
+            return len(self._locks)
 
 
 def is_followup(message: str, max_words: int) -> bool:
@@ -99,9 +139,9 @@ class Assistant:
         if cfg.oos_label and cfg.oos_label not in labels:
             raise ConfigError(f"oos_label '{cfg.oos_label}' is not a label of {cfg.intent_run}")
         self.rule  # noqa: B018  a threshold that cannot apply to the intent run fails here, at start
-        self.engine = open_engine(cfg.store, METADATA, cfg.store_retries, cfg.store_backoff_s)
+        self.engine = open_assistant_store(cfg.store, cfg.store_retries, cfg.store_backoff_s)
         self.metrics = AssistantMetrics()
-        self._lock = threading.Lock()
+        self.session_locks = SessionLocks()
 
     @property
     def rule(self) -> ScopeRule:
@@ -137,11 +177,29 @@ class Assistant:
                       self.cfg.thresholds.retrieval_similarity, self.cfg.oos_label, self.cfg.handoff_intents)
 
     # -- one turn -------------------------------------------------------------------
-    def reply(self, message: str, session_id: str | None = None) -> dict:
-        """Answer one message; a missing or unknown ``session_id`` starts a new session."""
+    def reply(self, message: str, session_id: str | None = None, owner: str | None = None) -> dict:
+        """Answer one message; a missing or unknown ``session_id`` starts a new session, bound to ``owner``.
+
+        ``owner`` is the caller's API key id (the server always passes one; "anonymous" without keys). A session
+        bound to another key raises ``UnknownSession``; ``owner=None`` (the CLI, which holds the database anyway)
+        is not checked.
+        """
         message = message.strip()
-        with self._lock:
-            session = self._session(session_id)
+        session_id = session_id if session_id and _valid_id(session_id) else uuid.uuid4().hex
+        with self.session_locks.hold(session_id):  # one turn of a session at a time; other sessions go on
+            out, d, followup = self._turn(message, session_id, owner)
+        self.metrics.turns.inc()
+        if followup:
+            self.metrics.followups.inc()
+        if not d.answer:
+            self.metrics.handoffs.labels("out_of_scope" if d.intent is None else "handoff_intent").inc()
+        return out
+
+    def _turn(self, message: str, session_id: str, owner: str | None) -> tuple[dict, Decision, bool]:
+        """Read the session, answer, store; redone from a fresh read when another worker stored a turn of the same
+        session in between (so the turn number and the context it was read in are the stored ones)."""
+        for _ in range(_CONFLICT_TRIES):
+            session = self._session(session_id, owner)
             a, followup = self._read(message, session)
             d = self.decision(a)
             answers = self._answers(message, a, d) if d.answer else []
@@ -151,13 +209,10 @@ class Assistant:
                    "out_of_scope_score": _rounded(a.out_of_scope_score), "similarity": _rounded(a.similarity),
                    "followup": followup, "handoff": not d.answer, "decided_by": d.decided_by, "reason": d.reason,
                    "answers": answers}
-            self._store(session, message, out)
-        self.metrics.turns.inc()
-        if followup:
-            self.metrics.followups.inc()
-        if not d.answer:
-            self.metrics.handoffs.labels("out_of_scope" if d.intent is None else "handoff_intent").inc()
-        return out
+            if self._store(session, message, out, owner):
+                return out, d, followup
+        raise StoreError(f"session {session_id}: other workers stored a turn of it {_CONFLICT_TRIES} times while "
+                         "this one was answered; send the message again")
 
     def _read(self, message: str, session: dict) -> tuple[Analysis, bool]:
         """(the signals the turn is decided on, whether it is a follow-up); see ``reads_as_followup``."""
@@ -188,18 +243,27 @@ class Assistant:
         return f"(intent: {d.intent})"  # no FAQ configured: the caller routes on the intent
 
     # -- store ----------------------------------------------------------------------
-    def _session(self, session_id: str | None) -> dict[str, Any]:
+    def _session(self, session_id: str, owner: str | None) -> dict[str, Any]:
         def read():
             with self.engine.connect() as conn:
                 return conn.execute(select(sessions).where(sessions.c.id == session_id)).first()
 
-        row = self._retry(read) if session_id else None
+        row = self._retry(read)
         if row is None:
-            return {"id": session_id if session_id and _valid_id(session_id) else uuid.uuid4().hex, "turns": 0,
-                    "last_intent": None, "last_message": None, "new": True}
+            return {"id": session_id, "turns": 0, "last_intent": None, "last_message": None, "key_id": owner,
+                    "new": True}
+        if owner is not None and row.key_id != owner:
+            raise UnknownSession(f"no conversation '{session_id}'")
         return {**dict(row._mapping), "new": False}
 
-    def _store(self, session: dict, message: str, out: dict) -> None:
+    def _store(self, session: dict, message: str, out: dict, owner: str | None) -> bool:
+        """Store the turn; False when another worker stored a turn of the session since it was read.
+
+        The guarantee across processes is a compare-and-set in one transaction: a new session's row is inserted
+        (its primary key refuses a second insert), a known one's turn count is updated only where it still holds
+        the count read (0 rows updated: someone else stored that turn), and the turn row's primary key
+        ``(session_id, turn)`` refuses a duplicate number. A refused write stores nothing and the turn is redone.
+        """
         now = time.time()
         # the context a later follow-up reads: the intent and the message that set it (a follow-up keeps both;
         # an out-of-scope turn ends the context, so nothing after it follows an older question)
@@ -214,22 +278,32 @@ class Assistant:
             with self.engine.begin() as conn:
                 if session["new"]:
                     conn.execute(sessions.insert().values(id=session["id"], created_at=now, updated_at=now, turns=1,
-                                                          last_intent=last_intent, last_message=last_message))
+                                                          last_intent=last_intent, last_message=last_message,
+                                                          key_id=owner))
                 else:
-                    conn.execute(sessions.update().where(sessions.c.id == session["id"]).values(
+                    done = conn.execute(sessions.update().where(
+                        (sessions.c.id == session["id"]) & (sessions.c.turns == session["turns"])).values(
                         updated_at=now, turns=out["turn"], last_intent=last_intent, last_message=last_message))
+                    if done.rowcount != 1:
+                        raise _Conflict  # rolls the transaction back
                 conn.execute(turns.insert().values(
                     session_id=session["id"], turn=out["turn"], at=now, message=message, intent=out["intent"],
                     confidence=out["confidence"], similarity=out["similarity"], followup=out["followup"],
                     handoff=out["handoff"], reason=out["reason"],
                     faq_id=str(out["answers"][0]["id"]) if out["answers"] else None, reply=out["reply"]))
 
-        self._retry(write)
+        try:
+            self._retry(write)
+        except (_Conflict, IntegrityError):
+            return False
+        return True
 
-    def history(self, session_id: str) -> list[dict]:
-        """The stored turns of a session, in order."""
+    def history(self, session_id: str, owner: str | None = None) -> list[dict]:
+        """The stored turns of a session, in order; none when ``owner`` is given and the session is not its."""
+        q = select(turns).where(turns.c.session_id == session_id).order_by(turns.c.turn)
+        if owner is not None:
+            q = q.join(sessions, sessions.c.id == turns.c.session_id).where(sessions.c.key_id == owner)
         with self.engine.connect() as conn:
-            q = select(turns).where(turns.c.session_id == session_id).order_by(turns.c.turn)
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def _retry(self, fn):
@@ -237,6 +311,10 @@ class Assistant:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+class _Conflict(Exception):
+    """Another worker stored a turn of the session between this turn's read and its write."""
 
 
 def _rounded(x: float | None) -> float | None:

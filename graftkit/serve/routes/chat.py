@@ -1,10 +1,15 @@
-"""``POST /v1/chat`` (one assistant turn), ``GET /v1/chat/{session_id}`` (the stored turns), ``GET /chat`` (the page)."""
+"""``POST /v1/chat`` (one assistant turn), ``GET /v1/chat/{session_id}`` (the stored turns), ``GET /chat`` (the page).
+
+A session belongs to the key that started it ("anonymous" when serving without keys): for another key it does not
+exist (404, the same answer as for an unknown id, so ids cannot be probed).
+"""
 import asyncio
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
+from graftkit.apps.assistant.pipeline import UnknownSession
 from graftkit.apps.store import StoreError
 from graftkit.serve.app_pages import CHAT_HTML
 from graftkit.serve.app_deps import application, require_key
@@ -39,14 +44,16 @@ async def chat(body: ChatRequest, request: Request, key_id: str = Depends(requir
     if not body.message.strip():
         raise HTTPException(422, "message: empty")
     try:
-        return await asyncio.to_thread(application(request).reply, body.message, body.session_id)
+        return await asyncio.to_thread(application(request).reply, body.message, body.session_id, key_id)
+    except UnknownSession as e:
+        raise HTTPException(404, str(e)) from None
     except StoreError as e:
         raise HTTPException(503, str(e), headers={"Retry-After": "5"}) from None
 
 
 @router.get("/v1/chat/{session_id}", summary="The stored turns of a conversation")
 async def history(session_id: str, request: Request, key_id: str = Depends(require_key)):
-    turns = await asyncio.to_thread(application(request).history, session_id)
+    turns = await asyncio.to_thread(application(request).history, session_id, key_id)
     if not turns:
         raise HTTPException(404, f"no conversation '{session_id}'")
     return {"session_id": session_id, "turns": turns}
