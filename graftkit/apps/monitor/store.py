@@ -161,6 +161,16 @@ def topic_summary(engine: Engine, since: float | None = None) -> list[dict]:
             for t, n, neg, lo, hi in sorted(rows, key=lambda r: -r[1])]
 
 
+def topic_time_span(engine: Engine, since: float | None = None) -> tuple[float, float] | None:
+    """(oldest, newest) time of the stored topic rows (since ``since``), or None when there are none."""
+    q = select(func.min(item_topics.c.time), func.max(item_topics.c.time))
+    if since is not None:
+        q = q.where(item_topics.c.time >= since)
+    with engine.connect() as conn:
+        oldest, newest = conn.execute(q).one()
+    return None if oldest is None else (oldest, newest)
+
+
 def off_topic_summary(engine: Engine, since: float | None = None) -> dict:
     """Items that fit none of the topics (since ``since``): their count, negative count and the newest few."""
     q = select(func.count(), func.sum(off_topic_items.c.negative.cast(Integer))).select_from(off_topic_items)

@@ -3,10 +3,9 @@ import asyncio
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import func, select
 
 from graftkit.apps.monitor import report
-from graftkit.apps.monitor.store import item_topics, latest_negative, off_topic_summary, topic_summary
+from graftkit.apps.monitor.store import latest_negative, off_topic_summary, topic_summary, topic_time_span
 from graftkit.errors import ConfigError, GraftkitError
 from graftkit.serve.app_pages import DASHBOARD_HTML
 from graftkit.serve.app_deps import application, require_key
@@ -36,12 +35,8 @@ def bucket_seconds(bucket: str) -> float:
 
 def check_bucket_count(engine, start: float | None, step: float, bucket: str) -> None:
     """Refuse a bucket so small for the stored time span that a trend would have over MAX_TREND_BUCKETS points."""
-    q = select(func.min(item_topics.c.time), func.max(item_topics.c.time))
-    if start is not None:
-        q = q.where(item_topics.c.time >= start)
-    with engine.connect() as conn:
-        oldest, newest = conn.execute(q).one()
-    if oldest is not None and (newest - oldest) / step > MAX_TREND_BUCKETS:
+    span = topic_time_span(engine, start)
+    if span is not None and (span[1] - span[0]) / step > MAX_TREND_BUCKETS:
         raise ConfigError(f"bucket: {bucket!r} gives over {MAX_TREND_BUCKETS} points for this time span; "
                           "use a larger bucket or a shorter since")
 
