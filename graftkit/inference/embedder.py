@@ -31,7 +31,9 @@ class Embedder(RunInference):
         super().__init__(run_dir)
         self.embeds = self.task.capability(Embeds, "predict")
         self.model = self.embeds.load_encoder(self.run.path, self.max_length)
-        self.dimension = int(self.model.get_sentence_embedding_dimension())
+        # renamed in sentence-transformers 6 (the old name warns); older releases have the old name only
+        dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dimension = int(dimension())
 
     def input_columns(self) -> tuple[str, str | None]:
         return self.cfg.data.text_column, None  # each text is embedded on its own
