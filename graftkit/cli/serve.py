@@ -50,6 +50,7 @@ def serve_cmd(
     max_queue: Optional[int] = serve_option("max_queue"),
     generate_wait_ms: Optional[float] = serve_option("generate_wait_ms"),
     generate_max_queue: Optional[int] = serve_option("generate_max_queue"),
+    generate_batching: Optional[str] = serve_option("generate_batching"),
     request_timeout_s: Optional[float] = serve_option("request_timeout_s"),
     model_timeout_s: Optional[float] = serve_option("model_timeout_s"),
     mask_pii_input: Optional[bool] = serve_option("mask_pii_input"),
@@ -79,7 +80,8 @@ def serve_cmd(
                              public_metrics=public_metrics, rate_limit_storage=rate_limit_storage,
                              ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, max_batch_size=max_batch_size,
                              max_wait_ms=max_wait_ms, max_queue=max_queue, generate_wait_ms=generate_wait_ms,
-                             generate_max_queue=generate_max_queue, request_timeout_s=request_timeout_s,
+                             generate_max_queue=generate_max_queue, generate_batching=generate_batching,
+                             request_timeout_s=request_timeout_s,
                              model_timeout_s=model_timeout_s, mask_pii_input=mask_pii_input, log_level=log_level)
     if settings.threads == 0 and not ray:  # --ray sizes threads to the CPUs each replica reserves
         settings.threads = max(1, (os.cpu_count() or 1) // settings.workers)

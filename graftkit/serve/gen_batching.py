@@ -4,7 +4,8 @@ Requests that wait together (up to ``max_batch_size``, the first waiting at most
 company: the server's ``generate_wait_ms``) and ask for the same decoding settings run as one ``generate()`` call. This is *static*
 batching (as in TGI's and vLLM's baselines): a batch runs until every row has finished or been
 cancelled, and requests arriving meanwhile wait for the next batch; rows are never added to a
-running batch (that would be continuous batching, which vLLM and TGI do and graftkit does not).
+running batch (that is continuous batching: :mod:`graftkit.serve.continuous`, which hands this batcher the
+requests it cannot run).
 A row whose client disconnects stops at the next decoding step (its stopping criterion), and the
 batch ends early once all rows are done.
 

@@ -19,6 +19,7 @@ from graftkit.inference.runs import open_run
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.serve import schemas
 from graftkit.serve.batching import MicroBatcher
+from graftkit.serve.continuous import ContinuousBatcher, generation_batcher
 from graftkit.serve.gates import Gates
 from graftkit.serve.gen_batching import GenerationBatcher
 from graftkit.serve.metrics import GenerationMetrics
@@ -57,7 +58,7 @@ class Service(Gates):
         self.model_name = self.run.path.resolve().name
         self.predictor = None
         self.batcher: MicroBatcher | None = None
-        self.gen_batcher: GenerationBatcher | None = None  # runs that generate (/v1/generate)
+        self.gen_batcher: GenerationBatcher | ContinuousBatcher | None = None  # runs that generate (/v1/generate)
         self.gen_metrics = GenerationMetrics(self.metrics.registry)
         self.model_version = 0  # counts loads; what was built for an older model is rebuilt
         self.explainer: tuple[int, object] | None = None  # (model_version, Explainer), built by /v1/explain
@@ -109,10 +110,8 @@ class Service(Gates):
         batcher.start()
         gen_batcher = None
         if predictor.task.optional(Generates):
-            gen_batcher = GenerationBatcher(predictor, s.max_batch_size, s.generate_wait_ms,
-                                            on_batch=self.gen_metrics.batch_done,
-                                            on_first_token=self.gen_metrics.first_token,
-                                            max_queue=s.generate_max_queue)
+            gen_batcher = generation_batcher(predictor, s, on_batch=self.gen_metrics.batch_done,
+                                             on_first_token=self.gen_metrics.first_token)
         old = (self.batcher, self.gen_batcher)
         self.batcher, self.gen_batcher, self.predictor, self.run = batcher, gen_batcher, predictor, run
         self.model_version += 1

@@ -38,6 +38,10 @@ class ServeConfig(BaseSettings):
                                     "in one batch instead of alternating between a small and a large one)")
     generate_max_queue: int = Field(64, ge=1, description="/v1/generate requests waiting for the model; beyond "
                                     "it requests get 503")
+    generate_batching: Literal["continuous", "static"] = Field(
+        "static", description="/v1/generate scheduling: 'static' (a batch runs until all its rows finish) or "
+        "'continuous' (requests join and leave the running batch between decoding steps; requests with "
+        "settings it cannot apply, and seq2seq runs, stay static)")
     request_timeout_s: float = Field(30.0, gt=0, description="deadline of one request; past it 504, work dropped")
     model_timeout_s: float = Field(30.0, gt=0, description="longest one model call may take; past it its requests "
                                    "get 504 and /readyz answers 503 until the call returns")

@@ -1,8 +1,9 @@
 """``POST /v1/generate``: text from a causal_lm / seq2seq run, whole or streamed as server-sent events.
 
 Same API keys, rate limits, body limit, PII masking and request metrics as ``/v1/predict`` (they are
-the app's dependencies and middleware). Concurrent requests are batched by the service's
-:class:`graftkit.serve.gen_batching.GenerationBatcher` (static batching with per-row early exit); more than
+the app's dependencies and middleware). Concurrent requests are batched by the service's generation batcher:
+static batching with per-row early exit (:class:`graftkit.serve.gen_batching.GenerationBatcher`), or with
+``generate_batching: continuous`` iteration-level scheduling (:mod:`graftkit.serve.continuous`); more than
 ``generate_max_queue`` waiting requests get 503 with Retry-After.
 With ``"stream": true`` each decoded token is one ``token`` event, then one ``done`` event; a client
 that disconnects stops its row of the batch. ``max_new_tokens`` above the run's
