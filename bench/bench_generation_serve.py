@@ -1,14 +1,18 @@
-"""Generation serving at concurrency C: `graftkit serve` (POST /v1/generate, stream: true, static batching)
-against a naive FastAPI endpoint calling ``model.generate`` once per request (bench/naive_generate_app.py).
+"""Generation serving at concurrency C: `graftkit serve` (POST /v1/generate, stream: true; static batching, or
+continuous batching in the ``graftkit-continuous`` arm) against a naive FastAPI endpoint calling
+``model.generate`` once per request (bench/naive_generate_app.py).
 
 Both serve the same run folder: a small GPT-2 (random init, E2E BPE tokenizer) put through one
 `graftkit train` step, with ``min_new_tokens = max_new_tokens`` written into its generation_config.json
-so every request generates exactly the same number of tokens in both arms (greedy). Prompts are E2E test
+so every request generates exactly the same number of tokens in every arm (greedy). Continuous batching does
+not apply a minimum length, so with the ``graftkit-continuous`` arm the run has none: greedy decoding gives
+each prompt the same tokens in every arm, stopping at EOS or ``max_new_tokens``, and tokens/s counts them. Prompts are E2E test
 MRs. The client (asyncio + httpx, closed loop: each of C tasks sends its next request when the previous
 answer ends) runs in this process on the same shared CPU. Time to first token: graftkit's first SSE
 ``token`` event; the naive endpoint cannot stream, so its TTFT is its whole response time.
 
     python bench/bench_generation_serve.py --concurrency 8 --requests 48 --new-tokens 32
+    python bench/bench_generation_serve.py --concurrency 32 --requests 96 --arms naive graftkit graftkit-continuous
 
 Writes bench/out/generation-serve.json and prints a Markdown table.
 """
@@ -32,10 +36,10 @@ import generation_common as gc
 
 REPO = Path(__file__).resolve().parents[1]
 # graftkit: streamed (SSE, TTFT = first token event); graftkit-whole: the same server, one JSON answer
-ARMS = ("naive", "graftkit", "graftkit-whole")
+ARMS = ("naive", "graftkit", "graftkit-whole", "graftkit-continuous")
 
 
-def build_run(tmp: Path, new_tokens: int, layers: int, width: int) -> Path:
+def build_run(tmp: Path, new_tokens: int, layers: int, width: int, exact_length: bool = True) -> Path:
     from graftkit.tasks.run_config import config_from_dict
     from graftkit.train.trainer import train
 
@@ -53,12 +57,15 @@ def build_run(tmp: Path, new_tokens: int, layers: int, width: int) -> Path:
     run = train(cfg, log=lambda s: None).path
     path = run / "generation_config.json"
     config = json.loads(path.read_text())
-    path.write_text(json.dumps({**config, "max_new_tokens": new_tokens, "min_new_tokens": new_tokens}))
+    path.write_text(json.dumps({**config, "max_new_tokens": new_tokens,
+                                **({"min_new_tokens": new_tokens} if exact_length else {})}))
     return run
 
 
 def start(arm: str, run: Path, port: int, threads: int, concurrency: int) -> subprocess.Popen:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(threads)}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(threads),
+           # a load test, not a rate-limit test: the per-key limits (60/s) would answer 429 to a fast arm
+           "GRAFTKIT_SERVE_RATE_LIMIT_PER_MINUTE": "100000000", "GRAFTKIT_SERVE_RATE_LIMIT_BURST": "100000000"}
     if arm == "naive":
         env["NAIVE_MODEL_DIR"] = str(run)
         cmd = [sys.executable, "-m", "uvicorn", "bench.naive_generate_app:app", "--port", str(port),
@@ -67,7 +74,8 @@ def start(arm: str, run: Path, port: int, threads: int, concurrency: int) -> sub
     else:
         cmd = [sys.executable, "-m", "graftkit", "serve", str(run), "--port", str(port), "--allow-anonymous",
                "--threads", str(threads), "--max-batch-size", str(concurrency), "--max-wait-ms", "5",
-               "--log-level", "warning", "--request-timeout-s", "600"]
+               "--log-level", "warning", "--request-timeout-s", "600",
+               "--generate-batching", "continuous" if arm == "graftkit-continuous" else "static"]
         ready = f"http://127.0.0.1:{port}/readyz"
     errlog = REPO / "bench" / "out" / f"generation-serve-{arm}.stderr"
     errlog.parent.mkdir(exist_ok=True)
@@ -136,7 +144,8 @@ def main() -> None:
     prompts = list(gc.test_groups(args.requests))[:args.requests]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        run = build_run(Path(tmp), args.new_tokens, args.layers, args.width)
+        run = build_run(Path(tmp), args.new_tokens, args.layers, args.width,
+                        exact_length="graftkit-continuous" not in args.arms)
         for arm in args.arms:
             port = common.free_port()
             proc = start(arm, run, port, args.threads, args.concurrency)

@@ -192,7 +192,8 @@ def held_generation(monkeypatch):
 
 def test_generate_queue_is_bounded(gen_run, monkeypatch):
     app = create_app(gen_run, ServeConfig(api_keys=[KEY], generate_max_queue=2, max_batch_size=1,
-                                          generate_wait_ms=0, rate_limit_burst=1000, log_level="error"))
+                                          generate_wait_ms=0, rate_limit_burst=1000, log_level="error",
+                                          generate_batching="static"))  # the continuous one: test_generation_continuous
 
     async def scenario(release, running):
         async with started(app) as c:
@@ -214,7 +215,7 @@ def test_generate_queue_is_bounded(gen_run, monkeypatch):
 
 def test_reload_closes_old_generation_batcher_and_shutdown_drains(gen_run, monkeypatch):
     app = create_app(gen_run, ServeConfig(api_keys=[KEY], max_batch_size=1, generate_wait_ms=0,
-                                          rate_limit_burst=1000, log_level="error"))
+                                          rate_limit_burst=1000, log_level="error", generate_batching="static"))
     service = app.state.service
 
     def generate_threads() -> int:

@@ -39,7 +39,7 @@ class ServeConfig(BaseSettings):
     generate_max_queue: int = Field(64, ge=1, description="/v1/generate requests waiting for the model; beyond "
                                     "it requests get 503")
     generate_batching: Literal["continuous", "static"] = Field(
-        "static", description="/v1/generate scheduling: 'static' (a batch runs until all its rows finish) or "
+        "continuous", description="/v1/generate scheduling: 'static' (a batch runs until all its rows finish) or "
         "'continuous' (requests join and leave the running batch between decoding steps; requests with "
         "settings it cannot apply, and seq2seq runs, stay static)")
     request_timeout_s: float = Field(30.0, gt=0, description="deadline of one request; past it 504, work dropped")
