@@ -64,3 +64,19 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 def pair_rows(pairs=PAIRS, prompt: str = "prompt", completion: str = "completion") -> list[dict]:
     return [{prompt: p, completion: c} for p, c in pairs]
+
+
+def one_step_decoder_run(tmp: Path, generation: dict) -> Path:
+    """A causal_lm run trained for one step on PAIRS (its text is nonsense; it rarely says EOS, so rows run
+    to their max_new_tokens): what the serving tests load."""
+    from conftest import run_config
+
+    from graftkit.train.trainer import train
+
+    path = write_jsonl(tmp / "pairs.jsonl", pair_rows())
+    cfg = run_config(tmp, tiny_decoder(tmp / "base"), path,
+                     data={"train": str(path), "validation": str(path), "test": str(path), "max_length": 32},
+                     task={"type": "causal_lm", "generation": generation, "eval_samples": 0},
+                     train={"max_steps": 1, "batch_size": 4, "warmup": 0},
+                     eval={"plots": False, "save_predictions": False})
+    return train(cfg, log=lambda m: None).path

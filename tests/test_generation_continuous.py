@@ -7,8 +7,7 @@ import contextlib
 
 import httpx
 import pytest
-from conftest import run_config
-from generation_helpers import PAIRS, pair_rows, tiny_decoder, write_jsonl
+from generation_helpers import PAIRS, one_step_decoder_run
 
 from graftkit.inference.generator import Generator
 from graftkit.modeling.generation import decode_texts, generate_ids
@@ -23,17 +22,8 @@ KEY = "continuous-key-0123456789"
 @pytest.fixture(scope="module")
 def gen_run(tmp_path_factory):
     """A causal_lm run trained for one step: it rarely says EOS, so rows run to their max_new_tokens."""
-    from graftkit.train.trainer import train
-
-    tmp = tmp_path_factory.mktemp("gen-continuous")
-    path = write_jsonl(tmp / "pairs.jsonl", pair_rows())
-    cfg = run_config(tmp, tiny_decoder(tmp / "base"), path,
-                     data={"train": str(path), "validation": str(path), "test": str(path), "max_length": 32},
-                     task={"type": "causal_lm", "generation": {"max_new_tokens": 8, "max_new_tokens_limit": 64},
-                           "eval_samples": 0},
-                     train={"max_steps": 1, "batch_size": 4, "warmup": 0},
-                     eval={"plots": False, "save_predictions": False})
-    return train(cfg, log=lambda m: None).path
+    return one_step_decoder_run(tmp_path_factory.mktemp("gen-continuous"),
+                                {"max_new_tokens": 8, "max_new_tokens_limit": 64})
 
 
 @pytest.fixture(scope="module")

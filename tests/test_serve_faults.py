@@ -11,9 +11,8 @@ import time
 
 import httpx
 import pytest
-from conftest import run_config
 from deploy_helpers import classifier_run
-from generation_helpers import PAIRS, pair_rows, tiny_decoder, write_jsonl
+from generation_helpers import PAIRS, one_step_decoder_run
 
 from graftkit.serve import ServeConfig, create_app
 from graftkit.serve.batching import MicroBatcher, ModelTimeout
@@ -29,17 +28,7 @@ def run(tmp_path_factory, tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def gen_run(tmp_path_factory):
-    """A causal_lm run trained for one step: its text is nonsense, which these tests do not read."""
-    from graftkit.train.trainer import train
-
-    tmp = tmp_path_factory.mktemp("gen-faults")
-    path = write_jsonl(tmp / "pairs.jsonl", pair_rows())
-    cfg = run_config(tmp, tiny_decoder(tmp / "base"), path,
-                     data={"train": str(path), "validation": str(path), "test": str(path), "max_length": 32},
-                     task={"type": "causal_lm", "generation": {"max_new_tokens": 4}, "eval_samples": 0},
-                     train={"max_steps": 1, "batch_size": 4, "warmup": 0},
-                     eval={"plots": False, "save_predictions": False})
-    return train(cfg, log=lambda m: None).path
+    return one_step_decoder_run(tmp_path_factory.mktemp("gen-faults"), {"max_new_tokens": 4})
 
 
 @contextlib.asynccontextmanager

@@ -28,7 +28,7 @@ from transformers import ContinuousBatchingConfig, GenerationConfig
 from graftkit.inference.generator import Generator
 from graftkit.modeling.generation import decode_texts
 from graftkit.serve.batching import BatcherClosed, Overloaded
-from graftkit.serve.gen_batching import GenerationBatcher, Job, _settle
+from graftkit.serve.gen_batching import GenerationBatcher, Job, settle_job
 from graftkit.serve.settings import ServeConfig
 
 # settings whose logits processors the manager drops or cannot apply (beams): such requests batch statically
@@ -192,7 +192,7 @@ class ContinuousBatcher:
             row.timer.cancel()
         with self.manager.output_router._lock:  # the manager drops a handler only when its request finishes
             self.manager.output_router.result_handlers.pop(row.rid, None)
-        _settle(row.job, error or (decode_texts(self.generator.tokenizer, [row.ids])[0], len(row.ids)))
+        settle_job(row.job, error or (decode_texts(self.generator.tokenizer, [row.ids])[0], len(row.ids)))
         start, served, tokens = self.period
         self.period = (start, served + 1, tokens + len(row.ids))
         self.step_seconds = 0.8 * self.step_seconds + 0.2 * (time.perf_counter() - row.job.submitted)

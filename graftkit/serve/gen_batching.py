@@ -187,10 +187,12 @@ class GenerationBatcher:
         self.batch_seconds = 0.8 * self.batch_seconds + 0.2 * seconds
         self.on_batch(len(batch), seconds, tokens)
         for job, result in zip(batch, results):
-            job.loop.call_soon_threadsafe(_settle, job, result)
+            job.loop.call_soon_threadsafe(settle_job, job, result)
 
 
-def _settle(job: Job, result) -> None:
+def settle_job(job: Job, result) -> None:
+    """On the event loop: resolve ``job.done`` with ``result`` (text and tokens, or an exception) and end its
+    stream; an already-resolved future (cancelled, expired) keeps its outcome. Both schedulers settle through it."""
     if not job.done.done():
         if isinstance(result, Exception):
             job.done.set_exception(result)
