@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Optional
@@ -101,7 +102,10 @@ def serve_cmd(
     options = dict(host=settings.host, port=settings.port, log_level=settings.log_level,
                    access_log=False,  # graftkit's JSON request log (PII-masked) replaces uvicorn's
                    ssl_certfile=certfile and str(certfile), ssl_keyfile=keyfile and str(keyfile),
-                   timeout_graceful_shutdown=int(settings.graceful_timeout_s))
+                   timeout_graceful_shutdown=int(settings.graceful_timeout_s),
+                   # uvicorn's 5 s default is shorter than loading a model under load: a SIGHUP would keep the
+                   # old workers ("not ready in time") and a crashed worker's replacement would be killed
+                   timeout_worker_healthcheck=math.ceil(settings.worker_ready_timeout_s))
     if settings.workers == 1:
         return uvicorn.run(app, **options)
     saved = export_to_env(settings)

@@ -27,6 +27,19 @@ from typing import Any, Callable, Sequence
 log = logging.getLogger("graftkit.serve")
 
 
+async def in_own_thread(fn: Callable, *args: Any, name: str = "graftkit-reload") -> Any:
+    """``fn(*args)`` in a thread of its own that ends with it, awaited from the event loop.
+
+    Loading a model or draining a batcher takes seconds: in the loop's shared pool it would hold a thread that
+    requests need, and make the pool grow by one for good at each reload.
+    """
+    pool = ThreadPoolExecutor(1, thread_name_prefix=name)
+    try:
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+    finally:
+        pool.shutdown(wait=False)
+
+
 class BatcherClosed(RuntimeError):
     """The service is shutting down (or switched models) and takes no new work here."""
 

@@ -27,7 +27,7 @@ from transformers import ContinuousBatchingConfig, GenerationConfig
 
 from graftkit.inference.generator import Generator
 from graftkit.modeling.generation import decode_texts
-from graftkit.serve.batching import BatcherClosed, Overloaded
+from graftkit.serve.batching import BatcherClosed, Overloaded, in_own_thread
 from graftkit.serve.gen_batching import GenerationBatcher, Job, settle_job
 from graftkit.serve.settings import ServeConfig
 
@@ -142,7 +142,7 @@ class ContinuousBatcher:
             for row in list(self.active.values()):
                 row.job.cancel.set()
         left = None if timeout is None else max(0.1, timeout - (time.perf_counter() - t0))
-        await asyncio.to_thread(self.manager.stop, True, left)
+        await in_own_thread(self.manager.stop, True, left)
         stopped = await self.fallback.aclose(left)
         return drained and stopped and not self.manager.is_running()
 

@@ -31,7 +31,7 @@ from transformers.generation.streamers import BaseStreamer
 
 from graftkit.inference.generator import Cancelled, Generator
 from graftkit.modeling.generation import decode_texts, generate_ids
-from graftkit.serve.batching import BatcherClosed, Overloaded
+from graftkit.serve.batching import BatcherClosed, Overloaded, in_own_thread
 
 
 @dataclass
@@ -130,7 +130,7 @@ class GenerationBatcher:
         """Take no new request, generate what is queued, end the thread; False if it outlived ``timeout`` s.
         Set on the event loop's thread, so no ``submit`` can slip in behind the end marker."""
         self.closing = True
-        return await asyncio.to_thread(self.close, timeout)
+        return await in_own_thread(self.close, timeout)
 
     def close(self, timeout: float | None = None) -> bool:
         """The blocking part of :meth:`aclose` (from a thread other than the event loop's)."""

@@ -18,7 +18,7 @@ import torch
 from graftkit.inference.runs import open_run
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.serve import schemas
-from graftkit.serve.batching import MicroBatcher
+from graftkit.serve.batching import MicroBatcher, in_own_thread
 from graftkit.serve.continuous import ContinuousBatcher, generation_batcher
 from graftkit.serve.gates import Gates
 from graftkit.serve.gen_batching import GenerationBatcher
@@ -102,7 +102,7 @@ class Service(Gates):
     async def _load(self, run: RunFolder) -> tuple[MicroBatcher | None, GenerationBatcher | None]:
         """Load ``run`` next to the current model and switch to it; the previous batchers (not closed yet)."""
         t0 = time.perf_counter()
-        predictor = await asyncio.to_thread(load_predictor, run.path, self.settings)
+        predictor = await in_own_thread(load_predictor, run.path, self.settings)
         s = self.settings
         batcher = MicroBatcher(predictor.predict_batch, s.max_batch_size, s.max_wait_ms, max_queue=s.max_queue,
                                on_batch=self._observe_batch, on_queue=self.metrics.queue.set,

@@ -72,6 +72,9 @@ class ServeConfig(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="debug, info, warning "
                                                                     "or error")
     graceful_timeout_s: float = Field(30.0, ge=0, description="how long shutdown waits for in-flight requests")
+    worker_ready_timeout_s: float = Field(120.0, gt=0, description="workers > 1: how long a new worker (after "
+                                          "SIGHUP or a crash) may take to load its model before the restart is "
+                                          "abandoned; also how long a worker may leave a health ping unanswered")
 
 
 def load_env_settings(cls, what: str, **overrides):
