@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import sys
-import time
+
+from pythonjsonlogger import json as jsonlogger
 
 from graftkit.serve.pii import mask_pii
 
@@ -38,17 +38,30 @@ class PiiMaskingFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, request_id and ``x_*`` extras."""
+class JsonFormatter(jsonlogger.JsonFormatter):
+    """One JSON object per line (python-json-logger): ts, level, logger, message, request_id, the ``x_*`` extras
+    (prefix dropped) and a PII-masked ``error`` traceback; other extras (uvicorn's color_message) are left out."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        out = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-               "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage(),
-               "request_id": getattr(record, "request_id", request_id_var.get())}
-        out.update({k[2:]: v for k, v in vars(record).items() if k.startswith("x_")})
-        if record.exc_info:
-            out["error"] = record.exc_text or mask_pii(self.formatException(record.exc_info))
-        return json.dumps(out, ensure_ascii=False, default=str)
+    FIELDS = ("ts", "level", "logger", "message", "request_id", "error")
+
+    def __init__(self):
+        super().__init__("%(levelname)s %(name)s %(message)s %(request_id)s", timestamp="ts",
+                         rename_fields={"levelname": "level", "name": "logger", "exc_info": "error"},
+                         json_ensure_ascii=False, json_default=str)
+
+    def add_fields(self, log_data: dict, record: logging.LogRecord, message_dict: dict) -> None:
+        super().add_fields(log_data, record, message_dict)
+        for key in list(log_data):
+            if key.startswith("x_"):
+                log_data[key[2:]] = log_data.pop(key)
+            elif key not in self.FIELDS:
+                del log_data[key]
+        log_data["level"] = log_data["level"].lower()
+        log_data["request_id"] = log_data["request_id"] or request_id_var.get()
+        log_data["ts"] = log_data["ts"].isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def formatException(self, ei) -> str:
+        return mask_pii(super().formatException(ei))
 
 
 def get_logger(level: str = "info") -> logging.Logger:
