@@ -6,12 +6,32 @@ file never silently falls back to a default.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from graftkit.errors import ConfigError
+
+class ConfigPath:
+    """Marks a config field that holds a file or folder (``Annotated[str, ConfigPath()]``; a list of them too).
+
+    The one rule for relative paths, in run configs and application configs alike: a path written in a config
+    file is relative to that file's folder; a path given on the command line (``--set key=value``) is relative to
+    the current folder, as is a default left unwritten (``output_dir: runs``). ``or_name``: the value may instead be a name (a hub id, ``bundled:minilm``, ``auto``); it
+    is taken as a path when it starts with ``./`` or ``../`` or names something that exists there.
+    """
+
+    def __init__(self, or_name: bool = False):
+        self.or_name = or_name
+
+    def resolve(self, value: str, base: Path) -> str:
+        if Path(value).is_absolute():
+            return value
+        if self.or_name and not value.startswith(("./", "../")) and not (base / value).exists():
+            return value
+        return str((base / value).resolve())
+
 
 #: metrics where smaller is better (`train.metric`, `tune.metric`, the export parity check); all others: larger
 LOWER_IS_BETTER = frozenset({"loss", "rmse", "mae", "mse", "perplexity", "ece", "brier", "nll"})
@@ -55,9 +75,10 @@ class HubConfig(_Strict):
 class DataConfig(_Strict):
     """Where the labelled data is and which columns mean what."""
 
-    train: str | None = Field(None, description="train file or folder (csv, tsv, jsonl, parquet, save_to_disk dir)")
-    validation: str | None = None
-    test: str | None = None
+    train: Annotated[str | None, ConfigPath()] = Field(None, description="train file or folder (csv, tsv, jsonl, "
+                                                       "parquet, save_to_disk dir)")
+    validation: Annotated[str | None, ConfigPath()] = None
+    test: Annotated[str | None, ConfigPath()] = None
     hub: HubConfig | None = None
     format: str = Field("auto", description="auto (from the suffix or, for a task that reads its own files, "
                         "their content), or a format of graftkit/data/readers.py READERS (checked for the task)")
@@ -81,7 +102,8 @@ class ExtendVocabConfig(_Strict):
     """`model.extend_vocab`: add the training text's unknown characters and much-split words as tokens
     (graftkit/modeling/vocab.py). A plain string is short for ``source``: ``off``, ``auto`` or a token file."""
 
-    source: str = Field("off", description="off, auto, or a UTF-8 file with one token per line")
+    source: Annotated[str, ConfigPath(or_name=True)] = Field("off", description="off, auto, or a UTF-8 file with "
+                                                             "one token per line")
     min_count: int = Field(2, ge=1, description="auto: times a character or word must occur in the training text")
     max_tokens: int = Field(20000, ge=1, description="auto: at most this many new tokens, most frequent first")
     split_pieces: int = Field(3, ge=2, description="auto: a word the tokenizer splits into this many pieces or "
@@ -95,11 +117,12 @@ class ExtendVocabConfig(_Strict):
 class DistillConfig(_Strict):
     """`train.distill`: knowledge distillation from a teacher run (graftkit/train/distill.py)."""
 
-    teacher: str = Field(..., description="teacher run folder (full, adapter or ensemble) with the same task, "
+    teacher: Annotated[str, ConfigPath()] = Field(..., description="teacher run folder (full, adapter or ensemble) with the same task, "
                          "labels and tokenizer")
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="loss = alpha * task loss + (1 - alpha) * T² * KL")
     temperature: float = Field(2.0, gt=0.0, description="softmax temperature T of both sides of the KL")
-    unlabelled: str | None = Field(None, description="classification: more texts (.txt one per line, or a file "
+    unlabelled: Annotated[str | None, ConfigPath()] = Field(None, description="classification: more texts (.txt one "
+                                                            "per line, or a file "
                                    "with data.text_column) that only the teacher labels")
 
 
@@ -113,13 +136,15 @@ class PretrainConfig(_Strict):
     mlm_probability: float = Field(0.15, gt=0, lt=1)
     whole_word_mask: bool = True
     validation: float = Field(0.05, ge=0.0, lt=1.0, description="share of the texts held out for perplexity")
-    texts: list[str] = Field([], description="more unlabelled text files (.txt, one document per line)")
+    texts: Annotated[list[str], ConfigPath()] = Field([], description="more unlabelled text files (.txt, one "
+                                                      "document per line)")
 
 
 class ModelConfig(_Strict):
     """The pretrained checkpoint to start from."""
 
-    name_or_path: str = Field("bundled:minilm", description="hub id, local folder, or bundled:minilm")
+    name_or_path: Annotated[str, ConfigPath(or_name=True)] = Field("bundled:minilm", description="hub id, local "
+                                                                   "folder, or bundled:minilm")
     revision: str | None = None
     dropout: float | None = Field(None, ge=0.0, lt=1.0, description="override hidden/attention dropout")
     extend_vocab: ExtendVocabConfig = Field(ExtendVocabConfig(), description="add the training text's unknown "
@@ -186,6 +211,17 @@ class AdversarialConfig(_Strict):
     epsilon: float = Field(1.0, gt=0)
     alpha: float = Field(0.3, gt=0, description="pgd: step size")
     steps: int = Field(3, ge=1, description="pgd: number of attack steps")
+
+
+class FewShotConfig(_Strict):
+    """`train.few_shot`: the SetFit strategy for few labelled rows (graftkit/train/few_shot.py)."""
+
+    auto_below: float = Field(16, gt=0, description="strategy auto: few_shot when the training split has fewer "
+                              "rows per label than this on average, else standard")
+    pairs_per_row: int = Field(20, ge=1, description="SetFit's num_iterations: same-label and different-label pairs "
+                               "drawn per training row for the contrastive stage")
+    sampling: Literal["oversampling", "undersampling", "unique"] = Field(
+        "oversampling", description="SetFit's sampling_strategy: how positive and negative pairs are balanced")
 
 
 #: the operations of graftkit/data/augment.py (its AUGMENT_OPS registry checks it implements exactly these)
@@ -275,6 +311,11 @@ class TrainConfig(_Strict):
                          "divergence of the two outputs, times this, joins the loss; 0 = off (typical 0.5-5)")
     adversarial: AdversarialConfig | None = None
     distill: DistillConfig | None = Field(None, description="knowledge distillation from a teacher run")
+    strategy: Literal["standard", "few_shot", "auto", "zero_shot"] = Field(
+        "standard", description="classification: standard fine-tuning, few_shot (SetFit: contrastive pairs, then a "
+        "logistic-regression head), auto (few_shot below train.few_shot.auto_below rows per label), or zero_shot "
+        "(no training: data.train holds label descriptions, each label scores by similarity to its own)")
+    few_shot: FewShotConfig = FewShotConfig()
     distributed: DistributedConfig = DistributedConfig()
 
     @field_validator("threads")
@@ -283,6 +324,13 @@ class TrainConfig(_Strict):
         if isinstance(v, int) and v < 1:
             raise ValueError("threads must be >= 1, 'auto' or 'keep'")
         return v
+
+    @model_validator(mode="after")
+    def _few_shot_applies(self) -> "TrainConfig":
+        if self.strategy in ("standard", "zero_shot") and self.few_shot != FewShotConfig():
+            raise ValueError(f"few_shot applies to strategy few_shot or auto (strategy is {self.strategy}); remove "
+                             "few_shot or set strategy")
+        return self
 
 
 class EvalConfig(_Strict):
@@ -327,6 +375,27 @@ def read_yaml_mapping(path: str | Path, what: str = "config") -> dict:
 def resolve_against(path: str, base: Path) -> str:
     """A relative ``path`` taken from a config file in folder ``base``, made absolute against that folder."""
     return path if Path(path).is_absolute() else str((base / path).resolve())
+
+
+def _path_marker(info) -> ConfigPath | None:
+    return next((m for m in info.metadata if isinstance(m, ConfigPath)), None)
+
+
+def resolve_config_paths(cfg: BaseModel, base_dir: Path, from_cwd: frozenset[str] = frozenset(),
+                         prefix: str = "") -> None:
+    """Make every relative :class:`ConfigPath` field of ``cfg`` (nested sections included) absolute: against
+    ``base_dir`` (the config file's folder), or the current folder for the dotted keys in ``from_cwd`` (given
+    on the command line)."""
+    for name, info in type(cfg).model_fields.items():
+        value, dotted = getattr(cfg, name), f"{prefix}{name}"
+        marker = _path_marker(info)
+        if marker is not None and value is not None:
+            base = Path.cwd() if dotted in from_cwd or name not in cfg.model_fields_set else base_dir
+            resolved = [marker.resolve(v, base) for v in value] if isinstance(value, list) else \
+                marker.resolve(value, base)
+            object.__setattr__(cfg, name, resolved)  # no re-validation: the value only became absolute
+        elif isinstance(value, BaseModel):
+            resolve_config_paths(value, base_dir, from_cwd, f"{dotted}.")
 
 
 def parse_overrides(items: list[str] | None) -> list[tuple[str, Any]]:

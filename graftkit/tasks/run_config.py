@@ -18,6 +18,7 @@ from pydantic import Field, SerializeAsAny, ValidationError, create_model, field
 
 from graftkit.config import (
     AugmentConfig,
+    ConfigPath,
     DataConfig,
     EvalConfig,
     ModelConfig,
@@ -30,6 +31,7 @@ from graftkit.config import (
     explain_validation,
     parse_overrides,
     read_yaml_mapping,
+    resolve_config_paths,
     set_dotted,
 )
 from graftkit.data.readers import READERS
@@ -45,7 +47,7 @@ class RunConfig(_Strict):
     ``task`` is the union of the registered tasks' sections)."""
 
     name: str = Field("run", pattern=r"^[A-Za-z0-9._-]+$")
-    output_dir: str = "runs"
+    output_dir: Annotated[str, ConfigPath()] = "runs"
     data: DataConfig
     model: ModelConfig = ModelConfig()
     task: SerializeAsAny[TaskConfigBase] = Field(default_factory=lambda: TASKS.config_class("classification")())
@@ -86,9 +88,12 @@ def run_config_model() -> type[RunConfig]:
     return _run_config_model(TASKS.version)
 
 
-def config_from_dict(tree: dict, source: str = "config", base_dir: Path | None = None) -> RunConfig:
+def config_from_dict(tree: dict, source: str = "config", base_dir: Path | None = None,
+                     from_cwd: frozenset[str] = frozenset()) -> RunConfig:
     """Validate a config tree in today's format (``load_config`` and ``load_run_config`` migrate older ones
-    first); relative data paths are resolved against ``base_dir``."""
+    first). With ``base_dir`` (the config file's folder) relative paths become absolute against it, those of the
+    keys in ``from_cwd`` (command-line overrides) against the current folder; without, they stay as written
+    (relative to the current folder)."""
     try:
         cfg = run_config_model().model_validate(tree)
     except ValidationError as err:
@@ -98,10 +103,7 @@ def config_from_dict(tree: dict, source: str = "config", base_dir: Path | None =
     except ConfigError as err:
         raise ConfigError(f"{source}: data.format: {err}") from None
     if base_dir is not None:
-        for split in ("train", "validation", "test"):
-            p = getattr(cfg.data, split)
-            if p and not Path(p).is_absolute() and not Path(p).exists() and (base_dir / p).exists():
-                setattr(cfg.data, split, str(base_dir / p))
+        resolve_config_paths(cfg, base_dir, from_cwd)
     return cfg
 
 
@@ -110,12 +112,13 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     override's) are migrated, each with a one-line note in the log naming the new key."""
     path = Path(path)
     tree = read_yaml_mapping(path)
-    for key, value in parse_overrides(overrides):
+    given = parse_overrides(overrides)
+    for key, value in given:
         set_dotted(tree, key, value)
     tree, notes = migrate_config(tree, str(path))
     for note in notes:
         log.warning("%s: %s", path, note)
-    return config_from_dict(tree, str(path), base_dir=path.parent)
+    return config_from_dict(tree, str(path), base_dir=path.parent, from_cwd=frozenset(key for key, _ in given))
 
 
 def dump_config(cfg: RunConfig) -> str:

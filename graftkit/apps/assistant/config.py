@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from graftkit.apps.store import resolve_store_url
-from graftkit.config import explain_validation, read_yaml_mapping, resolve_against
+from graftkit.config import ConfigPath, explain_validation, read_yaml_mapping, resolve_config_paths
 
 
 class _Strict(BaseModel):
@@ -29,7 +30,7 @@ class Thresholds(_Strict):
 class GenerationSettings(_Strict):
     """Generated (retrieval-augmented) replies from a causal_lm / seq2seq run instead of the FAQ answer."""
 
-    run: str
+    run: Annotated[str, ConfigPath()]
     prompt: str = Field("Answer the customer's question using the FAQ answers.\nFAQ:\n{context}\n"
                         "Question: {question}\nAnswer:", description="{context} and {question} are filled in")
     max_new_tokens: int = Field(96, ge=1)
@@ -38,10 +39,10 @@ class GenerationSettings(_Strict):
 class AssistantConfig(_Strict):
     """Everything `graftkit assistant` needs."""
 
-    intent_run: str = Field(..., description="single-label classification run over the intents")
-    retrieval_run: str | None = Field(None, description="embedding run with an FAQ index (graftkit index)")
+    intent_run: Annotated[str, ConfigPath()] = Field(..., description="single-label classification run over the intents")
+    retrieval_run: Annotated[str | None, ConfigPath()] = Field(None, description="embedding run with an FAQ index (graftkit index)")
     index: str = Field("default", description="index name beside the retrieval run")
-    rerank_run: str | None = Field(None, description="pair classification run that re-ranks FAQ hits")
+    rerank_run: Annotated[str | None, ConfigPath()] = Field(None, description="pair classification run that re-ranks FAQ hits")
     positive_label: str | None = None
     oos_label: str | None = Field(None, description="the intent run's trained out-of-scope class, if it has one")
     handoff_intents: list[str] = Field(default_factory=list, description="intents always handed to a person "
@@ -59,17 +60,14 @@ class AssistantConfig(_Strict):
 
 def assistant_config_from_dict(tree: dict, source: str = "assistant config",
                                base_dir: Path | None = None) -> AssistantConfig:
-    """Validate ``tree``; relative paths (runs, an SQLite file) resolve against ``base_dir``."""
+    """Validate ``tree``; relative paths (runs, an SQLite file) resolve against ``base_dir`` (the rule of
+    :class:`graftkit.config.ConfigPath`)."""
     try:
         cfg = AssistantConfig.model_validate(tree)
     except ValidationError as err:
         raise explain_validation(err, f"{source} (assistant config)") from None
     if base_dir is not None:
-        for key in ("intent_run", "retrieval_run", "rerank_run"):
-            if getattr(cfg, key):
-                setattr(cfg, key, resolve_against(getattr(cfg, key), base_dir))
-        if cfg.generation:
-            cfg.generation.run = resolve_against(cfg.generation.run, base_dir)
+        resolve_config_paths(cfg, base_dir)
         cfg.store = resolve_store_url(cfg.store, base_dir)
     return cfg
 

@@ -5,12 +5,12 @@ Unknown keys are rejected and errors name the dotted key (like the run config).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from graftkit.apps.store import resolve_store_url
-from graftkit.config import explain_validation, read_yaml_mapping, resolve_against
+from graftkit.config import ConfigPath, explain_validation, read_yaml_mapping, resolve_config_paths
 
 
 class _Strict(BaseModel):
@@ -23,7 +23,7 @@ class TopicsConfig(_Strict):
     source: Literal["entity", "ner", "topic"] = Field(
         "entity", description="entity: the item's own entity/ticker field; ner: entities an NER run finds; "
                               "topic: labels of a (multi-label) classification run")
-    run: str | None = Field(None, description="the NER or topic run folder (source: ner / topic)")
+    run: Annotated[str | None, ConfigPath()] = Field(None, description="the NER or topic run folder (source: ner / topic)")
     entity_types: list[str] = Field(["ORG"], description="ner: entity types that become topics")
     min_score: float = Field(0.5, ge=0, le=1, description="topic: minimum label probability")
     overall: bool = Field(False, description="also track every item under the topic '*'")
@@ -95,7 +95,7 @@ class SourceConfig(_Strict):
 class MonitorConfig(_Strict):
     """Everything `graftkit monitor` needs."""
 
-    sentiment_run: str = Field(..., description="classification run folder predicting sentiment")
+    sentiment_run: Annotated[str, ConfigPath()] = Field(..., description="classification run folder predicting sentiment")
     negative_labels: list[str] = Field(["negative"], description="labels counted as negative")
     store: str = Field("sqlite:///monitor.db", description="SQLAlchemy URL")
     store_retries: int = Field(5, ge=1, description="tries of a store read/write that finds it locked/unreachable")
@@ -105,19 +105,18 @@ class MonitorConfig(_Strict):
     detection: DetectionConfig = DetectionConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     fields: SourceConfig = SourceConfig()
-    plots_dir: str | None = Field(None, description="where `monitor report --plots` writes trend PNGs")
+    plots_dir: Annotated[str | None, ConfigPath()] = Field(None, description="where `monitor report --plots` writes trend PNGs")
 
 
 def monitor_config_from_dict(tree: dict, source: str = "monitor config", base_dir: Path | None = None) -> MonitorConfig:
-    """Validate ``tree``; relative run paths resolve against ``base_dir`` (the YAML file's folder)."""
+    """Validate ``tree``; relative paths resolve against ``base_dir``, the YAML file's folder (the rule of
+    :class:`graftkit.config.ConfigPath`)."""
     try:
         cfg = MonitorConfig.model_validate(tree)
     except ValidationError as err:
         raise explain_validation(err, f"{source} (monitor config)") from None
     if base_dir is not None:
-        cfg.sentiment_run = resolve_against(cfg.sentiment_run, base_dir)
-        if cfg.topics.run:
-            cfg.topics.run = resolve_against(cfg.topics.run, base_dir)
+        resolve_config_paths(cfg, base_dir)
         cfg.store = resolve_store_url(cfg.store, base_dir)
     return cfg
 
