@@ -126,6 +126,53 @@ def breakdown(run_dir: Path, sentences: list[str], threads: int, n: int = 200) -
     return out
 
 
+#: where a sampled stack's time goes: the first category whose marker is in the stack, innermost frame first
+PROFILE_CATEGORIES = (
+    ("model (onnxruntime / torch forward)", ("onnxruntime", "torch/nn/modules", "modeling_bert")),
+    ("tokenise", ("tokenizers", "tokenization_utils")),
+    ("decode + out-of-scope", ("graftkit/tasks/", "graftkit/modeling/ood")),
+    ("batching (queue, futures)", ("graftkit/serve/batching.py",)),
+    ("HTTP + event loop (uvicorn, starlette, pydantic, auth, logs)", ("uvicorn", "h11", "httptools", "starlette",
+                                                                     "fastapi", "pydantic", "anyio", "asyncio",
+                                                                     "graftkit/serve")),
+)
+
+
+def profile(pid: int, port: int, sentences: list[str], concurrency: int, seconds: int, out: Path) -> dict:
+    """Sample the server (and its workers) with py-spy while ``concurrency`` clients load it; share of the
+    on-CPU samples per category of PROFILE_CATEGORIES (the rest: 'other')."""
+    spy = subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--subprocesses", "--rate", "100", "--format",
+                            "raw", "--duration", str(seconds), "--nonblocking", "-o", str(out)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while spy.poll() is None:
+        asyncio.run(load(port, sentences, 40 * concurrency, concurrency))
+    counts = Counter()
+    for line in out.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        frames = stack.split(";")[::-1]
+        category = next((name for name, marks in PROFILE_CATEGORIES
+                         if any(m in f for f in frames for m in marks)), "other")
+        counts[category] += int(n)
+    total = sum(counts.values()) or 1
+    return {k: round(v / total, 3) for k, v in counts.most_common()}
+
+
+def padding_ratio(run_dir: Path, sentences: list[str], batch: int = 32, chunk: int | None = None) -> float:
+    """Padded tokens per real token when ``batch`` one-sentence requests share a model call (``chunk``: sorted
+    by length and cut in calls of that many, as Predictor.predict_batch does)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(run_dir)
+    lengths = [len(ids) for ids in tok(sentences, truncation=True, max_length=128)["input_ids"]]
+    padded = real = 0
+    for start in range(0, len(lengths) - batch + 1, batch):
+        group = lengths[start:start + batch]
+        parts = [sorted(group)[i:i + chunk] for i in range(0, batch, chunk)] if chunk else [group]
+        padded += sum(max(p) * len(p) for p in parts)
+        real += sum(group)
+    return round(padded / real, 2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=Path("/tmp/graftkit-serve-bench"))
@@ -138,6 +185,7 @@ def main() -> None:
     ap.add_argument("--arms", nargs="+", default=["naive", *ARMS])
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--profile-s", type=int, default=15, help="py-spy seconds per graftkit arm at c=32 (0: off)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     (REPO / "bench" / "out").mkdir(parents=True, exist_ok=True)
@@ -161,6 +209,10 @@ def main() -> None:
                 r = asyncio.run(load(port, sentences, args.requests, c))
                 results["load"].setdefault(arm, []).append(r)
                 print(f"{arm:13s} c={c:3d}: {r}", flush=True)
+            if arm != "naive" and args.profile_s:
+                results.setdefault("profile_c32", {})[arm] = profile(
+                    proc.pid, port, sentences, 32, args.profile_s, REPO / "bench" / "out" / f"profile-{arm}.txt")
+                print(f"{arm:13s} profile at c=32: {results['profile_c32'][arm]}", flush=True)
             r = asyncio.run(load(port, sentences, 3 * args.overload, args.overload, timeout=30))
             r["overload"] = True
             results["load"][arm].append(r)
@@ -170,6 +222,8 @@ def main() -> None:
             proc.wait(timeout=60)
         out.write_text(json.dumps(results, indent=2))
     results["breakdown_ms"] = breakdown(run_dir, sentences, args.threads)
+    results["padding_c32"] = {"one call": padding_ratio(run_dir, sentences),
+                              "sorted, calls of 8": padding_ratio(run_dir, sentences, chunk=8)}
     out.write_text(json.dumps(results, indent=2))
     print_tables(results)
 
@@ -187,6 +241,9 @@ def print_tables(res: dict) -> None:
     stages = next(iter(res["breakdown_ms"].values()))
     for stage in stages:
         print(f"| {stage} | " + " | ".join(str(v[stage]) for v in res["breakdown_ms"].values()) + " |")
+    for arm, shares in res.get("profile_c32", {}).items():
+        print(f"\n{arm} at c=32, share of on-CPU samples: " + ", ".join(f"{k} {v:.1%}" for k, v in shares.items()))
+    print(f"\npadded tokens per real token at 32: {res.get('padding_c32')}")
 
 
 if __name__ == "__main__":

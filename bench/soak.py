@@ -17,7 +17,7 @@ after the kill (the killed worker's own requests); every chat turn and ingested 
 store afterwards; no process's RSS grows by 10% or more after warm-up; the reloaded decoder has as many threads
 after the reload as before it, and no replacement classifier worker has more than the workers it replaced. `tests/test_soak.py` runs it for 60 s on tiny models; this script for 10 minutes:
 
-    flock /tmp/graftkit-bench.lock python bench/soak.py --minutes 10 > bench/out/soak.log 2>&1
+    python bench/soak.py --minutes 10 --classifier-run runs/demo-sentiment > bench/out/soak.log 2>&1
 
 Writes bench/out/soak.json and prints a Markdown table.
 """
@@ -346,9 +346,9 @@ def write_app_configs(work: Path, intent: Path, retrieval: Path, sentiment: Path
     return work / "assistant.yaml", work / "monitor.yaml"
 
 
-def bench_setup(work: Path) -> SoakSetup:
-    """Runs on the bundled MiniLM (the classifier is bench/serve_load.py's demo run); the decoder is tiny and
-    random (no pretrained decoder can be had offline)."""
+def bench_setup(work: Path, classifier: Path | None = None) -> SoakSetup:
+    """Runs on the bundled MiniLM (the classifier: ``classifier``, else bench/serve_load.py's FPB run, trained
+    here); the decoder is tiny and random (no pretrained decoder can be had offline)."""
     sys.path.insert(0, str(REPO / "tests"))
     from assistant_helpers import intent_run, retrieval_run
     from conftest import bundled_model_dir
@@ -358,7 +358,7 @@ def bench_setup(work: Path) -> SoakSetup:
     from bench.serve_load import train_run
 
     model = bundled_model_dir()
-    classifier = train_run(work / "classifier", epochs=1.0, seed=42)
+    classifier = classifier or train_run(work / "classifier", epochs=1.0, seed=42)
     decoder = one_step_decoder_run(work / "decoder", {"max_new_tokens": 16})
     configs = write_app_configs(work, intent_run(work, model), retrieval_run(work, model), sentiment_run(work, model))
     return SoakSetup(classifier, decoder, *configs, work=work)
@@ -382,11 +382,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--work", type=Path, default=REPO / "bench" / "out" / "soak")
+    ap.add_argument("--classifier-run", type=Path, help="serve this finished classification run on /v1/predict")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     for db in ("assistant.db", "monitor.db"):
         (args.work / db).unlink(missing_ok=True)
-    res = run_soak(bench_setup(args.work), 60 * args.minutes)
+    res = run_soak(bench_setup(args.work, args.classifier_run), 60 * args.minutes)
     common.write_json(REPO / "bench" / "out" / "soak.json", res)
     print_table(res)
     sys.exit(0 if res["passed"] else 1)
