@@ -1,7 +1,6 @@
 """Export a run folder's model to ONNX with dynamic batch and sequence axes (torch's dynamo exporter)."""
 from __future__ import annotations
 
-import logging
 import warnings
 from pathlib import Path
 
@@ -83,11 +82,6 @@ def quantize_int8(fp32_file: str | Path, out_file: str | Path) -> None:
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # ort advises pre-processing via the root logger; the graph is already clean
-    try:
+    with quiet_loggers(("root",)):  # ort advises pre-processing via the root logger; the graph is already clean
         quantize_dynamic(str(fp32_file), str(out_file), weight_type=QuantType.QInt8, per_channel=True,
                          op_types_to_quantize=["MatMul"])
-    finally:
-        root.setLevel(level)

@@ -4,7 +4,6 @@ sentence-transformers' own trainer inside graftkit's run folder."""
 from __future__ import annotations
 
 import dataclasses
-import logging
 from typing import Sequence
 
 import numpy as np
@@ -17,6 +16,7 @@ from transformers import TrainingArguments
 from graftkit.config import ModelConfig
 from graftkit.errors import ConfigError
 from graftkit.io import publish_dir, write_json
+from graftkit.logs import quiet_loggers
 from graftkit.modeling.load import resolve_model_path
 from graftkit.tasks.capabilities import TrainsItself
 
@@ -55,15 +55,11 @@ def load_model(cfg: ModelConfig | str, max_length: int | None = None, device: st
     name = cfg if isinstance(cfg, str) else cfg.name_or_path
     path = resolve_model_path(name)
     revision = None if isinstance(cfg, str) else cfg.revision
-    st_log = logging.getLogger("sentence_transformers")
-    level = st_log.level
-    st_log.setLevel(logging.ERROR)  # "no sentence-transformers model found, creating mean pooling" is expected
-    try:
-        model = SentenceTransformer(path, device=device, revision=revision)
+    try:  # "no sentence-transformers model found, creating mean pooling" is expected
+        with quiet_loggers(("sentence_transformers",)):
+            model = SentenceTransformer(path, device=device, revision=revision)
     except (OSError, ValueError) as err:
         raise ConfigError(f"model.name_or_path: cannot load '{name}' as a sentence embedder: {err}") from None
-    finally:
-        st_log.setLevel(level)
     if max_length:
         model.max_seq_length = max_length
     return model
