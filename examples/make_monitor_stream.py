@@ -1,7 +1,10 @@
-"""Build the monitor demo stream from Financial PhraseBank (real sentences; synthetic times and companies).
+"""Build the monitor demo stream from labelled sentences (synthetic times and companies).
 
-    python examples/make_monitor_stream.py /work/shared/data/financial_phrasebank/Sentences_AllAgree.txt \
-        demo_stream.jsonl --hours 48 --surge-start 36
+    python examples/make_monitor_stream.py examples/financial_news.csv demo_stream.jsonl --hours 48 --surge-start 36
+
+The sentences: a CSV/JSONL with text and label (negative/neutral/positive) columns, such as the repository's
+examples/financial_news.csv, or a Financial PhraseBank Sentences_*.txt file for real newswire sentences
+(https://huggingface.co/datasets/takala/financial_phrasebank).
 
 Writes the JSONL stream and demo_stream.jsonl.manifest.json (when the planted surge starts and ends).
 """
@@ -15,7 +18,8 @@ from graftkit.apps.monitor.demo import DemoSpec, write_demo
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("sentences", help="a Financial PhraseBank Sentences_*.txt file")
+    p.add_argument("sentences", help="labelled sentences: a CSV/JSONL with text and label columns, or a Financial "
+                   "PhraseBank Sentences_*.txt file")
     p.add_argument("out", help="the JSONL stream to write")
     for f in fields(DemoSpec):
         kind = int if f.type in ("int", "int | None") else float if f.type.startswith("float") else str

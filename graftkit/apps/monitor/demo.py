@@ -1,7 +1,8 @@
-"""A replay stream for the monitor demo: real Financial PhraseBank sentences, synthetic times and companies.
+"""A replay stream for the monitor demo: labelled sentences, synthetic times and companies.
 
-The sentences and their sentiment labels are real (Malo et al. 2014). The timestamps, the company
-tags and the planted surge are synthetic: every record says so in its ``synthetic`` field. Items
+The sentences come from a labelled file: the repository's ``examples/financial_news.csv`` (synthetic
+sentences), or Financial PhraseBank's real ones (Malo et al. 2014). The timestamps, the company tags and the
+planted surge are synthetic: every record says so in its ``synthetic`` field. Items
 arrive as a Poisson process per company; during the surge one company gets ``surge_rate`` times
 its usual volume with ``surge_negative`` of it negative, so a working monitor raises one alert
 for that company shortly after ``surge_start``.
@@ -14,10 +15,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from graftkit.data.readers import read_rows
 from graftkit.errors import DataError
 from graftkit.io import write_json, write_text
 
-SYNTHETIC = "timestamps, company tags and the surge are synthetic; sentence and label are Financial PhraseBank"
+SYNTHETIC = "timestamps, company tags and the surge are synthetic; sentence and label are from {source}"
+LABELS = ("negative", "neutral", "positive")
 COMPANIES = ("ACME", "BOLT", "CRUX", "DYNA", "EXPO", "FLUX", "GRID", "HALO")
 
 
@@ -57,7 +60,23 @@ def read_phrasebank(path: str | Path) -> list[tuple[str, str]]:
     return out
 
 
-def make_stream(sentences: list[tuple[str, str]], spec: DemoSpec) -> list[dict]:
+def read_sentences(path: str | Path) -> list[tuple[str, str]]:
+    """(sentence, label) pairs: a Financial PhraseBank ``.txt`` file, else any file of graftkit's row readers
+    (CSV, TSV, JSONL, ...) with ``text`` and ``label`` columns; a label other than negative/neutral/positive is
+    an error naming its line."""
+    if Path(path).suffix == ".txt":
+        return read_phrasebank(path)
+    out = []
+    for row in read_rows(path):
+        text, label = str(row.values.get("text") or "").strip(), str(row.values.get("label") or "").strip()
+        if not text or label not in LABELS:
+            raise DataError(row.path, "expected a text and a label of negative|neutral|positive in columns 'text' "
+                            "and 'label'", line=row.line)
+        out.append((text, label))
+    return out
+
+
+def make_stream(sentences: list[tuple[str, str]], spec: DemoSpec, source: str = "Financial PhraseBank") -> list[dict]:
     """The demo records in time order."""
     rng = random.Random(spec.seed)
     neg = [s for s in sentences if s[1] == "negative"]
@@ -87,16 +106,17 @@ def make_stream(sentences: list[tuple[str, str]], spec: DemoSpec) -> list[dict]:
         sent, label = rng.choice(neg) if rng.random() < p_neg else rng.choice(other)
         when = datetime.fromtimestamp(start + t * 3600, tz=timezone.utc).isoformat().replace("+00:00", "Z")
         records.append({"id": f"demo-{n:06d}", "time": when, "source": "demo-newswire", "entity": company,
-                        "text": sent, "gold": label, "synthetic": SYNTHETIC})
+                        "text": sent, "gold": label, "synthetic": SYNTHETIC.format(source=source)})
     return records
 
 
 def write_demo(sentences_file: str | Path, out: str | Path, spec: DemoSpec) -> dict:
     """Write the stream (JSONL) and ``<out>.manifest.json`` (the spec and the surge's absolute times)."""
-    records = make_stream(read_phrasebank(sentences_file), spec)
+    records = make_stream(read_sentences(sentences_file), spec, source=Path(sentences_file).name)
     write_text(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     start = datetime.fromisoformat(spec.start).timestamp()
-    manifest = {"stream": str(out), "items": len(records), "sentences": str(sentences_file), "note": SYNTHETIC,
+    manifest = {"stream": str(out), "items": len(records), "sentences": str(sentences_file),
+                "note": SYNTHETIC.format(source=Path(sentences_file).name),
                 "spec": asdict(spec), "surge_company": spec.surge_company,
                 "surge_start": start + spec.surge_start * 3600,
                 "surge_end": start + (spec.surge_start + spec.surge_hours) * 3600}
