@@ -1,5 +1,5 @@
-"""The shipped demo: the replay stream (the repository's examples/financial_news.csv, or Financial PhraseBank) with configs/monitor-demo.yaml's rules raises
-exactly one alert, for the planted company, shortly after the planted surge starts. Sentiment comes
+"""The shipped demo: the replay stream (the repository's examples/financial_news.csv, or Financial
+PhraseBank) with configs/monitor-demo.yaml's rules raises exactly one alert, for the planted company, shortly after the planted surge starts. Sentiment comes
 from the sentences' human labels (a stand-in predictor), so this checks the stream and the rules; the
 model-driven path is tested in test_monitor.py and measured in bench/apps_monitor.py."""
 from __future__ import annotations
