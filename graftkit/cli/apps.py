@@ -42,8 +42,6 @@ def monitor_run(
     metrics_port: int = typer.Option(0, help="Expose Prometheus metrics on this port while running (0 = off)."),
 ):
     """Score, store and watch one source; alerts go to the log, the webhook and Prometheus."""
-    import logging
-
     from graftkit.apps.monitor import Monitor, load_monitor_config
     from graftkit.apps.monitor import sources as src
     from graftkit.apps.monitor.pipeline import summary_line
@@ -52,7 +50,7 @@ def monitor_run(
     chosen = [x for x in (replay, follow, stdin or None, rss or None) if x]
     if len(chosen) != 1:
         raise ConfigError("choose exactly one source: --replay FILE, --follow FILE, --stdin or --rss URL")
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    _show_monitor_log()
     cfg = load_monitor_config(config)
     with Monitor(cfg) as monitor:
         if metrics_port:
@@ -73,6 +71,21 @@ def monitor_run(
                     break
                 time.sleep(poll_s)
     typer.echo(summary_line(stats))
+
+
+def _show_monitor_log() -> None:
+    """The monitor's alert and delivery lines on stderr; the root logger is left alone (at INFO it would show
+    every library's records, torch's exit statistics among them)."""
+    import logging
+
+    log = logging.getLogger("graftkit.monitor")
+    if not any(getattr(h, "_graftkit_cli", False) for h in log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._graftkit_cli = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
 
 
 def _progress(result: dict) -> None:
