@@ -20,7 +20,7 @@ from transformers.utils import logging as hf_logging
 
 #: libraries whose loggers, progress bars and warnings graftkit's own lines replace (``--verbose`` restores them)
 NOISY_LIBRARIES = ("transformers", "datasets", "huggingface_hub", "accelerate", "peft", "torch", "sentence_transformers",
-                   "trl", "optimum", "onnxruntime", "onnxscript", "urllib3", "httpx", "jieba")
+                   "trl", "optimum", "onnxruntime", "onnxscript", "urllib3", "httpx", "jieba", "setfit", "small_text")
 
 Advance = Callable[..., None]
 

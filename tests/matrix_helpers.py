@@ -88,6 +88,15 @@ def _pairs(d: Path) -> dict:
     return {"train": str(write_jsonl(d / "train.jsonl", rows * 3)), "test": str(write_jsonl(d / "test.jsonl", rows))}
 
 
+def _dpo(d: Path) -> dict:
+    rows = [{"prompt": p, "chosen": c, "rejected": f"{p} {p}"} for p, c in PAIRS]
+    return {"train": str(write_jsonl(d / "train.jsonl", rows * 3)), "test": str(write_jsonl(d / "test.jsonl", rows))}
+
+
+def _preferences(d: Path) -> dict:
+    return {**_dpo(d), "text_column": "prompt", "text_pair_column": "response"}
+
+
 def _clicks(d: Path) -> dict:
     files = _csv(CLICKS, ("history", "candidate", "label", "impression"))(d)
     return {**files, "text_column": "history", "text_pair_column": "candidate"}
@@ -104,6 +113,8 @@ KINDS = [
     Kind("causal_lm", {"type": "causal_lm", "eval_samples": 2}, _pairs, [p for p, _ in PAIRS[:2]],
          base="decoder"),
     Kind("seq2seq", {"type": "seq2seq", "eval_samples": 2}, _pairs, [p for p, _ in PAIRS[:2]], lora_base="bart"),
+    Kind("preference", {"type": "preference", "eval_samples": 2}, _dpo, [p for p, _ in PAIRS[:2]], base="decoder"),
+    Kind("reward", {"type": "reward"}, _preferences, [(p, c) for p, c in PAIRS[:2]], base="decoder"),
     Kind("ranking", {"type": "ranking"}, _clicks, [(r[0], r[1]) for r in CLICKS]),
     Kind("ranking (two_tower)", {"type": "ranking", "architecture": "two_tower", "negatives_per_positive": 1},
          _clicks, [(r[0], r[1]) for r in CLICKS], train={"early_stopping": {}}),

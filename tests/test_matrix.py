@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 
 from conftest import write_csv
 from graftkit.cli import app
+from graftkit.inference.runs import open_run
 from graftkit.serve import ServeConfig, create_app
 from graftkit.tasks import TASKS
 from graftkit.tasks.matrix import ENTRIES, MATRIX
@@ -168,6 +169,8 @@ def assert_valid(prediction: dict, x) -> None:
         for m in prediction.get("masks", []):
             probs = [c["score"] for c in m["candidates"]]
             assert probs == sorted(probs, reverse=True) and all(0 <= p <= 1 for p in probs)
+    elif "reward" in prediction:
+        assert math.isfinite(prediction["reward"])
     elif "generated" in prediction:
         assert isinstance(prediction["generated"], str)
     else:
@@ -223,8 +226,7 @@ def cell_predict(c: Cell):
     same_predictions(lines, predictions_of(c.run, c.kind.inputs))
     for line, x in zip(lines, c.kind.inputs):
         assert_valid(line, x)
-    text_column, pair_column = ("history", "candidate") if c.pairs else (
-        "prompt" if c.kind.base == "decoder" or c.kind.label == "seq2seq" else "text", None)
+    text_column, pair_column = open_run(c.run).input_columns()
     rows = [{text_column: x[0], pair_column: x[1]} if c.pairs else {text_column: x} for x in c.kind.inputs]
     src = c.tmp / "inputs.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")

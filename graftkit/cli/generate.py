@@ -53,3 +53,23 @@ def generate_cmd(
             sys.stdout.write(chunk)
             sys.stdout.flush()
         sys.stdout.write("\n")
+
+
+def pairs_cmd(
+    run_dir: Path = typer.Argument(..., help="A finished causal_lm or seq2seq run trained on data-to-text."),
+    data: Path = typer.Option(..., "--data", "-d", help="Labelled file (the run's prompt and completion columns): "
+                              "the references are the chosen completions."),
+    out: Path = typer.Option(..., "--out", "-o", help="JSON Lines of prompt / chosen / rejected to write."),
+    seed: int = typer.Option(0, help="Seed of the planted slot errors."),
+    batch_size: int = typer.Option(16, min=1, help="Prompts per generate() call."),
+):
+    """Build DPO / reward pairs: chosen = the reference; rejected = the run's output where the slot-error check
+    finds an error in it, else the reference with a planted slot error."""
+    from graftkit.evaluate.preference_pairs import build_pairs
+    from graftkit.progress import progress_bar
+
+    with progress_bar(None, "generating") as advance:
+        counts = build_pairs(run_dir, data, out, seed, batch_size, progress=advance)
+    err.print(f"[green]{counts['rows'] - counts['skipped']} pairs[/] → {out}: {counts['from_model']} rejected "
+              f"outputs of the run with slot errors, {counts['planted']} references with a planted error, "
+              f"{counts['skipped']} rows skipped (no slot to plant an error in)")

@@ -19,7 +19,8 @@ from rich.table import Table
 from graftkit.cli.adapt import pretrain_cmd, vocab_cmd
 from graftkit.cli.apps import assistant_app, monitor_app, recommend_cmd
 from graftkit.cli.export import export_cmd, prune_cmd
-from graftkit.cli.generate import generate_cmd
+from graftkit.cli.generate import generate_cmd, pairs_cmd
+from graftkit.cli.label import label_app
 from graftkit.cli.retrieval import answer_cmd, index_cmd, search_cmd
 from graftkit.cli.runs import ensemble_cmd, merge_cmd, tune_cmd
 from graftkit.cli.serve import serve_cmd
@@ -240,12 +241,14 @@ app.command("tune")(friendly(tune_cmd))
 app.command("pretrain")(friendly(pretrain_cmd))
 app.command("vocab")(friendly(vocab_cmd))
 app.command("generate")(friendly(generate_cmd))
+app.command("pairs")(friendly(pairs_cmd))
 app.command("explain")(friendly(explain_cmd))
 app.command("robustness")(friendly(robustness_cmd))
 app.command("inspect")(friendly(inspect_cmd))
 app.command("push")(friendly(push_cmd))
 app.add_typer(monitor_app(friendly), name="monitor")
 app.add_typer(assistant_app(friendly), name="assistant")
+app.add_typer(label_app(friendly), name="label")
 app.command("recommend")(friendly(recommend_cmd))
 
 

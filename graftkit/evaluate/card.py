@@ -48,7 +48,8 @@ def write_model_card(run: RunFolder, cfg: RunConfig, task: Task, results: dict, 
     card = task.capability(CardMetadata, "train")
     state = run.task_state()
     generates = task.optional(Generates)
-    body = (_header(cfg, state, results, metric) + (generates.decoding_section(run.path) if generates else [])
+    body = (_header(cfg, state, results, metric) + _strategy(results.get("strategy"))
+            + (generates.decoding_section(run.path) if generates else [])
             + _results(results, card.notes(results)) + _calibration(results.get("calibration"))
             + _out_of_scope(results.get("out_of_scope"))
             + _robustness(results.get("robustness")) + _slices(results) + _quality(results.get("data_quality"))
@@ -61,11 +62,12 @@ def _header(cfg: RunConfig, state: dict, results: dict, metric: str) -> list[str
     d, t = cfg.data, cfg.train
     lines = [
         f"# {cfg.name}", "",
-        f"A `{state.get('task')}` model fine-tuned with graftkit from `{cfg.model.name_or_path}`.", "",
+        f"A `{state.get('task')}` model {_made(results)} with graftkit from `{cfg.model.name_or_path}`.", "",
         "## Data", "",
-        f"- train: `{d.train or (d.hub and d.hub.path)}` ({results['data']['train']} examples)",
-        f"- validation: `{d.validation or 'split from train'}` ({results['data']['validation']} examples)",
-        f"- test: `{d.test or 'split from train'}` ({results['data']['test']} examples)",
+        f"- train: `{d.train or (d.hub and d.hub.path)}` ({results['data']['train']} "
+        f"{'examples' if _trained(results) else 'label descriptions'})",
+        f"- validation: `{d.validation or _unnamed(results)}` ({results['data']['validation']} examples)",
+        f"- test: `{d.test or _unnamed(results)}` ({results['data']['test']} examples)",
         f"- columns: text=`{d.text_column}`" + (f", pair=`{d.text_pair_column}`" if d.text_pair_column else "")
         + f", label=`{d.label_column}`; max_length={d.max_length}",
     ]
@@ -73,11 +75,34 @@ def _header(cfg: RunConfig, state: dict, results: dict, metric: str) -> list[str
     if "labels" in state:
         lines.append(f"- labels ({len(state['labels'])}): {', '.join(map(str, state['labels'][:50]))}"
                      + (" ..." if len(state["labels"]) > 50 else ""))
+    if not _trained(results):
+        return lines + [""]
     lines += ["", "## Hyper-parameters", "", "| setting | value |", "| --- | --- |"]
     for k in ("epochs", "max_steps", "batch_size", "learning_rate", "optimizer", "weight_decay", "warmup",
               "scheduler", "grad_accum", "max_grad_norm", "precision", "seed", "group_by_length"):
         lines.append(f"| {k} | {getattr(t, k)} |")
     return lines + [f"| selection metric | {metric} |", f"| dropout override | {cfg.model.dropout} |", ""]
+
+
+def _trained(results: dict) -> bool:
+    """False for a run built without any training (zero-shot)."""
+    return (results.get("strategy") or {}).get("trained", True)
+
+
+def _unnamed(results: dict) -> str:
+    """Where a split without a file came from: the training file, or (zero-shot: nothing is split) nowhere."""
+    return "split from train" if _trained(results) else "none"
+
+
+def _made(results: dict) -> str:
+    return "fine-tuned" if _trained(results) else "built without training (zero-shot: no labelled examples)"
+
+
+def _strategy(strategy: dict | None) -> list[str]:
+    if not strategy:
+        return []
+    return ["## Training strategy", "", f"**{strategy['chosen']}**: {strategy['method']}.", "",
+            f"Chosen because: {strategy['reason']}.", ""]
 
 
 def _results(results: dict, notes: list[str]) -> list[str]:

@@ -40,3 +40,18 @@ class FeatureTap:
 
     def _keep(self, module, args) -> None:
         self.value = args[0]
+
+
+def output_layer_name(model: torch.nn.Module) -> str:
+    """The dotted module name of ``output_layer(model)`` (``classifier``, ``classifier.out_proj``, ...)."""
+    layer = output_layer(model)
+    return next(name for name, module in model.named_modules() if module is layer)
+
+
+def replace_module(model: torch.nn.Module, name: str, module: torch.nn.Module) -> torch.nn.Module:
+    """Put ``module`` at dotted ``name`` inside ``model``; returns the module that was there."""
+    parent_name, _, attr = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    old = getattr(parent, attr)
+    setattr(parent, attr, module)
+    return old

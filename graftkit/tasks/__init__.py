@@ -17,8 +17,10 @@ from graftkit.tasks.classification import ClassificationTask
 from graftkit.tasks.embedding import EmbeddingTask
 from graftkit.tasks.mlm import MlmTask
 from graftkit.tasks.ner import NerTask
+from graftkit.tasks.preference import PreferenceTask
 from graftkit.tasks.ranking import RankingTask
 from graftkit.tasks.regression import RegressionTask
+from graftkit.tasks.reward import RewardTask
 from graftkit.tasks.seq2seq import Seq2SeqTask
 
 
@@ -101,6 +103,8 @@ TASKS.register("mlm")(MlmTask)
 TASKS.register("causal_lm")(CausalLmTask)
 TASKS.register("seq2seq")(Seq2SeqTask)
 TASKS.register("ranking")(RankingTask)
+TASKS.register("reward")(RewardTask)
+TASKS.register("preference")(PreferenceTask)
 
 
 def build_task(task_cfg: TaskConfigBase, data_cfg: DataConfig | None = None) -> Task:

@@ -464,6 +464,48 @@ class Distills(Capability):
         """Features of texts only the teacher labels (label -100), or ConfigError if not supported."""
 
 
+class LearnsFromFewLabels(Capability):
+    """Few-shot training (SetFit: contrastive pairs, then a logistic-regression head) and zero-shot heads from
+    label descriptions, both saved as an ordinary run of the task (graftkit/train/few_shot.py)."""
+
+    summary = "learns from few labels: SetFit few-shot training, a zero-shot head from label descriptions"
+
+    @abstractmethod
+    def check_few_shot(self) -> None:
+        """Refuse (ConfigError) a setting of this task the few-shot path cannot apply."""
+
+    @abstractmethod
+    def rows_per_label(self, train: list[Example]) -> float:
+        """Training rows per label on average (``train.strategy: auto`` compares it with its threshold)."""
+
+    @abstractmethod
+    def model_kwargs(self) -> dict:
+        """Config kwargs for ``task.model_class.from_pretrained`` (the same model the Trainer path trains)."""
+
+    @abstractmethod
+    def targets(self, examples: list[Example]) -> list:
+        """SetFit's labels: a class id per row, or a 0/1 list per row for multi-label."""
+
+    @property
+    @abstractmethod
+    def multi_target_strategy(self) -> str | None:
+        """SetFit's ``multi_target_strategy`` (``one-vs-rest`` for multi-label), or None."""
+
+    @abstractmethod
+    def new_head(self):
+        """The unfitted scikit-learn head SetFit fits on the tuned features."""
+
+    @abstractmethod
+    def head_weights(self, head) -> tuple[np.ndarray, np.ndarray]:
+        """(weight (labels, dim), bias (labels,)) of the output layer whose logits, decoded as the task decodes
+        them, give the fitted head's probabilities."""
+
+    @abstractmethod
+    def zero_shot_head(self, features: np.ndarray, descriptions: list[Example]) -> tuple[np.ndarray, np.ndarray]:
+        """(weight, bias) of an output layer that scores each label by the cosine similarity of an input's features
+        to its descriptions' (``features``: one row per description, in order)."""
+
+
 class Augments(Capability):
     """Word-level text augmentation (``augment:``) keeps this task's labels valid."""
 
@@ -509,8 +551,8 @@ INFERENCE_KINDS = (DecodesLogits, Generates, Embeds)
 
 INTERFACES: tuple[type[Capability], ...] = (
     TrainsWithTrainer, TrainsItself, DecodesLogits, Generates, Embeds, ScoresLabels, TagsEntities, Ranks, GoldLabels,
-    Calibrates, DetectsOutOfScope, Votes, AveragesMembers, Explains, Perturbs, FindsLabelErrors, Distills, Augments,
-    Exports, CardMetadata)
+    Calibrates, DetectsOutOfScope, Votes, AveragesMembers, Explains, Perturbs, FindsLabelErrors, Distills,
+    LearnsFromFewLabels, Augments, Exports, CardMetadata)
 
 
 def interface_of(impl: type) -> type[Capability]:

@@ -78,6 +78,14 @@ class ScorePrediction(Prediction):
 
 
 @dataclass(frozen=True)
+class RewardPrediction(Prediction):
+    """A reward model's score of one (prompt, response); for a scored preference pair, the rejected one's too."""
+
+    reward: float
+    rejected_reward: float | None = None
+
+
+@dataclass(frozen=True)
 class MaskFillPrediction(Prediction):
     """Masked LM on a text with ``[MASK]``: per mask, its position and the likeliest tokens."""
 

@@ -77,6 +77,9 @@ def out_of_fold_probs(cfg: RunConfig, task, rows: Sequence[Example], folds: int,
     fold_cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={
         "early_stopping": None, "report_to": [], "save_total_limit": 1, **train_overrides})})
     probs: list[Any] = [None] * len(rows)
+    if cfg.train.strategy != "standard":  # the folds are short Trainer-path trainings whatever the run used
+        log(f"label errors: the folds train with the standard strategy (train.strategy {cfg.train.strategy} is "
+            "not used for them)")
     for k in range(folds):
         train_rows = [e for e, f in zip(rows, fold_of) if f != k]
         held = [i for i, f in enumerate(fold_of) if f == k]
@@ -105,7 +108,8 @@ def find_label_errors(cfg: RunConfig, folds: int = DEFAULT_FOLDS, out_dir: str |
         train_overrides: ``train`` keys for the fold trainings (e.g. ``{"epochs": 1}``).
 
     Returns:
-        A summary with ``flagged`` (row indices, worst first) and ``quality`` (every row's score).
+        A summary with ``flagged`` (row indices, worst first), ``quality`` (every row's score) and ``issues`` (the
+        CSV's rows as mappings, worst first).
     """
     task, splits = prepare(cfg)
     scoring = task.capability(FindsLabelErrors, COMMAND)
@@ -121,13 +125,14 @@ def find_label_errors(cfg: RunConfig, folds: int = DEFAULT_FOLDS, out_dir: str |
         e = rows[i]
         table.append([e.path, e.line, e.text, e.text_pair or "", scoring.given_text(e), scoring.suggested(probs[i]),
                       f"{quality[i]:.4f}", rank])
-    write_csv(out / "label_issues.csv", ["file", "line", "text", "text_pair", "given", "suggested", "quality",
-                                         "rank"], table)
+    header = ["file", "line", "text", "text_pair", "given", "suggested", "quality", "rank"]
+    write_csv(out / "label_issues.csv", header, table)
     summary = _summary(scoring, rows, flagged, folds)
     write_json(out / "label_issues.json", summary)
     _plot(scoring, rows, flagged, out / "label_issues.png")
     log(f"label errors: {len(flagged)} of {len(rows)} rows flagged; see {out / 'label_issues.csv'}")
-    return {**summary, "flagged": flagged, "quality": quality.tolist(), "out_dir": str(out)}
+    return {**summary, "flagged": flagged, "quality": quality.tolist(), "out_dir": str(out),
+            "issues": [dict(zip(header, row)) for row in table]}
 
 
 def _summary(scoring: FindsLabelErrors, rows, flagged, folds) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from graftkit.train.distributed import is_main_process
 from graftkit.train.extras import Augmentation, Peft
 from graftkit.train.extras import setup as setup_extras
 from graftkit.train.feature_objectives import FeatureObjective, feature_objective
+from graftkit.train.few_shot import StrategyChoice, check_few_shot, choose_strategy, train_few_shot
 from graftkit.train.generation_eval import GenerationMetrics
 from graftkit.train.keys import refuse_unsupported
 from graftkit.train.new_rows import ExtendVocab
@@ -42,6 +43,7 @@ from graftkit.train.outlier_exposure import OutlierExposure, check_outlier_rows,
 from graftkit.train.rdrop import RDrop
 from graftkit.train.session import Interrupted, TrainSession, write_setup
 from graftkit.train.threads import Threads
+from graftkit.train.zero_shot import check_zero_shot, train_zero_shot
 
 __all__ = ["GraftTrainer", "Interrupted", "build_trainer", "check_settings", "features", "prepare", "train"]
 
@@ -51,7 +53,7 @@ __all__ = ["GraftTrainer", "Interrupted", "build_trainer", "check_settings", "fe
 #: the loss inside it runs, R-Drop doubles the batch for all of them)
 COMPONENT_TYPES: tuple[type[Component], ...] = (
     Threads, ExtendVocab, Augmentation, Peft, TaskLoss, FeatureObjective, OutlierExposure, Distillation, RDrop,
-    Adversarial, TokenBudget, GenerationMetrics, EarlyStopping, TensorBoard)
+    Adversarial, TokenBudget, GenerationMetrics, EarlyStopping, TensorBoard, StrategyChoice)
 #: keys the assembly's own steps consume: loading the checkpoint with its head (``load_pretrained``) and the
 #: tokenised-dataset cache (``features``); TrainingArguments and the optimiser declare theirs in their modules
 ASSEMBLY_KEYS = ("model.name_or_path", "model.revision", "model.dropout", "model.keep_layers", "train.cache_datasets")
@@ -163,8 +165,10 @@ def _components(cfg: RunConfig, task: Task, recipe: TrainsWithTrainer, splits: S
 
 
 def build_trainer(cfg: RunConfig, task: Task, splits: Splits, run: RunFolder,
-                  extra_callbacks: list | None = None, log: Callable[[str], None] = print) -> tuple[GraftTrainer, object]:
-    """Model, datasets, arguments and components assembled into a Trainer; writes training_setup.json."""
+                  extra_callbacks: list | None = None, log: Callable[[str], None] = print,
+                  extra_components: Sequence[Component] = ()) -> tuple[GraftTrainer, object]:
+    """Model, datasets, arguments and components assembled into a Trainer; writes training_setup.json.
+    ``extra_components``: ones the caller made (the strategy choice)."""
     set_seed(cfg.train.seed)  # the new head's initial weights follow the seed (the same on every rank)
     recipe = task.capability(TrainsWithTrainer, "train")
     check_outlier_rows(cfg, task, splits)  # outlier exposure without out-of-scope rows stops here, not after loading
@@ -181,7 +185,7 @@ def build_trainer(cfg: RunConfig, task: Task, splits: Splits, run: RunFolder,
         cfg, task, recipe.build_dataset, rows, tokenizer, log), log)
     components = [threads, ExtendVocab(vocab, cfg.model.extend_vocab, tokenizer, log), *extras.components,
                   *_components(cfg, task, recipe, splits, tokenizer, eval_ds is not None, run),
-                  *feature_objective(task), *exposure]
+                  *feature_objective(task), *exposure, *extra_components]
     if cfg.train.distill:  # the teacher runs on every training batch (graftkit/train/distill.py)
         distillation, train_ds = prepare_distillation(cfg, task, tokenizer, train_ds, log)
         components.append(distillation)
@@ -234,11 +238,17 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
         Interrupted: a signal stopped training; the last checkpoint is on disk for ``resume``.
     """
     task = check_settings(cfg)  # before any work: an unsupported setting is one line, nothing written
+    if cfg.train.strategy == "few_shot":  # asked for by name: its settings are checked before any work too
+        check_few_shot(cfg, task, StrategyChoice("few_shot", "train.strategy: few_shot"))
+    if cfg.train.strategy == "zero_shot":
+        check_zero_shot(cfg, task)
     log = log if is_main_process() else (lambda m: None)
     with TrainSession(cfg, resume, overwrite, list(extra_callbacks or []), log) as session:
         own = task.optional(TrainsItself)  # trained by its own library's trainer (sentence-transformers)
         if own is not None:
             return session.publish(own.train_run(cfg, session))
+        if cfg.train.strategy == "zero_shot":  # nothing trains: the head comes from label descriptions
+            return session.publish(train_zero_shot(task, session))
         return session.publish(_train_with_trainer(task, session))
 
 
@@ -276,10 +286,18 @@ def _train_with_trainer(task: Task, session: TrainSession) -> RunFolder:
     """Train with GraftTrainer in the run's in-progress folder, then save and evaluate the run there."""
     cfg, log = session.cfg, session.log
     task, splits = prepare(cfg, task)
+    choice = choose_strategy(cfg, task, splits.train)
+    if choice is not None and choice.strategy == "few_shot":
+        check_few_shot(cfg, task, choice)  # auto chose it: its settings are checked now, still before training
     # under torchrun every rank trains, but only the main process creates and writes the run folder
     run, checkpoint = session.prepare_run_dir()
     _log_data(splits, log)
-    trainer, tokenizer = build_trainer(cfg, task, splits, run, session.extra_callbacks, log)
+    if choice is not None:
+        log(choice.line())
+        if choice.strategy == "few_shot":
+            return train_few_shot(task, session, splits, run, choice)
+    trainer, tokenizer = build_trainer(cfg, task, splits, run, session.extra_callbacks, log,
+                                       [choice] if choice is not None else [])
     quality = data_quality(splits, tokenizer, cfg.data.max_length, task)
     for warning in quality_warnings(quality):
         log(f"data warning: {warning}")  # the full report: graftkit inspect CONFIG
@@ -297,5 +315,6 @@ def _train_with_trainer(task: Task, session: TrainSession) -> RunFolder:
     run.write_test_split(splits.test)  # before COMPLETE: export checks parity on it, not on the data files
     metric = selection_metric(cfg, task)
     distilled = functools.partial(finish_distillation, run, cfg, splits, metric, log) if cfg.train.distill else None
-    finalize_run(run, cfg, splits, train_metrics, metric, log=log, before_complete=distilled, quality=quality)
+    finalize_run(run, cfg, splits, train_metrics, metric, log=log, before_complete=distilled, quality=quality,
+                 strategy=choice.summary() if choice is not None else None)
     return run

@@ -1,16 +1,14 @@
 """Decoder-only training (completion-only loss, optional packing) and left-padded generation."""
 from __future__ import annotations
 
-from typing import Any, Sequence
-
-from transformers import GenerationConfig
 from trl.data_utils import pack_dataset
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from graftkit.errors import ConfigError
 from graftkit.tasks.capabilities import Generates
 from graftkit.tasks.causal_lm import preprocess
-from graftkit.tasks.common.generation.capabilities import GenerativeGenerates, GenerativeTraining
+from graftkit.tasks.common.generation.capabilities import GenerativeTraining
+from graftkit.tasks.common.generation.decoder import DecoderGenerates
 
 
 def ensure_eos(tokenizer, model_config) -> None:
@@ -63,17 +61,5 @@ class CausalLmTraining(GenerativeTraining):
         return args
 
 
-class CausalLmGenerates(GenerativeGenerates):
-    decoder_only = True
-
-    def generation_config(self, tokenizer, model_config) -> GenerationConfig:
-        return GenerationConfig(**self.settings().decoding(), eos_token_id=tokenizer.eos_token_id,
-                                pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id)
-
-    def prompt_ids(self, inputs: Sequence[Any], tokenizer) -> list[list[int]]:
-        room = self.task.max_length - 1
-        return [preprocess.keep_end(preprocess.prompt_ids(tokenizer, x), room, tokenizer.bos_token_id)
-                for x in inputs]
-
-    def prompt_tokens(self, prompt: Any, tokenizer) -> int:
-        return len(preprocess.prompt_ids(tokenizer, prompt))
+class CausalLmGenerates(DecoderGenerates):
+    """Generation by the fine-tuned decoder (graftkit/tasks/common/generation/decoder.py)."""

@@ -12,48 +12,12 @@ is too long loses its start (``keep_end``, the default; a leading BOS is kept) o
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 from graftkit.data.dataset import Example
 from graftkit.errors import DataError
-from graftkit.tasks.common.generation.rows import CHAT, TEXT, render_plain
-
-
-def has_chat_template(tokenizer) -> bool:
-    return bool(getattr(tokenizer, "chat_template", None))
-
-
-def chat_prompt_text(tokenizer, messages: list[dict]) -> str:
-    """The prompt turns rendered for generation: the tokenizer's chat template, else graftkit's plain one."""
-    if has_chat_template(tokenizer):
-        return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    return render_plain(messages)
-
-
-def chat_completion_text(tokenizer, messages: list[dict], reply: str) -> str:
-    """What follows the prompt text when the reply is rendered (the template's end-of-turn marks included)."""
-    if not has_chat_template(tokenizer):
-        return reply
-    prompt = chat_prompt_text(tokenizer, messages)
-    full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": reply}], tokenize=False)
-    # templates that rewrite earlier turns break the prefix property; then learn the reply text itself
-    return full[len(prompt):] if full.startswith(prompt) else reply
-
-
-def prompt_ids(tokenizer, x: Any) -> list[int]:
-    """Token ids of one prompt: a string (tokenizer's own special tokens, e.g. Llama's BOS) or chat turns."""
-    if isinstance(x, list):
-        return tokenizer(chat_prompt_text(tokenizer, x), add_special_tokens=not has_chat_template(tokenizer))["input_ids"]
-    return tokenizer(x)["input_ids"] if x else ([tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else [])
-
-
-def keep_end(ids: list[int], room: int, bos: int | None) -> list[int]:
-    """The last ``room`` tokens of ``ids``, keeping a leading BOS."""
-    if len(ids) <= room:
-        return ids
-    if bos is not None and ids and ids[0] == bos and room > 1:
-        return [bos] + ids[len(ids) - room + 1:]
-    return ids[len(ids) - room:]
+from graftkit.tasks.common.generation.decoder import chat_completion_text, keep_end, prompt_ids
+from graftkit.tasks.common.generation.rows import CHAT, TEXT
 
 
 def encode_example(e: Example, tokenizer, max_length: int, cfg) -> tuple[list[int], list[int], bool]:

@@ -2,7 +2,8 @@
 
 The classifier itself (data, head, metrics, decoding and most capabilities) is shared with ranking's
 cross-encoder, so it lives in ``graftkit/tasks/common/classifier/``; this folder names the task type, its
-`task:` section and what only classification has: the out-of-scope detector (``out_of_scope.py``).
+`task:` section and what only classification has: the out-of-scope detector (``out_of_scope.py``) and learning from few labels
+(``few_shot.py``).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from graftkit.tasks.capabilities import DetectsOutOfScope
 from graftkit.tasks.classification.config import ClassificationConfig
+from graftkit.tasks.classification.few_shot import ClassificationFewShot
 from graftkit.tasks.classification.out_of_scope import ClassificationOutOfScope
 from graftkit.tasks.common.classifier import CAPABILITIES, ClassifierTask
 
@@ -20,7 +22,7 @@ class ClassificationTask(ClassifierTask):
 
     name = "classification"
     config_class = ClassificationConfig
-    capabilities = CAPABILITIES + (ClassificationOutOfScope,)
+    capabilities = CAPABILITIES + (ClassificationOutOfScope, ClassificationFewShot)
 
     def bind_run(self, run_dir: Path, load_member) -> None:
         """The run's out-of-scope detector, when it has one."""

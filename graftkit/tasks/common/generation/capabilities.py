@@ -65,7 +65,8 @@ class GenerativeGenerates(Generates):
         groups = metrics.group_references(examples, [t.input_of(e) for e in examples])[:cap]
         hyps = self.generate(model, tokenizer, [g.input for g in groups], batch_size=t.task_cfg.eval_batch_size)
         scores, _ = metrics.corpus_scores(hyps, [g.references for g in groups], t.task_cfg.metric_tokenization)
-        return {k: scores[k] for k in EVAL_METRICS}
+        ser, _ = metrics.slot_scores([g.input for g in groups], hyps)  # data-to-text runs: the slot error rate
+        return {**{k: scores[k] for k in EVAL_METRICS}, **({"ser": ser["ser"]} if ser else {})}
 
     def decoding_section(self, run_dir: Path) -> list[str]:
         """Markdown lines stating the decoding settings every reported score was generated with."""

@@ -3,7 +3,9 @@
 References are grouped by input: every example with the same input contributes one reference, and
 each distinct input is scored once against all of its references (ROUGE: the best-matching
 reference per input, as ``rouge_score.score_multi`` does; BLEU/chrF: sacrebleu's multi-reference
-corpus statistics). Chinese text is scored over characters (sacrebleu ``tokenize='zh'``, ROUGE over
+corpus statistics). A data-to-text run, recognised by every input being a meaning representation
+(``name[The Eagle], food[French]``, graftkit/tasks/common/generation/slots.py), also gets the slot error
+rate (SER: missing, wrong and added slots over the MR's slots). Chinese text is scored over characters (sacrebleu ``tokenize='zh'``, ROUGE over
 characters) because rouge-score's default tokenizer drops every non-ASCII character. All scores are
 on a 0–100 scale.
 """
@@ -20,6 +22,7 @@ from rouge_score import rouge_scorer
 from graftkit.data.dataset import Example
 from graftkit.io import write_jsonl
 from graftkit.modeling.generation import input_key
+from graftkit.tasks.common.generation import slots
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 
@@ -100,6 +103,13 @@ def corpus_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]]
     return metrics, per
 
 
+def slot_scores(inputs: Sequence[Any], hypotheses: Sequence[str]) -> tuple[dict[str, float], list | None]:
+    """SER and its parts (0–100) when every input is a meaning representation, else ({}, None)."""
+    if not slots.is_data_to_text(inputs):
+        return {}, None
+    return slots.corpus_ser(list(inputs), list(hypotheses))
+
+
 def report(examples: Sequence[Example], inputs: Sequence[Any], predictions: Sequence,
            out_dir: Path | None, tokenization: str = "auto", worst: int = 20) -> dict[str, Any]:
     """Score predictions grouped by input; write ``generations.jsonl`` and ``worst.jsonl`` into ``out_dir``.
@@ -112,10 +122,14 @@ def report(examples: Sequence[Example], inputs: Sequence[Any], predictions: Sequ
         return {"n": len(examples)}
     hyps = [outputs[input_key(g.input)] for g in groups]
     metrics, per = corpus_scores(hyps, [g.references for g in groups], tokenization)
+    ser, errors = slot_scores([g.input for g in groups], hyps)
+    metrics.update(ser)
     metrics["n"] = len(examples)
     if out_dir is not None:
         rows = [{"file": g.path, "line": g.line, "input": g.input, "references": g.references, "output": h,
                  "scores": {k: round(v, 2) for k, v in s.items()}} for g, h, s in zip(groups, hyps, per)]
+        for row, e in zip(rows, errors or ()):
+            row["slot_errors"] = {"missing": e.missing, "wrong": e.wrong, "added": e.added}
         write_jsonl(Path(out_dir) / "generations.jsonl", rows)
         order = sorted(range(len(rows)), key=lambda i: per[i]["rougeL"])
         write_jsonl(Path(out_dir) / "worst.jsonl", (rows[i] for i in order[:worst]))
