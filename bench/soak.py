@@ -103,15 +103,28 @@ def start_services(setup: SoakSetup) -> dict[str, tuple[subprocess.Popen, int]]:
     return started
 
 
-def stop_services(services: dict[str, tuple[subprocess.Popen, int]]) -> None:
-    for proc, _ in services.values():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+def stop_services(services: dict[str, tuple[subprocess.Popen, int]], timeout: float = 60) -> None:
+    """SIGTERM to each server (uvicorn's supervisor stops its workers); whatever is left after ``timeout`` is
+    killed, workers included: a supervisor killed alone would leave its workers serving, orphaned."""
+    import psutil
+
+    tree = []
     for proc, _ in services.values():
         try:
-            proc.wait(timeout=30)
+            tree += psutil.Process(proc.pid).children(recursive=True)
+        except psutil.Error:
+            pass
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc, _ in services.values():
+        try:
+            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
+    _, alive = psutil.wait_procs(tree, timeout=max(1.0, deadline - time.monotonic()))
+    for child in alive:
+        child.kill()
 
 
 def server_processes(proc: subprocess.Popen) -> list:
