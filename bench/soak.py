@@ -84,7 +84,8 @@ def _env(setup: SoakSetup) -> dict:
 
 
 def start_services(setup: SoakSetup) -> dict[str, tuple[subprocess.Popen, int]]:
-    """name → (process, port), each ready; stops those already started if one fails."""
+    """name → (process, port): all four started at once, then each awaited until ready; stops them all if one
+    fails."""
     cli = [sys.executable, "-m", "graftkit"]
     commands = {"predict": cli + ["serve", str(setup.classifier_run), "--workers", "2", "--threads", "1"],
                 "generate": cli + ["serve", str(setup.decoder_run), "--threads", "1"],
@@ -94,13 +95,32 @@ def start_services(setup: SoakSetup) -> dict[str, tuple[subprocess.Popen, int]]:
     try:
         for name, cmd in commands.items():
             port = common.free_port()
-            ready = f"http://127.0.0.1:{port}" + ("/readyz" if name in ("predict", "generate") else "/healthz")
-            started[name] = (common.start_server(name, cmd + ["--port", str(port)], _env(setup), REPO, ready,
-                                                 setup.work / f"{name}.stderr"), port)
+            with open(setup.work / f"{name}.stderr", "w") as err:  # the child keeps its own copy
+                started[name] = (subprocess.Popen(cmd + ["--port", str(port)], cwd=REPO, env=_env(setup),
+                                                  stdout=subprocess.DEVNULL, stderr=err), port)
+        for name, (proc, port) in started.items():
+            _wait_ready(name, proc, f"http://127.0.0.1:{port}/" + ("readyz" if name in ("predict", "generate")
+                                                                    else "healthz"), setup.work / f"{name}.stderr")
     except Exception:
         stop_services(started)
         raise
     return started
+
+
+def _wait_ready(name: str, proc: subprocess.Popen, url: str, errlog: Path, timeout: float = 300) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} server exited: {errlog.read_text()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{name} server was not ready after {timeout:g} s: {errlog.read_text()[-2000:]}")
 
 
 def stop_services(services: dict[str, tuple[subprocess.Popen, int]], timeout: float = 60) -> None:
@@ -133,9 +153,16 @@ def server_processes(proc: subprocess.Popen) -> list:
 
     try:
         parent = psutil.Process(proc.pid)
-        workers = [c for c in parent.children() if "resource_tracker" not in " ".join(c.cmdline())]
+        children = parent.children()
     except psutil.Error:
         return []
+    workers = []
+    for child in children:
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(child.cmdline()):
+                workers.append(child)
+        except psutil.Error:  # gone (the kill) or not reaped yet
+            pass
     return workers or [parent]
 
 

@@ -27,7 +27,7 @@ def demo(tmp_path_factory):
     base = tmp_path_factory.mktemp("demo")
     runs = {}
     with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(REPO)  # the configs' data paths are relative to the repository, as `graftkit train` runs them
+        mp.chdir(REPO)  # as the README runs them (the configs' own paths are relative to their folder)
         for name in ("customer-service-intent", "customer-service-faq"):
             cfg = load_config(CONFIGS / f"{name}.yaml")
             cfg.output_dir = str(base / "runs")

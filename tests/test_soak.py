@@ -1,5 +1,5 @@
-"""The short soak (bench/soak.py for 60 s on tiny models): four real services under a mixed load, a SIGHUP
-reload, a killed worker and a burst over the queue limit; then its pass criteria, one by one."""
+"""The short soak (bench/soak.py: 45 s of load, about a minute in all, on tiny models): four real services under
+a mixed load, a SIGHUP reload, a killed worker and a burst over the queue limit; then its pass criteria."""
 from __future__ import annotations
 
 import json
@@ -25,7 +25,7 @@ def test_services_hold_under_a_mixed_load_with_reload_kill_and_burst(tmp_path_fa
     setup = SoakSetup(classifier_run(base / "deploy", tiny_model_dir),
                       one_step_decoder_run(tmp_path / "decoder", {"max_new_tokens": 8}), *configs, work=tmp_path,
                       max_queue=8)
-    res = run_soak(setup, seconds=60, clients={"predict": 2, "generate": 1, "chat": 1, "ingest": 1})
+    res = run_soak(setup, seconds=45, clients={"predict": 2, "generate": 1, "chat": 1, "ingest": 1})
     statuses = res["statuses"]
     assert set(statuses) == {"predict", "generate", "chat", "ingest"}
     assert all(c.get("200", 0) > 0 for c in statuses.values()), statuses
