@@ -77,6 +77,18 @@ class FormatRegistry(Registry):
 READERS = FormatRegistry("data format")
 
 
+def required_text(row: Row, column: str, what: str = "empty text") -> str:
+    """The non-empty text in ``column`` of ``row``; a missing column or an empty value is a DataError naming the
+    file, the line and (for an empty value) the field, ``what`` saying what was expected."""
+    if column not in row.values:
+        raise DataError(row.path, f"missing column '{column}' (columns: {', '.join(map(str, row.values))})",
+                        line=row.line)
+    value = row.values[column]
+    if value is None or (isinstance(value, float) and value != value) or not str(value).strip():
+        raise DataError(row.path, what, line=row.line, field=column)
+    return str(value)
+
+
 def detect_format(path: str | Path) -> str:
     """Guess a reader from the path: a folder is a `save_to_disk` dataset, else by suffix."""
     p = Path(path)

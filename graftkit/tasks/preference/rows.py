@@ -10,21 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from graftkit.data.dataset import Example
-from graftkit.data.readers import Row
+from graftkit.data.readers import Row, required_text
 from graftkit.errors import DataError
 from graftkit.tasks.common.generation.rows import PAIR
 
 TRUE, FALSE = ("true", "1", "yes", "desirable"), ("false", "0", "no", "undesirable")
-
-
-def _text(row: Row, column: str) -> str:
-    if column not in row.values:
-        raise DataError(row.path, f"missing column '{column}' (columns: {', '.join(map(str, row.values))})",
-                        line=row.line)
-    value = row.values[column]
-    if value is None or (isinstance(value, float) and value != value) or not str(value).strip():
-        raise DataError(row.path, "empty text", line=row.line, field=column)
-    return str(value)
 
 
 def _desirable(row: Row, column: str) -> bool:
@@ -38,14 +28,14 @@ def _desirable(row: Row, column: str) -> bool:
 
 def row_example(row: Row, cfg, with_labels: bool = True) -> Example:
     """One example of ``cfg.method``'s row shape (a prompt alone without labels)."""
-    prompt = _text(row, cfg.prompt_column)
+    prompt = required_text(row, cfg.prompt_column)
     if not with_labels:
         return Example(text=prompt, path=row.path, line=row.line, extra={"format": PAIR})
     if cfg.method == "kto":
-        completion, good = _text(row, cfg.completion_column), _desirable(row, cfg.label_column)
+        completion, good = required_text(row, cfg.completion_column), _desirable(row, cfg.label_column)
         return Example(text=prompt, label=completion if good else None, path=row.path, line=row.line,
                        extra={"format": PAIR, "completion": completion, "desirable": good})
-    chosen, rejected = _text(row, cfg.chosen_column), _text(row, cfg.rejected_column)
+    chosen, rejected = required_text(row, cfg.chosen_column), required_text(row, cfg.rejected_column)
     if chosen.strip() == rejected.strip():
         raise DataError(row.path, "the chosen and the rejected completion are identical, so there is no "
                         "preference to learn; fix or drop the row", line=row.line, field=cfg.rejected_column)

@@ -10,19 +10,11 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from graftkit.data.dataset import Example
-from graftkit.data.readers import Row
+from graftkit.data.readers import Row, required_text
 from graftkit.errors import DataError
 
 
-def _text(row: Row, column: str) -> str:
-    if column not in row.values:
-        raise DataError(row.path, f"missing column '{column}' (columns: {', '.join(map(str, row.values))})",
-                        line=row.line)
-    value = row.values[column]
-    if value is None or (isinstance(value, float) and value != value) or not str(value).strip():
-        raise DataError(row.path, "empty text: a preference row needs a prompt and both responses", line=row.line,
-                        field=column)
-    return str(value)
+EMPTY = "empty text: a preference row needs a prompt and both responses"
 
 
 def row_example(row: Row, prompt_column: str, chosen_column: str, rejected_column: str) -> Example:
@@ -31,7 +23,8 @@ def row_example(row: Row, prompt_column: str, chosen_column: str, rejected_colum
     Raises:
         DataError: a column is missing or empty, or the two responses are the same (naming file, line and field).
     """
-    prompt, chosen, rejected = (_text(row, c) for c in (prompt_column, chosen_column, rejected_column))
+    prompt, chosen, rejected = (required_text(row, c, EMPTY) for c in (prompt_column, chosen_column,
+                                                                       rejected_column))
     if chosen.strip() == rejected.strip():
         raise DataError(row.path, "the chosen and the rejected response are identical, so there is no preference "
                         "to learn; fix or drop the row", line=row.line, field=rejected_column)
@@ -40,8 +33,8 @@ def row_example(row: Row, prompt_column: str, chosen_column: str, rejected_colum
 
 def scored_example(row: Row, prompt_column: str, response_column: str) -> Example:
     """One (prompt, response) input to score (a row without preference columns)."""
-    return Example(text=_text(row, prompt_column), text_pair=_text(row, response_column), path=row.path,
-                   line=row.line)
+    return Example(text=required_text(row, prompt_column, EMPTY), text_pair=required_text(row, response_column, EMPTY),
+                   path=row.path, line=row.line)
 
 
 def flatten(inputs: Sequence[Any]) -> tuple[list[tuple[str, str]], list[int]]:
