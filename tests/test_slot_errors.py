@@ -1,4 +1,4 @@
-"""Slot error rate of data-to-text outputs (graftkit/tasks/common/generation/slots.py) on hand-written outputs,
+"""Slot error rate of data-to-text outputs (graftkit/data/slots.py) on hand-written outputs,
 on the E2E references, and next to BLEU/ROUGE in the generation report."""
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import json
 
 import pytest
 
+from graftkit.data import slots
 from graftkit.data.dataset import Example
-from graftkit.tasks.common.generation import metrics, slots
+from graftkit.tasks.common.generation import metrics
 from graftkit.tasks.predictions import GeneratedText
 
 MR = ("name[The Eagle], eatType[coffee shop], food[French], priceRange[moderate], customer rating[3 out of 5], "

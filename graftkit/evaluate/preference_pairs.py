@@ -1,5 +1,5 @@
 """Preference pairs for data-to-text from a generating run: the reference is chosen; the rejected completion is
-the run's own output where the slot-error check (graftkit/tasks/common/generation/slots.py) finds a missing,
+the run's own output where the slot-error check (graftkit/data/slots.py) finds a missing,
 wrong or added slot in it, else the reference with one planted slot error (a wrong value or another venue's name).
 
 The rows are what `task.type: preference` (DPO) and `task.type: reward` read: ``prompt``, ``chosen``,
@@ -15,7 +15,7 @@ from graftkit.data.dataset import read_examples
 from graftkit.errors import GraftkitError
 from graftkit.inference.runs import open_run
 from graftkit.io import write_jsonl
-from graftkit.tasks.common.generation import slots
+from graftkit.data import slots
 
 
 def build_pairs(run_dir: str | Path, data: str | Path, out: str | Path, seed: int = 0, batch_size: int = 16,

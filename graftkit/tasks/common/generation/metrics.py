@@ -4,7 +4,7 @@ References are grouped by input: every example with the same input contributes o
 each distinct input is scored once against all of its references (ROUGE: the best-matching
 reference per input, as ``rouge_score.score_multi`` does; BLEU/chrF: sacrebleu's multi-reference
 corpus statistics). A data-to-text run, recognised by every input being a meaning representation
-(``name[The Eagle], food[French]``, graftkit/tasks/common/generation/slots.py), also gets the slot error
+(``name[The Eagle], food[French]``, graftkit/data/slots.py), also gets the slot error
 rate (SER: missing, wrong and added slots over the MR's slots). Chinese text is scored over characters (sacrebleu ``tokenize='zh'``, ROUGE over
 characters) because rouge-score's default tokenizer drops every non-ASCII character. All scores are
 on a 0–100 scale.
@@ -22,7 +22,7 @@ from rouge_score import rouge_scorer
 from graftkit.data.dataset import Example
 from graftkit.io import write_jsonl
 from graftkit.modeling.generation import input_key
-from graftkit.tasks.common.generation import slots
+from graftkit.data import slots
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 
