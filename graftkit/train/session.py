@@ -184,6 +184,21 @@ class TrainSession:
         run.write_test_split(splits.test)
         return finalize_run(run, self.cfg, splits, train_metrics, selection_metric(self.cfg, task), log=self.log)
 
+    def train_until_stopped(self, trainer, stop: GracefulStop, checkpoint: str | None, run: RunFolder):
+        """``trainer.train`` from ``checkpoint``, for trainers of other libraries that carry ``stop`` (from
+        :meth:`stop_callback`) among their callbacks; returns its result.
+
+        Raises:
+            Interrupted: a signal stopped training; its checkpoint is in the run folder.
+        """
+        try:
+            result = trainer.train(resume_from_checkpoint=checkpoint)
+        finally:  # an exception skips on_train_end: put the signal handlers back all the same
+            stop.on_train_end(trainer.args, trainer.state, trainer.control)
+        if stop.requested:
+            raise self.interrupted(trainer.state.global_step, run)
+        return result
+
     def interrupted(self, step: int, run: RunFolder) -> Interrupted:
         return Interrupted(f"training interrupted at step {step}; a checkpoint is in {run.checkpoints}. "
                            "Continue with: graftkit train CONFIG --resume")

@@ -111,12 +111,7 @@ def fit_bi_encoder(session, run, checkpoint: str | None, splits, columns: dict[s
     trainer = SentenceTransformerTrainer(
         model=model, args=_st_arguments(session, run), loss=make_loss(model), train_dataset=Dataset.from_dict(columns),
         callbacks=[stop, *(cb for c in shared for cb in c.callbacks()), *session.extra_callbacks])
-    try:
-        result = trainer.train(resume_from_checkpoint=checkpoint)
-    finally:  # an exception skips on_train_end: put the signal handlers back all the same
-        stop.on_train_end(trainer.args, trainer.state, trainer.control)
-    if stop.requested:
-        raise session.interrupted(trainer.state.global_step, run)
+    result = session.train_until_stopped(trainer, stop, checkpoint, run)
     staging = run.path / ".staging-model"
     model.save(str(staging))
     publish_dir(staging, run.path)

@@ -104,12 +104,7 @@ def train_preference(task, session) -> RunFolder:
         eval_dataset=validation,
         processing_class=tokenizer, peft_config=peft_config(cfg.peft, policy, 0) if cfg.peft else None,
         callbacks=[stop, *(cb for c in shared for cb in c.callbacks()), *session.extra_callbacks])
-    try:
-        result = trainer.train(resume_from_checkpoint=checkpoint)
-    finally:  # an exception skips on_train_end: put the signal handlers back all the same
-        stop.on_train_end(trainer.args, trainer.state, trainer.control)
-    if stop.requested:
-        raise session.interrupted(trainer.state.global_step, run)
+    result = session.train_until_stopped(trainer, stop, checkpoint, run)
     train_metrics = dict(result.metrics)
     if validation is not None:  # trl's own reward margins and accuracies of the final policy
         scores = trainer.evaluate()
