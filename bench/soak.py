@@ -15,8 +15,8 @@ and thread count each second (psutil).
 It passes when: only 200, 429, 503 and 504 come back; connection errors happen only on /v1/predict in the seconds
 after the kill (the killed worker's own requests); every chat turn and ingested item that got a 200 is in the
 store afterwards; no process's RSS grows by 10% or more after warm-up; the reloaded decoder has as many threads
-after the reload as before it, and no replacement classifier worker has more than the workers it replaced. `tests/test_soak.py` drives 45 s of load on tiny
-models; this script runs for 10 minutes:
+after the reload as before it, and no replacement classifier worker has more than the workers it replaced.
+`tests/test_soak.py` drives 45 s of load on tiny models; this script runs for 10 minutes:
 
     python bench/soak.py --minutes 10 --classifier-run runs/demo-sentiment > bench/out/soak.log 2>&1
 
