@@ -30,7 +30,7 @@ def test_services_hold_under_a_mixed_load_with_reload_kill_and_burst(tmp_path_fa
     assert set(statuses) == {"predict", "generate", "chat", "ingest"}
     assert all(c.get("200", 0) > 0 for c in statuses.values()), statuses
     assert statuses["predict"].get("503", 0) + statuses["generate"].get("503", 0) > 0, statuses  # the burst
-    (REPO / "bench" / "out" / "soak-test.json").write_text(json.dumps(res, default=str))
+    (tmp_path / "soak.json").write_text(json.dumps(res, default=str))  # kept beside the run for a failure's post-mortem
     assert res["unexpected_statuses"] == {}, res
     assert res["stray_connection_errors"] == [], res
     assert res["chat_turns"] > 0 and res["missing_turns"] == [], res
