@@ -224,6 +224,29 @@ class FewShotConfig(_Strict):
         "oversampling", description="SetFit's sampling_strategy: how positive and negative pairs are balanced")
 
 
+class SelfTrainingConfig(_Strict):
+    """`train.self_training`: rounds in which the run's own confident predictions on unlabelled text join its
+    training data (graftkit/train/self_training.py)."""
+
+    unlabelled: Annotated[str, ConfigPath()] = Field(..., description="the unlabelled texts: a .txt file (one per "
+                                                     "line) or any readable file with the text column")
+    text_column: str | None = Field(None, description="the column of `unlabelled` holding the text (default: "
+                                    "data.text_column)")
+    rounds: int = Field(3, ge=1, description="at most this many rounds after the first training on labelled rows")
+    precision: float = Field(0.9, gt=0, le=1, description="each class's confidence threshold is the lowest at which "
+                             "the class's validation predictions reach this precision (calibrated probabilities)")
+    min_confidence: float = Field(0.5, ge=0, lt=1, description="no threshold is lower than this")
+    max_per_class: int | None = Field(None, ge=1, description="rows a class may gain per round (default: the "
+                                      "labelled rows per class); every class gains the same number, so the added "
+                                      "rows stay balanced")
+    patience: int = Field(1, ge=1, description="stop after this many rounds without a better validation metric")
+    consistency: float = Field(0.0, ge=0, description="UDA-style consistency weight: KL between the prediction on "
+                               "a training text and on an augmented copy of it, 0 = off (classification)")
+    consistency_ops: list[Literal["swap", "delete"]] = Field(["swap", "delete"], description="graftkit's "
+                                                             "augmentation operations that make the copy")
+    consistency_rate: float = Field(0.1, gt=0, le=0.5, description="fraction of words changed in the copy")
+
+
 #: the operations of graftkit/data/augment.py (its AUGMENT_OPS registry checks it implements exactly these)
 AUGMENT_OP_NAMES = ("swap", "delete", "insert", "synonym")
 
@@ -316,6 +339,8 @@ class TrainConfig(_Strict):
         "logistic-regression head), auto (few_shot below train.few_shot.auto_below rows per label), or zero_shot "
         "(no training: data.train holds label descriptions, each label scores by similarity to its own)")
     few_shot: FewShotConfig = FewShotConfig()
+    self_training: SelfTrainingConfig | None = Field(None, description="self-training on unlabelled text "
+                                                     "(classification, NER)")
     distributed: DistributedConfig = DistributedConfig()
 
     @field_validator("threads")

@@ -49,6 +49,7 @@ def write_model_card(run: RunFolder, cfg: RunConfig, task: Task, results: dict, 
     state = run.task_state()
     generates = task.optional(Generates)
     body = (_header(cfg, state, results, metric) + _strategy(results.get("strategy"))
+            + _self_training(results.get("self_training"))
             + (generates.decoding_section(run.path) if generates else [])
             + _results(results, card.notes(results)) + _calibration(results.get("calibration"))
             + _out_of_scope(results.get("out_of_scope"))
@@ -103,6 +104,23 @@ def _strategy(strategy: dict | None) -> list[str]:
         return []
     return ["## Training strategy", "", f"**{strategy['chosen']}**: {strategy['method']}.", "",
             f"Chosen because: {strategy['reason']}.", ""]
+
+
+def _self_training(record: dict | None) -> list[str]:
+    if not record:
+        return []
+    metric = record["metric"]
+    lines = ["## Self-training", "",
+             f"Rounds on the unlabelled texts of `{record['unlabelled']}`: after each round the model labelled them, "
+             "and the rows above their class's confidence threshold (set on validation) joined the training data, "
+             f"the same number per class. It stopped because {record['stopped']}; this model is round "
+             f"{record['chosen_round']}, the best by validation {metric}.", "", f"| round | rows added | training rows | mean confidence | validation {metric} |",
+             "| --- | --- | --- | --- | --- |"]
+    for r in record["rounds"]:
+        mean = r.get("mean_confidence")
+        lines.append(f"| {r['round']} | {r['added']} | {r['train_rows']} | {'' if mean is None else f'{mean:.3f}'} | "
+                     f"{r[metric]:.4f} |")
+    return lines + [""]
 
 
 def _results(results: dict, notes: list[str]) -> list[str]:

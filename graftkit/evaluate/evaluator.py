@@ -87,13 +87,15 @@ def evaluate_file(run_dir: str | Path, data: str | Path, out_dir: str | Path | N
 
 def finalize_run(run: RunFolder, cfg: RunConfig, splits: Splits, train_metrics: dict, metric: str,
                  log: Callable[[str], None] = print, before_complete: Callable[[], None] | None = None,
-                 quality: dict | None = None, strategy: dict | None = None) -> dict:
+                 quality: dict | None = None, strategy: dict | None = None,
+                 self_training: dict | None = None) -> dict:
     """After training: calibrate, evaluate validation and test, robustness, plots, metrics.json, card, COMPLETE.
 
     ``before_complete`` adds the caller's own parts (e.g. the distillation report) after the card and
     before COMPLETE, so that a folder marked complete is never changed later. ``quality`` is the data-quality
     report when the caller already made it (the Trainer path reports its warnings before training). ``strategy``
-    is the training strategy chosen and why (graftkit/train/few_shot.py), for metrics.json and the card.
+    is the training strategy chosen and why (graftkit/train/few_shot.py), for metrics.json and the card;
+    ``self_training`` the rounds of graftkit/train/self_training.py (also written to ``self_training.json``).
     """
     predictor = open_run(run.path, command="evaluate")
     task = predictor.task
@@ -120,6 +122,9 @@ def finalize_run(run: RunFolder, cfg: RunConfig, splits: Splits, train_metrics: 
         "dropped_rows": splits.dropped, "notes": splits.notes}, "data_quality": _quality_summary(quality)}
     if strategy is not None:
         results["strategy"] = strategy
+    if self_training is not None:
+        write_json(run.path / "self_training.json", self_training)
+        results["self_training"] = self_training
     if calibration is not None:
         write_json(run.path / "calibration.json", calibration)
         results["calibration"] = _calibration_summary(calibration)

@@ -237,6 +237,17 @@ class Ranks(Capability):
         inference object (``graftkit.inference.open_run``)."""
 
 
+class ScoresResponses(Capability):
+    """Scores how good a response is for a prompt (a reward): applications rank candidate replies by it."""
+
+    summary = "scores (prompt, response) pairs: a reward that ranks candidate replies"
+
+    @abstractmethod
+    def response_scores(self, runner, prompt: str, responses: Sequence[str], batch_size: int) -> np.ndarray:
+        """One score per response to ``prompt`` (higher: better); ``runner`` is the run's inference object
+        (``graftkit.inference.open_run``)."""
+
+
 class GoldLabels(Capability):
     """Each input has one right answer (a class, a label set, entity spans, a number)."""
 
@@ -506,6 +517,40 @@ class LearnsFromFewLabels(Capability):
         to its descriptions' (``features``: one row per description, in order)."""
 
 
+@dataclass(frozen=True)
+class PseudoLabel:
+    """A pool row labelled by the model: the example with its predicted label, the confidence in that whole
+    label, and the class the added rows are balanced and thresholded by."""
+
+    example: Example
+    confidence: float
+    key: str
+
+
+class SelfTrains(Capability):
+    """Self-training (``train.self_training``): the model's confident predictions on unlabelled text become
+    training rows (graftkit/train/self_training.py runs the rounds)."""
+
+    summary = "self-training: confident predictions on unlabelled text join the training data, class-balanced"
+
+    def pool_example(self, example: Example) -> Example:
+        """A pool row (read as text) with what this task's ``input_of`` reads of it."""
+        return example
+
+    @abstractmethod
+    def pseudo_label(self, example: Example, prediction: Prediction) -> PseudoLabel | None:
+        """``example`` (a pool row) labelled by ``prediction``; None when the prediction yields no training row
+        (an out-of-scope input, a sentence with no entity)."""
+
+    @abstractmethod
+    def is_right(self, example: Example, prediction: Prediction) -> bool:
+        """Whether ``prediction`` gets a gold-labelled example's whole label right (the thresholds' precision)."""
+
+    def check_consistency(self) -> None:
+        """Refuse (ConfigError) ``train.self_training.consistency`` when this task's outputs cannot be compared
+        between a text and its augmented copy."""
+
+
 class Augments(Capability):
     """Word-level text augmentation (``augment:``) keeps this task's labels valid."""
 
@@ -550,9 +595,9 @@ TRAINING_PATHS = (TrainsWithTrainer, TrainsItself)
 INFERENCE_KINDS = (DecodesLogits, Generates, Embeds)
 
 INTERFACES: tuple[type[Capability], ...] = (
-    TrainsWithTrainer, TrainsItself, DecodesLogits, Generates, Embeds, ScoresLabels, TagsEntities, Ranks, GoldLabels,
-    Calibrates, DetectsOutOfScope, Votes, AveragesMembers, Explains, Perturbs, FindsLabelErrors, Distills,
-    LearnsFromFewLabels, Augments, Exports, CardMetadata)
+    TrainsWithTrainer, TrainsItself, DecodesLogits, Generates, Embeds, ScoresLabels, TagsEntities, Ranks,
+    ScoresResponses, GoldLabels, Calibrates, DetectsOutOfScope, Votes, AveragesMembers, Explains, Perturbs,
+    FindsLabelErrors, Distills, LearnsFromFewLabels, SelfTrains, Augments, Exports, CardMetadata)
 
 
 def interface_of(impl: type) -> type[Capability]:

@@ -29,6 +29,7 @@ from graftkit.train.arguments import ARGUMENT_KEYS, selection_metric, training_a
 from graftkit.train.batching import TokenBudget
 from graftkit.train.callbacks import EarlyStopping, GracefulStop, TensorBoard, TrainingProgress, tensorboard
 from graftkit.train.components import Component, TaskLoss
+from graftkit.train.consistency import Consistency
 from graftkit.train.distill import Distillation, finish_distillation, prepare_distillation
 from graftkit.train.distributed import is_main_process
 from graftkit.train.extras import Augmentation, Peft
@@ -41,6 +42,7 @@ from graftkit.train.new_rows import ExtendVocab
 from graftkit.train.optim import OPTIMIZER_KEYS
 from graftkit.train.outlier_exposure import OutlierExposure, check_outlier_rows, with_outliers
 from graftkit.train.rdrop import RDrop
+from graftkit.train.self_training import prune_rounds, read_self_training_pool, train_self_training
 from graftkit.train.session import Interrupted, TrainSession, write_setup
 from graftkit.train.threads import Threads
 from graftkit.train.zero_shot import check_zero_shot, train_zero_shot
@@ -52,8 +54,8 @@ __all__ = ["GraftTrainer", "Interrupted", "build_trainer", "check_settings", "fe
 #: (the feature objective reads the features of the batch it is handed, outlier exposure pops its column before
 #: the loss inside it runs, R-Drop doubles the batch for all of them)
 COMPONENT_TYPES: tuple[type[Component], ...] = (
-    Threads, ExtendVocab, Augmentation, Peft, TaskLoss, FeatureObjective, OutlierExposure, Distillation, RDrop,
-    Adversarial, TokenBudget, GenerationMetrics, EarlyStopping, TensorBoard, StrategyChoice)
+    Threads, ExtendVocab, Augmentation, Peft, TaskLoss, FeatureObjective, OutlierExposure, Distillation, Consistency,
+    RDrop,     Adversarial, TokenBudget, GenerationMetrics, EarlyStopping, TensorBoard, StrategyChoice)
 #: keys the assembly's own steps consume: loading the checkpoint with its head (``load_pretrained``) and the
 #: tokenised-dataset cache (``features``); TrainingArguments and the optimiser declare theirs in their modules
 ASSEMBLY_KEYS = ("model.name_or_path", "model.revision", "model.dropout", "model.keep_layers", "train.cache_datasets")
@@ -161,6 +163,9 @@ def _components(cfg: RunConfig, task: Task, recipe: TrainsWithTrainer, splits: S
         found.append(GenerationMetrics(generates, tokenizer, splits.validation))
     if cfg.train.early_stopping and has_eval:
         found.append(EarlyStopping(cfg.train.early_stopping))
+    st = cfg.train.self_training
+    if st is not None and st.consistency:
+        found.append(Consistency(st, tokenizer, cfg.data.max_length, recipe.output_divergence, cfg.train.seed))
     return found + tensorboard(cfg.train.report_to, run.logs)
 
 
@@ -214,11 +219,13 @@ def features(cfg: RunConfig, task: Task, build: Callable, examples: list, tokeni
     return cached_dataset(key, lambda: build(examples, tokenizer, cfg.data.max_length), log=log)
 
 
-def prepare(cfg: RunConfig, task: Task | None = None) -> tuple[Task, Splits]:
-    """Read and validate the data and fit the task's label state (no model yet)."""
+def prepare(cfg: RunConfig, task: Task | None = None, splits: Splits | None = None) -> tuple[Task, Splits]:
+    """Read and validate the data (unless ``splits`` are given: a self-training round's) and fit the task's label
+    state (no model yet)."""
     task = task or build_task(cfg.task, cfg.data)
-    splits = set_aside(task, load_splits(cfg.data, task.parse_label, task.strat_key, reader=task.read,
-                                         from_rows=task.examples_from_rows))
+    if splits is None:
+        splits = set_aside(task, load_splits(cfg.data, task.parse_label, task.strat_key, reader=task.read,
+                                             from_rows=task.examples_from_rows))
     task.fit(splits.train)
     task.check(splits.validation)
     task.check(splits.test)
@@ -249,6 +256,8 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
             return session.publish(own.train_run(cfg, session))
         if cfg.train.strategy == "zero_shot":  # nothing trains: the head comes from label descriptions
             return session.publish(train_zero_shot(task, session))
+        if cfg.train.self_training is not None:
+            return session.publish(_self_train(task, session))
         return session.publish(_train_with_trainer(task, session))
 
 
@@ -282,10 +291,33 @@ def _save_model(trainer: GraftTrainer, tokenizer, run: RunFolder, cfg: RunConfig
     return True
 
 
-def _train_with_trainer(task: Task, session: TrainSession) -> RunFolder:
-    """Train with GraftTrainer in the run's in-progress folder, then save and evaluate the run there."""
+def _self_train(task: Task, session: TrainSession) -> RunFolder:
+    """Self-training rounds (graftkit/train/self_training.py), each trained on this path, in the run's in-progress
+    folder; the best round is then evaluated as the run."""
     cfg, log = session.cfg, session.log
     task, splits = prepare(cfg, task)
+    pool = read_self_training_pool(cfg, task, splits, log)  # its refusals come before the run folder exists
+    run, _ = session.prepare_run_dir()
+    _log_data(splits, log)
+
+    def train_round(round_cfg: RunConfig, round_splits: Splits, resume: bool) -> RunFolder:
+        with TrainSession(round_cfg, resume, False, session.extra_callbacks, log) as inner:
+            return inner.publish(_train_with_trainer(build_task(round_cfg.task, round_cfg.data), inner, round_splits))
+
+    def finish(run: RunFolder, best: dict, record: dict) -> RunFolder:
+        run.write_test_split(splits.test)
+        finalize_run(run, cfg, splits, best["train"], selection_metric(cfg, task), log=log,
+                     strategy=best.get("strategy"), self_training=record, before_complete=lambda: prune_rounds(run))
+        return run
+
+    return train_self_training(cfg, task, splits, pool, run, train_round, finish, log)
+
+
+def _train_with_trainer(task: Task, session: TrainSession, splits: Splits | None = None) -> RunFolder:
+    """Train with GraftTrainer in the run's in-progress folder, then save and evaluate the run there (on
+    ``splits`` when given: a self-training round's)."""
+    cfg, log = session.cfg, session.log
+    task, splits = prepare(cfg, task, splits)
     choice = choose_strategy(cfg, task, splits.train)
     if choice is not None and choice.strategy == "few_shot":
         check_few_shot(cfg, task, choice)  # auto chose it: its settings are checked now, still before training

@@ -3,7 +3,7 @@
 The classifier itself (data, head, metrics, decoding and most capabilities) is shared with ranking's
 cross-encoder, so it lives in ``graftkit/tasks/common/classifier/``; this folder names the task type, its
 `task:` section and what only classification has: the out-of-scope detector (``out_of_scope.py``) and learning from few labels
-(``few_shot.py``).
+(``few_shot.py``) and self-training (``self_training.py``).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from graftkit.tasks.capabilities import DetectsOutOfScope
 from graftkit.tasks.classification.config import ClassificationConfig
 from graftkit.tasks.classification.few_shot import ClassificationFewShot
 from graftkit.tasks.classification.out_of_scope import ClassificationOutOfScope
+from graftkit.tasks.classification.self_training import ClassificationSelfTraining
 from graftkit.tasks.common.classifier import CAPABILITIES, ClassifierTask
 
 
@@ -22,7 +23,7 @@ class ClassificationTask(ClassifierTask):
 
     name = "classification"
     config_class = ClassificationConfig
-    capabilities = CAPABILITIES + (ClassificationOutOfScope, ClassificationFewShot)
+    capabilities = CAPABILITIES + (ClassificationOutOfScope, ClassificationFewShot, ClassificationSelfTraining)
 
     def bind_run(self, run_dir: Path, load_member) -> None:
         """The run's out-of-scope detector, when it has one."""

@@ -27,6 +27,7 @@ from graftkit.tasks.ner.ensemble import SpanVote, UnitPaths
 from graftkit.tasks.ner.migrate import MIGRATIONS
 from graftkit.tasks.ner.readers import _check_spans, log, read_ner, read_ner_rows
 from graftkit.tasks.ner.schemes import label_list
+from graftkit.tasks.ner.self_training import NerSelfTraining
 from graftkit.tasks.ner.trust import NerDistills, NerExplains, NerLabelErrors, NerPerturbs
 
 
@@ -38,7 +39,7 @@ class NerTask(Task):
     model_class = head.TokenClassifier
     default_metric = "f1"
     capabilities = (NerTraining, NerDecoding, NerTags, NerVotes, SoftmaxMean, NerGold, NerCard, NerExplains,
-                    NerPerturbs, NerLabelErrors, NerDistills, TokenizerGraph)
+                    NerPerturbs, NerLabelErrors, NerDistills, TokenizerGraph, NerSelfTraining)
     migrations = MIGRATIONS
 
     def __init__(self, task_cfg=None, data_cfg=None):
