@@ -16,6 +16,7 @@ def label_app(wrap: Callable) -> typer.Typer:
     grp.command("select")(wrap(select_cmd))
     grp.command("import")(wrap(import_cmd))
     grp.command("page")(wrap(page_cmd))
+    grp.command("loop")(wrap(loop_cmd))
     return grp
 
 
@@ -24,8 +25,8 @@ def select_cmd(
     pool: Optional[Path] = typer.Option(None, help="Unlabelled rows to choose from (the run's text columns)."),
     k: int = typer.Option(20, "--k", help="How many rows to pick."),
     strategy: str = typer.Option("entropy", help="entropy | margin (uncertainty), diversity (k-center greedy on "
-                                 "the run's features), hybrid (uncertain, then diverse), recheck (cleanlab over "
-                                 "the labelled rows)."),
+                                 "the run's features), hybrid (uncertain, then diverse), random (a seeded sample), "
+                                 "recheck (cleanlab over the labelled rows)."),
     labelled: Optional[Path] = typer.Option(None, help="The labelled file (default: the run's data.train)."),
     output: Path = typer.Option(Path("to_label.csv"), "--out", help="Where the rows to answer go (CSV)."),
     folds: int = typer.Option(3, help="recheck: cross-validation folds."),
@@ -74,3 +75,28 @@ def page_cmd(
     out.print(f"labelling {sheet} at http://{host}:{port}/ (Ctrl+C to stop; answers are saved as you go)",
               soft_wrap=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def loop_cmd(
+    config: Path = typer.Argument(..., help="The run config; its data.train is the labelled file that grows."),
+    pool: Path = typer.Option(..., help="Unlabelled rows to choose from (the run's text columns)."),
+    k: int = typer.Option(20, "--k", help="Rows to label per round."),
+    strategy: str = typer.Option("hybrid", help="entropy | margin | diversity | hybrid | random (see label select)."),
+    rounds: int = typer.Option(1, min=1, help="Rounds of train, select, answer, merge."),
+    page: bool = typer.Option(False, "--page", help="Answer each round in the labelling page (served until done)."),
+    oracle: Optional[Path] = typer.Option(None, help="Answer from this file of gold labels (a simulation)."),
+    output: Path = typer.Option(Path("label_loop"), "--out", help="Folder for the sheets, loop.json and the curve."),
+    host: str = typer.Option("127.0.0.1", help="--page: address to listen on."),
+    port: int = typer.Option(8765, help="--page: port."),
+    seed: int = typer.Option(0, help="random strategy: the seed of the first round."),
+):
+    """Retrain on the labelled file, select the next K pool rows, get them answered (--page or --oracle), merge
+    them into data.train, and again; the learning curve goes to OUT/learning_curve.png."""
+    from graftkit.apps.labelling.loop import LoopSettings, label_loop
+
+    settings = LoopSettings(str(pool), k, strategy, rounds, str(oracle) if oracle else None, page, host, port, seed)
+    record = label_loop(config, output, settings, log=out.print)
+    last = record["rounds"][-1] if record["rounds"] else None
+    if last is not None:
+        out.print(f"{len(record['rounds'])} rounds recorded in {output / 'loop.json'}; last: {last['labelled']} "
+                  f"labelled rows, {last['split']} {last['metric']}={last['value']}", soft_wrap=True)

@@ -1,4 +1,4 @@
-"""Plots people look at instead of reading tables: confusion matrix and training curves."""
+"""Plots people look at instead of reading tables: confusion matrix, training and learning curves."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -71,4 +71,21 @@ def training_curve_png(history: list[dict], metric: str, path: Path) -> Path | N
     ax.legend(lines, names, loc="best")
     ax.set_title("Training curve")
     ax.grid(alpha=0.3)
+    return save_png(fig, path)
+
+
+def curves_png(curves: dict[str, Sequence[tuple[float, float]]], xlabel: str, ylabel: str, title: str,
+               path: Path) -> Path | None:
+    """One line per named series of (x, y) points (learning curves: a metric against labelled rows)."""
+    drawn = {name: sorted(points) for name, points in curves.items() if points}
+    if not drawn:
+        return None
+    fig, ax = new_figure((7, 4))
+    for name, points in drawn.items():
+        ax.plot(*zip(*points), "o-", label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
     return save_png(fig, path)

@@ -8,6 +8,7 @@
   picks before it.
 * ``hybrid``: the ``hybrid_factor``·k most uncertain rows (entropy), then k-center greedy among them, so a batch is
   uncertain without being k near-copies of one confusing row.
+* ``random``: a seeded uniform sample of the pool (the baseline the others are measured against).
 * ``recheck``: labelled rows whose label is likely wrong, ranked by cleanlab on out-of-fold probabilities
   (graftkit/train/label_errors.py, which trains ``folds`` small models with the run's config).
 """
@@ -32,12 +33,12 @@ from graftkit.tasks.matrix import refusal
 from graftkit.tasks.predictions import LabelPrediction, LabelSetPrediction
 from graftkit.train.label_errors import find_label_errors
 
-STRATEGIES = ("entropy", "margin", "diversity", "hybrid", "recheck")
+STRATEGIES = ("entropy", "margin", "diversity", "hybrid", "random", "recheck")
 #: ``features(pool positions)`` → (those pool rows' features, the labelled rows' features)
 FeaturesOf = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 #: what each strategy needs of the run's task
 NEEDS = {"entropy": ScoresLabels, "margin": ScoresLabels, "diversity": ScoresLabels, "hybrid": ScoresLabels,
-         "recheck": FindsLabelErrors}
+         "random": ScoresLabels, "recheck": FindsLabelErrors}
 
 
 @dataclass
@@ -104,7 +105,7 @@ def _check(runner_dir: str, strategy: str, pool: str | None) -> None:
 
 def select(run_dir: str, k: int, strategy: str = "entropy", pool: str | None = None, labelled: str | None = None,
            hybrid_factor: int = 5, folds: int = 3, train_overrides: dict | None = None,
-           log: Callable[[str], None] = print) -> Selection:
+           log: Callable[[str], None] = print, seed: int = 0) -> Selection:
     """The next ``k`` rows to label from ``pool`` (or, ``recheck``, labelled rows to look at again).
 
     Raises:
@@ -119,11 +120,11 @@ def select(run_dir: str, k: int, strategy: str = "entropy", pool: str | None = N
     if strategy == "recheck":
         return _recheck(runner, data, k, folds, train_overrides or {}, log)
     candidates = read_pool(pool, runner, data)
-    return _from_pool(runner, data, candidates, min(k, len(candidates.rows)), strategy, hybrid_factor)
+    return _from_pool(runner, data, candidates, min(k, len(candidates.rows)), strategy, hybrid_factor, seed)
 
 
 def choose(strategy: str, probs: np.ndarray, multi_label: bool, features: FeaturesOf, k: int,
-           factor: int = 5) -> tuple[np.ndarray, np.ndarray]:
+           factor: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Pool positions to label, in the order picked, and every row's uncertainty.
 
     Args:
@@ -131,6 +132,8 @@ def choose(strategy: str, probs: np.ndarray, multi_label: bool, features: Featur
             the labelled rows (diversity and hybrid only).
     """
     kind = "margin" if strategy == "margin" else "entropy"
+    if strategy == "random":
+        return np.random.default_rng(seed).permutation(len(probs))[:k], uncertainty(probs, multi_label, kind)
     order, scores = most_uncertain(probs, multi_label, kind, k * factor if strategy == "hybrid" else k)
     if strategy in ("diversity", "hybrid"):
         subset = np.arange(len(probs)) if strategy == "diversity" else order
@@ -139,7 +142,8 @@ def choose(strategy: str, probs: np.ndarray, multi_label: bool, features: Featur
     return order, scores
 
 
-def _from_pool(runner: Predictor, data: Labelled, pool: Pool, k: int, strategy: str, factor: int) -> Selection:
+def _from_pool(runner: Predictor, data: Labelled, pool: Pool, k: int, strategy: str, factor: int,
+               seed: int) -> Selection:
     labels = runner.task.capability(ScoresLabels, f"label select --strategy {strategy}")
     inputs = [runner.task.input_of(e) for e in pool.rows]
     predictions = runner.predict(inputs)
@@ -150,7 +154,7 @@ def _from_pool(runner: Predictor, data: Labelled, pool: Pool, k: int, strategy: 
         _, labelled_features = runner.outputs([runner.task.input_of(e) for e in data.rows], with_features=True)
         return pool_features, labelled_features
 
-    order, scores = choose(strategy, probs, labels.multi_label, features, k, factor)
+    order, scores = choose(strategy, probs, labels.multi_label, features, k, factor, seed)
     picked = [Candidate(pool.rows[i], _suggested(predictions[i]), float(scores[i])) for i in order]
     return Selection(strategy, picked, pool.note())
 
