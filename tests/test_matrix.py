@@ -10,6 +10,7 @@ registry line, and every command either serves it or refuses it clearly.
 """
 from __future__ import annotations
 
+import csv
 import json
 import math
 import sys
@@ -324,6 +325,54 @@ def cell_distill(c: Cell):
     assert report["student_parameters"] == report["teacher_parameters"]
 
 
+def _fresh_inputs(c: Cell) -> list:
+    """The kind's inputs made new (a pool must not repeat labelled rows): a word added to each text."""
+    return [(f"{x[0]} again", x[1]) if c.pairs else f"{x} again" for x in c.kind.inputs]
+
+
+def cell_few_shot(c: Cell):
+    cfg = c.runs.config(c.kind, "few-shot", train={"strategy": "few_shot", "epochs": 1, "max_steps": 4})
+    res = c.cli("train", cfg)
+    if not c.supported:
+        return res
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((cfg.parent / "runs" / "few-shot" / "metrics.json").read_text())
+    assert metrics["strategy"]["chosen"] == "few_shot" and metrics["test"]
+    for line, x in zip(predictions_of(cfg.parent / "runs" / "few-shot", c.kind.inputs), c.kind.inputs):
+        assert_valid(line, x)
+
+
+def cell_self_training(c: Cell):
+    pool = c.tmp / "pool.txt"
+    pool.write_text("".join((x[0] if c.pairs else x) + "\n" for x in _fresh_inputs(c)), encoding="utf-8")
+    cfg = c.runs.config(c.kind, "self-trained", train={"self_training": {"unlabelled": str(pool), "rounds": 1,
+                                                                         "min_confidence": 0.0, "precision": 0.01}})
+    res = c.cli("train", cfg)
+    if not c.supported:
+        return res
+    assert res.exit_code == 0, res.output
+    run = cfg.parent / "runs" / "self-trained"
+    record = json.loads((run / "self_training.json").read_text())
+    assert [r["round"] for r in record["rounds"]][:1] == [0] and record["chosen_round"] in range(2)
+    for line, x in zip(predictions_of(run, c.kind.inputs), c.kind.inputs):
+        assert_valid(line, x)
+
+
+def cell_label_select(c: Cell):
+    pool = c.tmp / "pool.jsonl"
+    text_column, pair_column = ("text", None) if not c.supported else open_run(c.run).input_columns()
+    rows = [{text_column: x[0], pair_column: x[1]} if c.pairs else {text_column: x} for x in _fresh_inputs(c)]
+    pool.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    res = c.cli("label", "select", c.run, "--pool", pool, "--k", 2, "--out", c.tmp / "next.csv")
+    if not c.supported:
+        return res
+    assert res.exit_code == 0, res.output
+    with (c.tmp / "next.csv").open(encoding="utf-8") as fh:
+        picked = list(csv.DictReader(fh))
+    labels = json.loads((c.run / "labels.json").read_text())["labels"]
+    assert len(picked) == 2 and all(r["suggested"] in labels and r[text_column] for r in picked)
+
+
 def cell_merge(c: Cell):
     if not c.supported:
         return c.cli("merge", c.run)
@@ -418,7 +467,9 @@ def route_embed(c: Cell):
 
 CELLS = {"train": cell_train, "evaluate": cell_evaluate, "predict": cell_predict, "generate": cell_generate,
          "explain": cell_explain, "robustness": cell_robustness, "inspect --find-label-errors": cell_inspect,
-         "export": cell_export, "ensemble": cell_ensemble, "train.distill": cell_distill, "merge": cell_merge,
+         "export": cell_export, "ensemble": cell_ensemble, "train.distill": cell_distill,
+         "train.strategy": cell_few_shot, "train.self_training": cell_self_training, "label select": cell_label_select,
+         "merge": cell_merge,
          "index": cell_index, "recommend": cell_recommend, "push": cell_push, "info": cell_info,
          "POST /v1/predict": route_predict, "POST /v1/explain": route_explain, "POST /v1/generate": route_generate,
          "POST /v1/embed": route_embed}
