@@ -126,3 +126,28 @@ def start_server(name: str, cmd: list[str], env: dict, cwd: Path, ready_url: str
         time.sleep(0.5)
     proc.kill()
     raise RuntimeError(f"{name} server did not become ready")
+
+
+def mean_sd(values: list[float], digits: int = 3) -> str:
+    """``mean ± sd`` over seeds (sd 0 for one value), or an en dash for none."""
+    import statistics
+
+    if not values:
+        return "–"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
+
+
+class Results:
+    """A benchmark's results by key, kept in a JSON file as each lands: a stopped run picks up where it was."""
+
+    def __init__(self, path: Path, settings: dict):
+        self.path, self.settings = path, settings
+        self.results = json.loads(path.read_text())["results"] if path.is_file() else {}
+
+    def get(self, key: str, compute) -> dict:
+        if key not in self.results:
+            self.results[key] = compute()
+            print(key, self.results[key], flush=True)
+            write_json(self.path, {"settings": self.settings, "results": self.results})
+        return self.results[key]

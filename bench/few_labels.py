@@ -1,4 +1,5 @@
-"""Few labels, few-shot arm: SetFit (train.strategy few_shot) against plain fine-tuning at the same budget.
+"""Few labels, few-shot arm: SetFit through graftkit (train.strategy few_shot) against the setfit library used
+directly and plain fine-tuning, at the same budget.
 
 SST-2 (scored on the full dev set, 872 rows; the test labels are not public) and Banking77 (full test set,
 3,080 rows), k labelled rows per class drawn with each seed; both arms train on the same rows with the bundled
@@ -29,7 +30,7 @@ import common  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out" / "few-labels.json"
 BUDGETS = {"sst2": (8, 16, 64), "banking77": (8, 10, 16, 64)}
-ARMS = ("few_shot", "plain")
+ARMS = ("few_shot", "setfit", "plain")
 
 
 def labelled_rows(dataset: str, per_class: int, seed: int):
@@ -62,8 +63,34 @@ def arm_config(arm: str, train_csv: Path, test_csv: Path, tmp: Path, seed: int, 
             "eval": {"plots": False, "save_predictions": False, "calibrate": False, "robustness_rows": 0}}
 
 
+def run_setfit(dataset: str, per_class: int, seed: int, args) -> dict:
+    """The peer: the setfit library used directly, as its README shows, on the bundled model (mean pooling)."""
+    from datasets import Dataset
+    from setfit import SetFitModel, Trainer, TrainingArguments
+
+    from graftkit.modeling.load import resolve_model_path
+
+    picked, test = labelled_rows(dataset, per_class, seed)
+    names = sorted({label for _, label in picked})
+    model = SetFitModel.from_pretrained(str(resolve_model_path("bundled:minilm")))
+    steps = math.ceil(2 * 20 * len(picked) / 16)
+    settings = TrainingArguments(batch_size=16, num_epochs=1, num_iterations=20, seed=seed, report_to="none",
+                                 max_steps=args.few_shot_steps if steps > args.few_shot_steps else -1,
+                                 max_length=64)
+    rows = Dataset.from_dict({"text": [t for t, _ in picked], "label": [names.index(y) for _, y in picked]})
+    start = time.perf_counter()
+    Trainer(model=model, args=settings, train_dataset=rows).train()
+    seconds = time.perf_counter() - start
+    guesses = model.predict([t for t, _ in test], batch_size=64)
+    accuracy = sum(names[int(g)] == y for g, (_, y) in zip(guesses, test)) / len(test)
+    return {"accuracy": accuracy, "train_rows": len(picked), "seconds": round(seconds, 1)}
+
+
 def run_arm(dataset: str, per_class: int, seed: int, arm: str, args) -> dict:
     from graftkit.tasks.run_config import config_from_dict
+
+    if arm == "setfit":
+        return run_setfit(dataset, per_class, seed, args)
     from graftkit.train.trainer import train
 
     picked, test = labelled_rows(dataset, per_class, seed)
@@ -88,20 +115,14 @@ def table(results: dict) -> str:
     for k, r in results.items():
         dataset, per_class, seed, arm = k.split(":")
         cells[(dataset, int(per_class))].setdefault(arm, []).append(r["accuracy"])
-    lines = ["| data set | per class | few-shot (SetFit) | plain fine-tuning | difference (points) | seeds |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = ["| data set | per class | graftkit few_shot | setfit library used directly | plain fine-tuning | "
+             "few_shot − plain (points) | seeds |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for (dataset, per_class), arms in sorted(cells.items()):
-        fs, pl = arms.get("few_shot", []), arms.get("plain", [])
+        fs, sf, pl = arms.get("few_shot", []), arms.get("setfit", []), arms.get("plain", [])
         diff = f"{100 * (statistics.mean(fs) - statistics.mean(pl)):+.1f}" if fs and pl else "–"
-        lines.append(f"| {dataset} | {per_class} | {_mean_sd(fs)} | {_mean_sd(pl)} | {diff} | {min(len(fs), len(pl))} |")
+        lines.append(f"| {dataset} | {per_class} | {common.mean_sd(fs)} | {common.mean_sd(sf)} | {common.mean_sd(pl)} | "
+                     f"{diff} | {min(len(fs), len(pl))} |")
     return "\n".join(lines)
-
-
-def _mean_sd(values: list[float]) -> str:
-    if not values:
-        return "–"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {sd:.3f}"
 
 
 def main() -> None:
@@ -114,16 +135,13 @@ def main() -> None:
     args = ap.parse_args()
     jobs = [tuple(p.split(":")) for p in args.only] if args.only else [
         (d, str(k)) for d, ks in BUDGETS.items() for k in ks]
-    results = json.loads(OUT.read_text())["results"] if OUT.is_file() else {}
+    results = common.Results(OUT, vars(args))
     for dataset, per_class in jobs:
         for seed in args.seeds:
             for arm in ARMS:
-                name = key(dataset, int(per_class), seed, arm)
-                if name not in results:
-                    results[name] = run_arm(dataset, int(per_class), seed, arm, args)
-                    print(name, results[name], flush=True)
-                    common.write_json(OUT, {"settings": vars(args), "results": results})
-    print(table(results))
+                results.get(key(dataset, int(per_class), seed, arm),
+                            lambda: run_arm(dataset, int(per_class), seed, arm, args))
+    print(table(results.results))
 
 
 if __name__ == "__main__":
