@@ -168,6 +168,9 @@ def test_calibrate_false_and_multi_label_per_label_temperature(tmp_path, tiny_mo
     assert len(state["temperature"]) == len(state["labels"]) == 3
     cal = json.loads(run.metrics.read_text())["calibration"]
     assert cal["validation"]["after"]["nll"] <= cal["validation"]["before"]["nll"] + 1e-9
+    notes = json.loads(run.metrics.read_text())["data"]["notes"]  # validation scored with thresholds fitted on it
+    assert any("thresholds were tuned on the validation split" in n for n in notes), notes
+    assert "thresholds were tuned on the validation split" in run.card.read_text()
     off = run_config(tmp_path / "off", tiny_model_dir, data, task={"type": "classification", "multi_label": True},
                      data={"label_separator": "|"}, train={"epochs": 1}, eval={"calibrate": False,
                                                                                "robustness_rows": 0})

@@ -101,14 +101,14 @@ def finalize_run(run: RunFolder, cfg: RunConfig, splits: Splits, train_metrics: 
     task = predictor.task
     plots_dir = run.plots if cfg.eval.plots else None
     calibrates = task.optional(Calibrates)
-    calibration = None
+    calibration, tuned = None, None
     if calibrates is not None:
         # temperature first: multi-label thresholds are then tuned on calibrated probabilities
         calibration = calibrate_run(predictor, calibrates, {"validation": splits.validation, "test": splits.test},
                                     cfg.eval.calibrate, plots_dir, log)
         if splits.validation:
             val_inputs = [task.input_of(e) for e in splits.validation]
-            calibrates.tune_decision(splits.validation, predictor.predict(val_inputs, cfg.eval.batch_size))
+            tuned = calibrates.tune_decision(splits.validation, predictor.predict(val_inputs, cfg.eval.batch_size))
     run.write_task_state(task.name, task.state())
     detector = task.optional(DetectsOutOfScope)
     out_of_scope = None
@@ -119,7 +119,8 @@ def finalize_run(run: RunFolder, cfg: RunConfig, splits: Splits, train_metrics: 
     quality = quality if quality is not None else data_quality(splits, predictor.tokenizer, cfg.data.max_length, task)
     results: dict = {"train": train_metrics, "data": {
         "train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test),
-        "dropped_rows": splits.dropped, "notes": splits.notes}, "data_quality": _quality_summary(quality)}
+        "dropped_rows": splits.dropped, "notes": splits.notes + ([tuned] if tuned else [])},
+        "data_quality": _quality_summary(quality)}
     if strategy is not None:
         results["strategy"] = strategy
     if self_training is not None:

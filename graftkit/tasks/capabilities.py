@@ -278,8 +278,9 @@ class Calibrates(Capability):
         """Divide the logits by ``temperature`` when decoding (every backend)."""
 
     @abstractmethod
-    def tune_decision(self, examples: list[Example], predictions: list[Prediction]) -> None:
-        """Tune decision state (e.g. multi-label thresholds) on validation predictions; may do nothing."""
+    def tune_decision(self, examples: list[Example], predictions: list[Prediction]) -> str | None:
+        """Tune decision state (e.g. multi-label thresholds) on validation predictions; may do nothing. Returns a
+        note when it tuned anything: the validation scores then come from state fitted on validation itself."""
 
 
 class DetectsOutOfScope(Capability):

@@ -113,13 +113,15 @@ class ClassifierCalibration(Calibrates):
             raise ValueError(f"expected {want} temperature(s), got {len(temperature)}")
         t.temperature = [float(x) for x in temperature]
 
-    def tune_decision(self, examples: list[Example], predictions) -> None:
+    def tune_decision(self, examples: list[Example], predictions) -> str | None:
         t = self.task
         if not (t.multi_label and t.task_cfg.tune_thresholds and examples):
-            return
+            return None
         probs = np.array([[p.scores[lab] for lab in t.labels] for p in predictions])
         gold = np.array(class_labels.targets(examples, t.label2id, True))
         t.thresholds = postprocess.tune_thresholds(probs, gold, t.task_cfg.threshold)
+        return ("the per-label thresholds were tuned on the validation split, so its scores are optimistic; the test "
+                "split is held out")
 
 
 class ClassifierMean(SoftmaxMean):
