@@ -24,6 +24,7 @@ from graftkit.cli.label import label_app
 from graftkit.cli.retrieval import answer_cmd, index_cmd, search_cmd
 from graftkit.cli.runs import ensemble_cmd, merge_cmd, tune_cmd
 from graftkit.cli.serve import serve_cmd
+from graftkit.cli.studio import studio_cmd
 from graftkit.cli.trust import explain_cmd, inspect_cmd, push_cmd, robustness_cmd
 from graftkit.errors import GraftkitError
 
@@ -250,6 +251,7 @@ app.add_typer(monitor_app(friendly), name="monitor")
 app.add_typer(assistant_app(friendly), name="assistant")
 app.add_typer(label_app(friendly), name="label")
 app.command("recommend")(friendly(recommend_cmd))
+app.command("studio")(friendly(studio_cmd))
 
 
 def main() -> None:  # pragma: no cover - console entry
