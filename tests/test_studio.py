@@ -9,34 +9,21 @@ import time
 
 import pytest
 import yaml
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from conftest import run_config, write_csv
+from studio_helpers import TOKEN, client, workspace_with_run
 from graftkit.apps.studio.access import check_binding
 from graftkit.apps.studio.app import studio_app
 from graftkit.apps.studio.jobs import JobStore
 from graftkit.cli.main import app as cli_app
 from graftkit.errors import ConfigError
 
-ROWS = [["a wonderful film", "pos"], ["a dull film", "neg"], ["great fun", "pos"], ["boring and bad", "neg"]] * 5
-TOKEN = "s3cret-token-of-24-chars"
-
-
-def client(workspace, **kw) -> TestClient:
-    return TestClient(studio_app(workspace, **kw), base_url="http://127.0.0.1")
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, tiny_model_dir):
     """A workspace holding one small trained run, ``first``, and a copy of it, ``second``."""
-    from graftkit.train.trainer import train
-
-    ws = tmp_path_factory.mktemp("studio-ws")
-    data = write_csv(ws / "data" / "reviews.csv", ROWS)
-    cfg = run_config(ws, tiny_model_dir, data, name="first", train={"max_steps": 3},
-                     eval={"robustness_rows": 0, "calibrate": False, "plots": True})
-    train(cfg, log=lambda m: None)
+    ws = workspace_with_run(tmp_path_factory.mktemp("studio-ws"), tiny_model_dir, steps=3, plots=True)
     shutil.copytree(ws / "runs" / "first", ws / "runs" / "second")
     return ws
 

@@ -21,6 +21,7 @@ from graftkit.apps.studio import forms
 from graftkit.apps.studio.jobs import JobStore
 from graftkit.apps.studio.workspace import Workspace
 from graftkit.errors import GraftkitError
+from graftkit.modeling.run_format import stamped
 from graftkit.tasks.capabilities import ScoresLabels
 
 MAX_K = 500
@@ -94,7 +95,7 @@ class LabelDesk:
             if data.get(key):
                 inside = self.workspace.path(self.workspace.relative(Path(data[key])))
                 data[key] = os.path.relpath(inside, self.workspace.configs)
-        tree = {**tree, "name": name, "output_dir": "../runs", "data": data}
+        tree = stamped({**tree, "name": name, "output_dir": "../runs", "data": data})  # today's format: no migration
         config = f"configs/{name}.yaml"
         cfg = forms.validate(tree, self.workspace.path(config, must_exist=False), config)
         forms.save(tree, self.workspace.path(config, must_exist=False))

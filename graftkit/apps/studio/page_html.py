@@ -18,6 +18,8 @@ STYLE = """
  fieldset{border:1px solid #ccc;margin:.6rem 0} .field{display:grid;grid-template-columns:18rem 14rem 1fr;gap:.6rem;
  align-items:center;padding:.1rem 0} .field label{font-family:monospace} .plots img{max-width:30rem;margin:.3rem;border:1px solid #ddd}
  .status-complete{color:#176e2c} .status-failed{color:#b00} .status-running{color:#1f3b73} .status-interrupted{color:#a86400}
+ blockquote{font-size:1.2rem;margin:1rem 0;padding:.8rem 1rem;border-left:4px solid #1f3b73;background:#f5f7fa}
+ button.preselected{outline:3px solid #1f3b73} button.chosen{background:#1f3b73;color:#fff} kbd{font-size:.75rem;color:#555}
  tr.pick{cursor:pointer} tr.pick:hover{background:#eef2fa} progress{width:24rem} .hidden{display:none}
 """
 
@@ -29,6 +31,7 @@ def page_html(workspace_name: str) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>graftkit studio · {name}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head><body>
 <nav><a href="#runs" id="nav-runs">Runs</a><a href="#new" id="nav-new">New run</a><a href="#jobs" id="nav-jobs">Jobs</a>
+<a href="#label" id="nav-label">Label</a><a href="#deploy" id="nav-deploy">Deploy</a>
 <span>graftkit studio · {name}</span></nav>
 <main>{VIEWS}<p id="error" class="error" role="alert"></p></main>
 <script>{SCRIPT}</script></body></html>"""

@@ -1,5 +1,6 @@
 """The studio page's script: plain JavaScript, no libraries (graftkit/apps/studio/page_html.py inlines it)."""
 
+from graftkit.apps.studio.page_js_more import BATCH, DEPLOY, LABEL
 from graftkit.apps.studio.page_js_new import JOBS, NEW
 
 CORE = r"""
@@ -54,7 +55,8 @@ function chart(series, title){
 function route(){
   const hash = location.hash.slice(1) || "runs", parts = hash.split("/");
   view = parts[0]; const arg = decodeURIComponent(parts.slice(1).join("/"));
-  const load = {runs: loadRuns, run: loadRun, compare: loadCompare, new: loadNew, jobs: loadJobs}[view];
+  const load = {runs: loadRuns, run: loadRun, compare: loadCompare, new: loadNew, jobs: loadJobs, label: loadLabel,
+                deploy: loadDeploy}[view];
   if (!load) { location.hash = "runs"; return; }
   document.querySelectorAll("main > section").forEach(s => s.classList.add("hidden"));
   $("view-" + view).classList.remove("hidden");
@@ -94,6 +96,7 @@ function curveSeries(curves, keep){ return Object.keys(curves).filter(keep).sort
 async function loadRun(name){
   const d = await api("GET", "/api/runs/" + enc(name)), s = d.summary;
   runName = name; $("run-title").textContent = name; $("try-result").innerHTML = ""; $("mistake-detail").innerHTML = "";
+  await loadBatchFiles();
   $("run-summary").innerHTML = "<span class=\"status-" + esc(s.status) + "\" id=run-status>" + esc(s.status) + "</span> · " +
     esc(s.task) + " · " + esc(s.base_model) + (s.value == null ? "" : " · " + esc(s.metric) + " " + num(s.value));
   table($("run-metrics"), ["metric", "value"], Object.entries(d.metrics));
@@ -164,7 +167,7 @@ function drawCompare(){
 $("compare-curve").onchange = drawCompare;
 """
 
-SCRIPT = CORE + RUNS + RUN + COMPARE + NEW + JOBS + """
+SCRIPT = CORE + RUNS + RUN + COMPARE + NEW + JOBS + BATCH + LABEL + DEPLOY + """
 window.addEventListener("hashchange", route);
 route();
 """

@@ -11,6 +11,8 @@ RUNS = """<section id="view-runs" class="hidden"><h1>Runs</h1>
 RUN = """<section id="view-run" class="hidden"><h1 id="run-title"></h1><p id="run-summary"></p>
 <h2>Try it</h2><p><input id="try-text" size="60" placeholder="type a sentence"> <button id="try-btn"
 class="primary">Predict</button></p><p id="try-result"></p>
+<p>Predict a file: upload <input type="file" id="batch-upload"> or pick <select id="batch-file"></select>
+<button id="batch-btn">Predict every row</button></p><p id="batch-note" class="muted"></p><table id="batch-head"></table>
 <h2>Metrics</h2><table id="run-metrics"></table>
 <h2>Curves</h2><div id="run-curves"></div>
 <h2>Plots</h2><div id="run-plots" class="plots"></div>
@@ -44,4 +46,28 @@ wait in order. Stop saves a checkpoint; Resume continues from it.</p>
 <p><progress id="live-bar" value="0" max="1"></progress> <span id="live-progress"></span></p>
 <p id="live-validation" class="muted"></p><p id="live-message"></p><pre id="live-log"></pre></div></section>"""
 
-VIEWS = RUNS + RUN + COMPARE + NEW + JOBS
+LABEL = """<section id="view-label" class="hidden"><h1>Label</h1><p class="muted">The run suggests the pool rows
+to label next; answer them, import the answers into the run's labelled file (its data.train), then retrain.</p>
+<p>run <select id="label-run"></select> pool <select id="label-pool"></select> strategy <select id="label-strategy">
+</select> k <input id="label-k" type="number" value="20" min="1" max="500" size="4">
+<button id="label-select" class="primary">Suggest rows</button> or open <select id="label-sheets"></select></p>
+<div id="label-desk" class="hidden"><p><progress id="label-bar" value="0" max="1"></progress>
+<span id="label-progress"></span> · <code id="label-sheet"></code></p>
+<p class="muted">row <span id="label-pos"></span> · model suggests <b id="label-suggested"></b></p>
+<blockquote id="label-text"></blockquote><p id="label-pair" class="muted"></p><div id="label-buttons"></div>
+<p class="muted">Enter: accept the outlined label · 1-9: choose a label · Backspace or u: undo · &larr; &rarr;: move</p>
+<p><button id="label-import">Import answers</button><button id="label-retrain" class="primary">Retrain</button></p>
+<p id="label-status" class="muted" aria-live="polite"></p></div></section>"""
+
+DEPLOY = """<section id="view-deploy" class="hidden"><h1>Deploy</h1><p>run <select id="deploy-run"></select></p>
+<h2>Export to ONNX</h2><p><select id="export-precision"><option value="fp32">fp32</option><option value="int8">fp32 +
+int8</option></select> <button id="export-btn" class="primary">Export</button> <span id="export-state"></span></p>
+<pre id="export-log"></pre><table id="export-report"></table>
+<h2>Local service</h2><p>backend <select id="serve-backend"><option>torch</option><option>onnx</option></select>
+precision <select id="serve-precision"><option>fp32</option><option>int8</option></select>
+<button id="serve-btn" class="primary">Start</button></p><p id="serve-key" class="hidden">API key (shown once, copy it
+now): <code id="serve-key-value"></code></p>
+<table id="services-table"><thead><tr><th>run</th><th>url</th><th>state</th><th>backend</th><th></th></tr></thead>
+<tbody></tbody></table></section>"""
+
+VIEWS = RUNS + RUN + COMPARE + NEW + JOBS + LABEL + DEPLOY
