@@ -132,13 +132,14 @@ def main() -> None:
     ap.add_argument("--few-shot-steps", type=int, default=500, help="cap on SetFit's contrastive steps")
     ap.add_argument("--plain-steps", type=int, default=400, help="at least this many optimiser steps, plain arm")
     ap.add_argument("--plain-lr", type=float, default=1e-4)
+    ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
     args = ap.parse_args()
     jobs = [tuple(p.split(":")) for p in args.only] if args.only else [
         (d, str(k)) for d, ks in BUDGETS.items() for k in ks]
     results = common.Results(OUT, vars(args))
     for dataset, per_class in jobs:
         for seed in args.seeds:
-            for arm in ARMS:
+            for arm in args.arms:
                 results.get(key(dataset, int(per_class), seed, arm),
                             lambda: run_arm(dataset, int(per_class), seed, arm, args))
     print(table(results.results))

@@ -73,16 +73,18 @@ def run_arm(dataset: str, seed: int, arm: str, args) -> dict:
 
 
 def table(results: dict) -> str:
-    lines = ["| data set | labelled rows | labelled only | self-training | gain (points) | chosen rounds | seeds |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| data set | labelled rows | metric | labelled only | self-training | gain (points) | chosen rounds | seeds |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for dataset in sorted({k.split(":")[0] for k in results}):
         arms = {arm: [r for k, r in sorted(results.items()) if k.startswith(f"{dataset}:") and k.endswith(arm)]
                 for arm in ARMS}
-        base, st = ([r["accuracy"] for r in arms[a]] for a in ARMS)
-        gain = f"{100 * (statistics.mean(st) - statistics.mean(base)):+.1f}" if base and st else "–"
-        rows = arms["labelled_only"][0]["labelled_rows"] if base else "–"
-        lines.append(f"| {dataset} | {rows} | {common.mean_sd(base)} | {common.mean_sd(st)} | {gain} | "
-                     f"{[r['chosen_round'] for r in arms['self_training']]} | {min(len(base), len(st))} |")
+        done = min(len(arms["labelled_only"]), len(arms["self_training"]))  # seeds with both arms
+        for metric in ("accuracy", "macro_f1"):
+            base, st = ([r[metric] for r in arms[a][:done]] for a in ARMS)
+            gain = f"{100 * (statistics.mean(st) - statistics.mean(base)):+.1f}" if done else "–"
+            rows = arms["labelled_only"][0]["labelled_rows"] if done else "–"
+            lines.append(f"| {dataset} | {rows} | {metric} | {common.mean_sd(base)} | {common.mean_sd(st)} | {gain} | "
+                         f"{[r['chosen_round'] for r in arms['self_training'][:done]]} | {done} |")
     return "\n".join(lines)
 
 
