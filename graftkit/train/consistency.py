@@ -12,6 +12,7 @@ from typing import Callable
 
 import torch
 
+from graftkit.config import SelfTrainingConfig
 from graftkit.data.augment import variant
 from graftkit.modeling.outputs import output_logits
 from graftkit.tasks.capabilities import SelfTrains
@@ -23,7 +24,7 @@ class Consistency(TrainingOnly):
 
     name = "consistency"
     #: the whole section: self-training itself runs around the Trainer (graftkit/train/self_training.py)
-    keys = ("train.self_training",)
+    keys = tuple(f"train.self_training.{name}" for name in SelfTrainingConfig.model_fields)
     needs = SelfTrains
 
     def __init__(self, settings, tokenizer, max_length: int, divergence: Callable, seed: int):
