@@ -126,12 +126,20 @@ def main() -> None:
             "validation": json.loads((dpo_run / "metrics.json").read_text())["train"].get("preference_validation")}
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
-    print("| run | BLEU | ROUGE-L | SER | missing | wrong | added | outputs with a slot error | val. reward acc. |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(table(result))
+
+
+def table(result: dict) -> str:
+    """The Markdown table of SFT and every DPO setting, with trl's reward accuracy and margin on validation."""
+    lines = ["| run | BLEU | ROUGE-L | SER | missing | wrong | added | outputs with a slot error | val. reward acc. "
+             "| val. reward margin |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, r in [("SFT", result["sft"]), *((f"DPO {k}", v) for k, v in result["dpo"].items())]:
-        acc = f"{r['validation']['rewards/accuracies']:.2f}" if r.get("validation") else ""
-        print(f"| {name} | {r['bleu']:.2f} | {r['rougeL']:.2f} | {r['ser']:.2f} | {r['ser_missing']:.2f} | "
-              f"{r['ser_wrong']:.2f} | {r['ser_added']:.2f} | {r['ser_outputs_with_errors']:.1f}% | {acc} |")
+        pref = r.get("validation") or {}  # trl's rewards of the final policy on the held-out pairs (DPO runs)
+        acc, margin = (f"{pref[k]:.2f}" if k in pref else "" for k in ("rewards/accuracies", "rewards/margins"))
+        lines.append(f"| {name} | {r['bleu']:.2f} | {r['rougeL']:.2f} | {r['ser']:.2f} | {r['ser_missing']:.2f} | "
+                     f"{r['ser_wrong']:.2f} | {r['ser_added']:.2f} | {r['ser_outputs_with_errors']:.1f}% | {acc} | "
+                     f"{margin} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,10 @@ class AssistantConfig(_Strict):
     followup_max_words: int = Field(8, ge=0, description="a message of at most this many words that leans on the "
                                                          "previous turn may be read as a follow-up of its intent")
     generation: GenerationSettings | None = None
+    reward_run: Annotated[str | None, ConfigPath()] = Field(
+        None, description="reward run (task.type reward) that scores each candidate reply (the FAQ answers shown and "
+        "the generated reply) for the message; the best-scored one is the reply (None: the generated reply, else the "
+        "top FAQ answer)")
     store: str = Field("sqlite:///assistant.db", description="SQLAlchemy URL of the session store")
     store_retries: int = Field(5, ge=1)
     store_backoff_s: float = Field(0.5, ge=0)

@@ -1,4 +1,5 @@
-"""The assistant: one turn = intent → FAQ retrieval → out-of-scope decision → answer or handoff, stored.
+"""The assistant: one turn = intent → FAQ retrieval → out-of-scope decision → answer or handoff, stored; with a
+reward run, the answer is the candidate reply it scores best (graftkit/apps/assistant/replies.py).
 
 Sessions keep their turns, last intent and the message that set it in the store. A short message that leans
 on the previous turn ("and how long does that take?") is read both alone and after that message; when the
@@ -27,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from graftkit.apps.assistant.config import AssistantConfig
 from graftkit.apps.assistant.decide import Decision, decide
+from graftkit.apps.assistant.replies import RewardRanker, answer_text, rank_replies
 from graftkit.apps.assistant.store import open_assistant_store, sessions, turns
 from graftkit.apps.store import StoreError, with_retry
 from graftkit.errors import ConfigError, GraftkitError
@@ -126,11 +128,13 @@ class Assistant:
         index: optional ``Index`` over the FAQ (entries with ``answer`` / ``intent`` columns are used).
         reranker: optional ``CrossEncoderReranker``.
         generate: optional ``(prompt) -> text`` for retrieval-augmented replies.
+        ranker: optional ``RewardRanker`` that chooses the reply among the candidates (``reward_run``).
     """
 
     def __init__(self, cfg: AssistantConfig, intent, index=None, reranker=None,
-                 generate: Callable[[str], str] | None = None):
+                 generate: Callable[[str], str] | None = None, ranker: RewardRanker | None = None):
         self.cfg, self.intent, self.index, self.reranker, self.generate = cfg, intent, index, reranker, generate
+        self.ranker = ranker
         scores = intent.task.optional(ScoresLabels)
         if scores is None or scores.multi_label:
             raise ConfigError(f"intent_run {cfg.intent_run} must be a single-label classification run, not a "
@@ -159,7 +163,8 @@ class Assistant:
             gen = open_run(cfg.generation.run, command="generate").with_overrides(
                 max_new_tokens=cfg.generation.max_new_tokens)
             generate = lambda prompt: gen.predict([prompt])[0].generated.strip()  # noqa: E731
-        return cls(cfg, open_run(cfg.intent_run), index, reranker, generate)
+        ranker = RewardRanker.from_run(cfg.reward_run) if cfg.reward_run else None
+        return cls(cfg, open_run(cfg.intent_run), index, reranker, generate, ranker)
 
     # -- signals --------------------------------------------------------------------
     def analyze(self, messages: Sequence[str]) -> list[Analysis]:
@@ -203,9 +208,9 @@ class Assistant:
             a, followup = self._read(message, session)
             d = self.decision(a)
             answers = self._answers(message, a, d) if d.answer else []
-            text = self._reply_text(message, d, answers)
-            out = {"session_id": session["id"], "turn": session["turns"] + 1, "reply": text, "intent": d.intent,
-                   "closest_intent": a.intent, "confidence": round(a.confidence, 4),
+            text, reward = self._reply_text(message, d, answers)
+            out = {"session_id": session["id"], "turn": session["turns"] + 1, "reply": text, "reward": reward,
+                   "intent": d.intent, "closest_intent": a.intent, "confidence": round(a.confidence, 4),
                    "out_of_scope_score": _rounded(a.out_of_scope_score), "similarity": _rounded(a.similarity),
                    "followup": followup, "handoff": not d.answer, "decided_by": d.decided_by, "reason": d.reason,
                    "answers": answers}
@@ -232,15 +237,19 @@ class Assistant:
             hits = sorted(hits, key=lambda h: str(h.get("intent")) != d.intent)
         return [{**h, "rank": r + 1} for r, h in enumerate(hits[:self.cfg.k])]
 
-    def _reply_text(self, message: str, d: Decision, answers: list[dict]) -> str:
+    def _reply_text(self, message: str, d: Decision, answers: list[dict]) -> tuple[str, float | None]:
+        """(the reply, its reward: None without a reward run); see graftkit/apps/assistant/replies.py."""
         if not d.answer:
-            return self.cfg.handoff_message
-        if self.generate is not None and answers:
-            context = "\n".join(f"- {h.get('answer', h['text'])}" for h in answers)
-            return self.generate(self.cfg.generation.prompt.format(context=context, question=message))
-        if answers:
-            return str(answers[0].get("answer", answers[0]["text"]))
-        return f"(intent: {d.intent})"  # no FAQ configured: the caller routes on the intent
+            return self.cfg.handoff_message, None
+        if not answers:
+            return f"(intent: {d.intent})", None  # no FAQ configured: the caller routes on the intent
+        generated = []
+        if self.generate is not None:
+            context = "\n".join(f"- {answer_text(h)}" for h in answers)
+            generated.append(self.generate(self.cfg.generation.prompt.format(context=context, question=message)))
+        if self.ranker is not None:
+            return rank_replies(self.ranker, message, answers, generated)
+        return (generated or [answer_text(answers[0])])[0], None
 
     # -- store ----------------------------------------------------------------------
     def _session(self, session_id: str, owner: str | None) -> dict[str, Any]:

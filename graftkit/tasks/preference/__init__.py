@@ -13,7 +13,6 @@ from transformers import AutoModelForCausalLM
 from graftkit.data.readers import read_rows
 from graftkit.errors import DataError
 from graftkit.tasks.capabilities import TrainsItself
-from graftkit.tasks.common.generation import rows as generation_rows
 from graftkit.tasks.common.generation.capabilities import GenerativeCard
 from graftkit.tasks.common.generation.decoder import DecoderGenerates
 from graftkit.tasks.common.generation.task import GenerativeTask
@@ -44,6 +43,26 @@ class PreferenceTraining(TrainsItself):
         return train_preference(self.task, session)
 
 
+#: trl's validation metrics the card shows, in order, by the name the card gives them
+CARD_METRICS = (("reward accuracy", "rewards/accuracies"), ("reward margin", "rewards/margins"),
+                ("reward of the chosen", "rewards/chosen"), ("reward of the rejected", "rewards/rejected"),
+                ("KL to the reference", "kl"), ("loss", "loss"))
+
+
+class PreferenceCard(GenerativeCard):
+    """The card adds trl's reward accuracies and margins on validation (``train.preference_validation``)."""
+
+    def notes(self, results: dict) -> list[str]:
+        pref = (results.get("train") or {}).get("preference_validation")
+        if not pref:
+            return []
+        lines = ["Preference on validation: trl's implicit rewards (beta · log-ratio of the trained model to the "
+                 "reference) of the final model; accuracy is the share of pairs whose chosen completion gets the "
+                 "higher reward, margin the mean reward of the chosen minus the rejected.", "",
+                 "| metric | value |", "| --- | --- |"]
+        return ["\n".join(lines + [f"| {name} | {pref[key]:.4f} |" for name, key in CARD_METRICS if key in pref])]
+
+
 class PreferenceGenerates(DecoderGenerates):
     """The preference-trained decoder generates like a causal_lm run (prompt strings, left padding)."""
 
@@ -55,7 +74,7 @@ class PreferenceTask(GenerativeTask):
     config_class = PreferenceConfig
     model_class = AutoModelForCausalLM
     default_metric = "loss"
-    capabilities = (PreferenceTraining, PreferenceGenerates, GenerativeCard)
+    capabilities = (PreferenceTraining, PreferenceGenerates, PreferenceCard)
 
     def read(self, path: str, data_cfg, with_labels: bool = True):
         return self.examples_from_rows(read_rows(path, data_cfg.format, data_cfg.encoding), data_cfg, with_labels)
@@ -75,4 +94,6 @@ class PreferenceTask(GenerativeTask):
         return out, dropped
 
     def fit(self, train) -> None:
-        self.row_format = generation_rows.PAIR
+        """The row shape of the training file (text or chat pairs); every training row must share it."""
+        super().fit(train)
+        self.check(train)

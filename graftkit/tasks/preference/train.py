@@ -22,33 +22,46 @@ from graftkit.modeling.load import resolve_model_path
 from graftkit.modeling.peft import finish_adapter_save, load_adapter_model, peft_config
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.tasks.capabilities import Generates
-from graftkit.tasks.preference.rows import trl_columns
+from graftkit.tasks.preference.chat import check_template
+from graftkit.tasks.preference.rows import check_prompt_lengths, trl_columns
 
 TRAINERS = {"dpo": (DPOConfig, DPOTrainer), "kto": (KTOConfig, KTOTrainer)}
 #: what trl logs of the preference (evaluated on validation after training)
 PREFERENCE_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "kl", "loss")
 
 
-def load_start(cfg) -> tuple[object, object, object | None]:
-    """(tokenizer, policy, reference) from the starting checkpoint; no reference with ``peft:`` (trl disables
-    the adapter instead)."""
-    path = resolve_model_path(cfg.model.name_or_path)
-    adapter = (Path(path) / "adapter_config.json").is_file()
+def load_tokenizer(cfg):
+    """The starting checkpoint's tokenizer (EOS pads when it has no pad token, as trl does)."""
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(cfg.model.name_or_path), revision=cfg.model.revision)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def check_start(cfg) -> bool:
+    """Whether the starting checkpoint is an adapter run; refused (ConfigError) when ``peft:`` would stack a new
+    adapter on it. Checked before anything loads from it."""
+    adapter = (Path(resolve_model_path(cfg.model.name_or_path)) / "adapter_config.json").is_file()
     if adapter and cfg.peft is not None:
         raise ConfigError(f"model.name_or_path: '{cfg.model.name_or_path}' is an adapter run, whose merged weights "
                           "exist nowhere on disk for a new adapter to build on; run `graftkit merge` on it and start "
                           "from its merged/ folder, or remove peft: to train the merged model in full")
+    return adapter
+
+
+def load_start(cfg) -> tuple[object, object | None]:
+    """(policy, reference) from the starting checkpoint; no reference with ``peft:`` (trl disables the adapter
+    instead)."""
+    path = resolve_model_path(cfg.model.name_or_path)
+    adapter = check_start(cfg)
 
     def load():
         if adapter:  # peft froze the base it merged into: the policy trains every weight again
             return load_adapter_model(path, AutoModelForCausalLM, merge=True).requires_grad_(True)
         return AutoModelForCausalLM.from_pretrained(path, revision=cfg.model.revision)
 
-    tokenizer = AutoTokenizer.from_pretrained(path, revision=cfg.model.revision)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
     reference = None if cfg.peft is not None else load().eval().requires_grad_(False)
-    return tokenizer, load(), reference
+    return load(), reference
 
 
 def trl_arguments(session, run: RunFolder, task, has_eval: bool):
@@ -76,6 +89,25 @@ def save_model(trainer, tokenizer, run: RunFolder, start: str) -> None:
     publish_dir(staging, run.path)
 
 
+def read_checked(task, cfg) -> tuple[Splits, object]:
+    """The splits and the starting tokenizer, every row checked before the run folder exists (a refused row
+    leaves nothing to resume): one row shape (text or chat) in every split, a chat template for chat pairs, and
+    prompts that leave room for a completion.
+
+    Raises:
+        DataError: naming the file and line of the first row refused.
+    """
+    splits = load_splits(cfg.data, task.parse_label, task.strat_key, reader=task.read,
+                         from_rows=task.examples_from_rows)
+    task.fit(splits.train)
+    task.check(splits.validation + splits.test)
+    check_start(cfg)  # before the tokenizer: an adapter run to stack peft on is refused first
+    tokenizer = load_tokenizer(cfg)
+    check_template(splits.train, tokenizer, cfg.model.name_or_path)
+    check_prompt_lengths(splits.train + splits.validation, tokenizer, cfg.data.max_length, task.task_cfg.prompt_column)
+    return splits, tokenizer
+
+
 def train_preference(task, session) -> RunFolder:
     """Train with DPO or KTO, evaluate the preference on validation and the generations on validation and test,
     and write a complete run folder.
@@ -85,15 +117,13 @@ def train_preference(task, session) -> RunFolder:
         Interrupted: a signal stopped training; the last checkpoint is on disk for ``resume``.
     """
     cfg, log, method = session.cfg, session.log, task.task_cfg.method
-    splits: Splits = load_splits(cfg.data, task.parse_label, task.strat_key, reader=task.read,
-                                 from_rows=task.examples_from_rows)
-    task.fit(splits.train)
+    splits, tokenizer = read_checked(task, cfg)
     run, checkpoint = session.prepare_run_dir()
     for note in splits.notes:
         log(note)
     log(f"examples: train={len(splits.train)} validation={len(splits.validation)} test={len(splits.test)}")
     shared = session.shared_components(run)  # train.threads before the models load
-    tokenizer, policy, reference = load_start(cfg)
+    policy, reference = load_start(cfg)
     policy.generation_config = task.capability(Generates, "train").generation_config(tokenizer, policy.config)
     session.record_setup(run, splits, policy, shared)
     validation = Dataset.from_dict(trl_columns(splits.validation, method)) if splits.validation else None

@@ -19,7 +19,7 @@ from graftkit.errors import ConfigError, DataError
 from graftkit.tasks.base import Task
 from graftkit.tasks.common.export import TokenizerGraph
 from graftkit.tasks.reward import metrics, preprocess
-from graftkit.tasks.reward.capabilities import RewardCard, RewardDecoding, RewardTraining
+from graftkit.tasks.reward.capabilities import RewardCard, RewardDecoding, RewardScores, RewardTraining
 from graftkit.tasks.reward.config import RewardConfig
 
 
@@ -30,7 +30,7 @@ class RewardTask(Task):
     config_class = RewardConfig
     model_class = AutoModelForSequenceClassification
     default_metric = "accuracy"
-    capabilities = (RewardTraining, RewardDecoding, RewardCard, TokenizerGraph)
+    capabilities = (RewardTraining, RewardDecoding, RewardScores, RewardCard, TokenizerGraph)
 
     def __init__(self, task_cfg=None, data_cfg=None):
         super().__init__(task_cfg, data_cfg)

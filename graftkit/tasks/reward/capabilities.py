@@ -8,7 +8,7 @@ import torch
 from trl.trainer.reward_trainer import DataCollatorForPreference
 
 from graftkit.modeling.divergence import squared_difference
-from graftkit.tasks.capabilities import DecodesLogits, TrainsWithTrainer
+from graftkit.tasks.capabilities import DecodesLogits, ScoresResponses, TrainsWithTrainer
 from graftkit.tasks.common.card import StandardCard
 from graftkit.tasks.predictions import RewardPrediction
 from graftkit.tasks.reward import metrics, preprocess
@@ -104,6 +104,13 @@ class RewardDecoding(DecodesLogits):
             out.append(RewardPrediction(float(rewards[i]), float(rewards[i + 1]) if size == 2 else None))
             i += size
         return out
+
+
+class RewardScores(ScoresResponses):
+    """The reward of each (prompt, response): what ``graftkit predict`` gives for a ``--pair``."""
+
+    def response_scores(self, runner, prompt: str, responses: Sequence[str], batch_size: int) -> np.ndarray:
+        return np.array([p.reward for p in runner.predict([(prompt, r) for r in responses], batch_size)])
 
 
 class RewardCard(StandardCard):
