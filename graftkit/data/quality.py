@@ -31,6 +31,11 @@ def normalise(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
+def input_key(example) -> tuple[str, str | None]:
+    """The key two rows with the same input share (``normalise`` of the text and of the text pair)."""
+    return normalise(example.text), None if example.text_pair is None else normalise(example.text_pair)
+
+
 def _input(e: Example) -> str:
     return e.text if e.text_pair is None else f"{e.text}\u241e{e.text_pair}"  # ␞ joins a pair unambiguously
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from graftkit.data.dataset import TEXT_SUFFIXES, Example, read_documents
-from graftkit.data.quality import normalise
+from graftkit.data.quality import input_key
 from graftkit.errors import GraftkitError
 from graftkit.tasks.capabilities import PseudoLabel, SelfTrains
 from graftkit.tasks.predictions import Prediction
@@ -64,11 +64,6 @@ def balanced_selection(candidates: list[PseudoLabel], thresholds: dict[str, floa
     chosen = [row for key in sorted(passing)
               for row in sorted(passing[key], key=lambda p: -p.confidence)[:quota]]
     return Added(chosen, {key: quota for key in sorted(passing)}, {k: len(v) for k, v in sorted(passing.items())})
-
-
-def input_key(example: Example) -> tuple[str, str | None]:
-    """Two rows with the same input share it (NFKC, case-folded, no punctuation: the data-quality report's match)."""
-    return normalise(example.text), None if example.text_pair is None else normalise(example.text_pair)
 
 
 def read_pool(path: str, task, data_cfg, learner: SelfTrains, held: list[Example],

@@ -9,18 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from graftkit.data.dataset import Example
-from graftkit.data.quality import normalise
+from graftkit.data.quality import input_key
 from graftkit.data.readers import read_rows
 from graftkit.errors import GraftkitError
 from graftkit.inference.base import load_run_config, load_task
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.tasks.base import Task
 from graftkit.tasks.run_config import RunConfig
-
-
-def input_key(e: Example) -> tuple[str, str | None]:
-    """The key two rows with the same input share."""
-    return normalise(e.text), None if e.text_pair is None else normalise(e.text_pair)
 
 
 @dataclass
