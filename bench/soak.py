@@ -279,6 +279,7 @@ async def events(services: dict, tally: Tally, seconds: float, max_queue: int, t
     await reload(services, t0, marks)
     await asyncio.sleep(max(3.0, 0.6 * seconds - (time.monotonic() - t0)))
     marks["kill"] = time.monotonic() - t0
+    marks["workers_before_kill"] = len(server_processes(services["predict"][0]))
     victim = server_processes(services["predict"][0])[0]
     marks["killed_pid"] = victim.pid
     victim.kill()
@@ -295,8 +296,20 @@ async def drive(services: dict, seconds: float, max_queue: int, clients: dict[st
              for name, n in clients.items() for _ in range(n)]
     await asyncio.gather(sample(services, samples, until, t0), events(services, tally, seconds, max_queue, t0, marks),
                          *loops)
-    marks["predict_pids_at_end"] = sorted(p.pid for p in server_processes(services["predict"][0]))
+    marks["predict_pids_at_end"] = await replaced_workers(services["predict"][0], marks, t0)
     return tally, samples, marks
+
+
+async def replaced_workers(supervisor, marks: dict, t0: float, patience_s: float = 90.0) -> list[int]:
+    """The classifier's worker pids once the supervisor has replaced the killed one (waiting at most
+    ``patience_s`` past the load: on a loaded machine a new worker's model load can outlast a short run)."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        pids = sorted(p.pid for p in server_processes(supervisor))
+        if len(pids) >= marks.get("workers_before_kill", 0) or time.monotonic() > deadline:
+            marks["workers_checked"] = round(time.monotonic() - t0, 1)
+            return pids
+        await asyncio.sleep(0.5)
 
 
 def stored(db: Path, query: str) -> set:
