@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 from assistant_helpers import INTENTS, assistant_tree, intent_run, known_texts, retrieval_run
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from conftest import run_config, write_csv
@@ -17,6 +18,8 @@ from graftkit.apps.assistant.config import assistant_config_from_dict
 from graftkit.apps.assistant.store import turns
 from graftkit.errors import ConfigError
 from graftkit.inference.retrieval.index import build_index
+from graftkit.serve.apps import create_assistant_app
+from graftkit.serve.settings import ServeConfig
 from graftkit.train.trainer import train
 
 PROMPTS = ["tell me about the city", "what is for dinner", "describe the river", "who won the game",
@@ -75,11 +78,14 @@ def test_the_reward_run_chooses_the_reply_it_scores_best(runs, tmp_path):
     assert [a["reward"] for a in out["answers"]] == sorted(rewards.values(), reverse=True)
     # the score is the reward run's own predict output for (message, reply)
     assert out["reward"] == pytest.approx(bot.ranker.runner.predict([(text, out["reply"])])[0].reward, abs=1e-4)
-    with bot.engine.connect() as conn:  # the stored turn names the FAQ entry the reply came from
-        stored = conn.execute(select(turns.c.faq_id, turns.c.reply)).one()
+    with bot.engine.connect() as conn:  # the stored turn names the FAQ entry the reply came from, and its reward
+        stored = conn.execute(select(turns.c.faq_id, turns.c.reply, turns.c.reward)).one()
     assert stored.reply == out["reply"] and stored.faq_id == out["answers"][0]["id"]
-    assert stored.faq_id.endswith("-general")
+    assert stored.faq_id.endswith("-general") and stored.reward == out["reward"]
     bot.close()
+    plain = _bot(runs, tmp_path, store=f"sqlite:///{tmp_path / 'plain.db'}")
+    assert [t["reward"] for t in plain.history(before["session_id"])] == [None]  # no reward run: NULL stored
+    plain.close()
 
 
 def test_a_generated_reply_is_one_candidate_among_the_faq_answers(runs, tmp_path):
@@ -105,3 +111,20 @@ def test_a_run_that_scores_no_responses_is_refused_in_one_line(runs, tmp_path):
         _bot(runs, tmp_path, reward_run=str(runs[0]))
     message = str(err.value)
     assert "reward_run" in message and "not a classification run" in message and "\n" not in message
+
+
+def test_chat_over_http_passes_on_the_chosen_replys_reward(runs, tmp_path):
+    """``/v1/chat`` answers the reward of the reply (documented in the OpenAPI schema); the history keeps it."""
+    ((text, _),) = known_texts(runs[0], 1)
+    tree = assistant_tree(runs[0], runs[1], f"sqlite:///{tmp_path / 'a.db'}", index="planted", k=8,
+                          thresholds={"intent_confidence": 0.0}, reward_run=str(runs[2]))
+    app = create_assistant_app(assistant_config_from_dict(tree), ServeConfig(allow_anonymous=True, log_level="warning"))
+    with TestClient(app) as client:
+        out = client.post("/v1/chat", json={"message": text}).json()
+        scored = app.state.application.ranker.runner.predict([(text, out["reply"])])[0].reward
+        assert "great" in out["reply"] and out["reward"] == pytest.approx(scored, abs=1e-4)
+        assert out["reward"] == max(a["reward"] for a in out["answers"])
+        history = client.get(f"/v1/chat/{out['session_id']}").json()["turns"]
+        assert [t["reward"] for t in history] == [out["reward"]]
+        field = client.get("/openapi.json").json()["components"]["schemas"]["ChatResponse"]["properties"]["reward"]
+        assert "reward run" in field["description"] and {"type": "null"} in field["anyOf"]

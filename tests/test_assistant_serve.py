@@ -40,6 +40,7 @@ def test_chat_sessions_over_http(app_factory, tmp_path):
         assert client.post("/v1/chat", json={"message": "i lost my card"}).status_code == 401
         first = client.post("/v1/chat", json={"message": "i lost my card"}, headers=auth).json()
         assert first["decided_by"] == "confidence" and first["out_of_scope_score"] is None  # a run without detector
+        assert first["reward"] is None  # no reward_run: the field is there, null
         other = client.post("/v1/chat", json={"message": "i lost my card"}, headers=auth).json()
         assert first["session_id"] != other["session_id"] and first["turn"] == other["turn"] == 1
         nxt = client.post("/v1/chat", json={"message": "reset my card pin", "session_id": first["session_id"]},

@@ -1,6 +1,7 @@
 """Assistant sessions under concurrency and ownership: turns of different sessions run at once, turns of one session
 are numbered without gaps or duplicates (threads of one process, and two processes' Assistants on one store), a
-session belongs to the key that started it, and a store of the previous schema keeps opening."""
+session belongs to the key that started it, and a store of an older schema keeps opening (gaining the columns added
+since: the session's key_id, the turn's reward)."""
 from __future__ import annotations
 
 import sqlite3
@@ -10,12 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from assistant_helpers import assistant_tree, intent_run
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, inspect, select
 
 from graftkit.apps.assistant import Assistant
 from graftkit.apps.assistant.config import assistant_config_from_dict
 from graftkit.apps.assistant.pipeline import Analysis, UnknownSession
-from graftkit.apps.assistant.store import METADATA, sessions, turns
+from graftkit.apps.assistant.store import METADATA, open_assistant_store, sessions, turns
 
 
 @pytest.fixture(scope="module")
@@ -155,4 +156,51 @@ def test_a_store_of_the_previous_schema_keeps_opening(intent, tmp_path):
     bot.analyze = _answers
     assert bot.reply("and that?", "old")["turn"] == 2  # locally it goes on
     assert [t["turn"] for t in bot.history("old")] == [1, 2]
+    bot.close()
+
+
+def _reward_column(engine) -> dict:
+    return next(c for c in inspect(engine).get_columns("assistant_turns") if c["name"] == "reward")
+
+
+def test_a_fresh_store_has_a_nullable_reward_per_turn(intent, tmp_path):
+    engine = open_assistant_store(f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert _reward_column(engine)["nullable"]
+    engine.dispose()
+    bot = _bot(intent, tmp_path / "fresh.db")
+    bot.analyze = _answers
+    sid = bot.reply("reset my pin")["session_id"]  # no reward run: NULL
+    bot._reply_text = lambda message, d, answers: ("a scored reply", 0.75)  # as a reward run's ranking returns
+    bot.reply("and that?", sid)
+    assert [(t["reply"], t["reward"]) for t in bot.history(sid)][1] == ("a scored reply", 0.75)
+    assert bot.history(sid)[0]["reward"] is None
+    bot.close()
+
+
+def test_a_store_without_the_reward_column_gains_it_on_open(intent, tmp_path):
+    db = tmp_path / "before-rewards.db"
+    with sqlite3.connect(db) as conn:  # the turns table as the releases before rewards created it
+        conn.execute("CREATE TABLE assistant_turns (session_id VARCHAR(64) NOT NULL, turn INTEGER NOT NULL, at FLOAT "
+                     "NOT NULL, message TEXT NOT NULL, intent VARCHAR(200), confidence FLOAT NOT NULL, similarity "
+                     "FLOAT, followup BOOLEAN NOT NULL, handoff BOOLEAN NOT NULL, reason TEXT, faq_id VARCHAR(200), "
+                     "reply TEXT NOT NULL, PRIMARY KEY (session_id, turn), FOREIGN KEY(session_id) REFERENCES "
+                     "assistant_sessions (id))")
+        conn.execute("INSERT INTO assistant_turns VALUES ('old', 1, 1.0, 'reset my pin', 'change_pin', 0.9, NULL, 0, "
+                     "0, NULL, NULL, '...')")
+    engine = create_engine(f"sqlite:///{db}")
+    METADATA.create_all(engine, tables=[sessions])
+    with engine.begin() as conn:
+        conn.execute(sessions.insert().values(id="old", created_at=1.0, updated_at=1.0, turns=1,
+                                              last_intent="change_pin", last_message="reset my pin"))
+    assert "reward" not in {c["name"] for c in inspect(engine).get_columns("assistant_turns")}
+    engine.dispose()
+    for reward in (0.5, -0.25):  # the column is added once; opening again finds it
+        bot = _bot(intent, db)
+        bot.analyze = _answers
+        assert _reward_column(bot.engine)["nullable"]
+        bot._reply_text = lambda message, d, answers, r=reward: ("a scored reply", r)
+        bot.reply("and that?", "old")
+        bot.close()
+    bot = _bot(intent, db)
+    assert [(t["turn"], t["reward"]) for t in bot.history("old")] == [(1, None), (2, 0.5), (3, -0.25)]
     bot.close()

@@ -1,8 +1,9 @@
 """task.type preference: DPO and KTO with trl's trainers on a tiny random decoder, in graftkit's run folder.
 
 DPO must raise the chosen-over-rejected log-probability margin on its training pairs while the reference model
-(the starting checkpoint) stays as it was; LoRA DPO saves an adapter alone that reloads to the same model; bad
-rows are refused by file, line and field; loss types are the installed trl's."""
+(the starting checkpoint) stays as it was, and its card report the KL to the reference, the generation metrics
+before and after and sample generations of both; LoRA DPO saves an adapter alone that reloads to the same model;
+bad rows are refused by file, line and field; loss types are the installed trl's."""
 from __future__ import annotations
 
 import json
@@ -10,14 +11,17 @@ import json
 import numpy as np
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 from conftest import run_config
 from generation_helpers import PAIRS, tiny_decoder, write_jsonl
 from graftkit.errors import ConfigError, DataError
 from graftkit.inference.runs import open_run
+from graftkit.tasks.capabilities import Generates
+from graftkit.tasks.preference.card import PreferenceCard
 from graftkit.tasks.preference import train as preference_train
 from graftkit.tasks.preference.config import PreferenceConfig, trl_loss_types
+from graftkit.tasks.predictions import GeneratedText
 from graftkit.train.trainer import train
 
 #: chosen: the pair's own completion; rejected: another pair's (a wrong colour)
@@ -65,6 +69,20 @@ def _margins(model, tok, rows) -> np.ndarray:
     return np.array(out)
 
 
+def _kl(policy, reference, tok, rows) -> float:
+    """Mean over the rows' completions of Σ_tokens KL(policy ‖ reference), one sequence at a time (no padding)."""
+    total, n = 0.0, 0
+    for r in rows:
+        for completion in (r["chosen"], r["rejected"]):
+            prompt = tok(r["prompt"])["input_ids"]
+            ids = torch.tensor([prompt + tok(completion, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]])
+            with torch.no_grad():
+                lp, lq = (torch.log_softmax(m(ids).logits[0, len(prompt) - 1:-1].float(), -1)
+                          for m in (policy, reference))
+            total, n = total + float((lp.exp() * (lp - lq)).sum()), n + 1
+    return total / n
+
+
 def test_dpo_raises_the_chosen_margin_and_leaves_the_reference_unchanged(tmp_path, monkeypatch):
     base = tiny_decoder(tmp_path / "base")
     spy = Spy(monkeypatch, "dpo")
@@ -81,7 +99,36 @@ def test_dpo_raises_the_chosen_margin_and_leaves_the_reference_unchanged(tmp_pat
     pref = metrics["train"]["preference_validation"]
     assert pref["rewards/accuracies"] == 1.0 and pref["rewards/margins"] > 0
     assert {"bleu", "rougeL"} <= set(metrics["test"])  # generations scored against the chosen completions
-    assert (run / "COMPLETE").is_file() and "graftkit generate" in (run / "README.md").read_text()
+    card = (run / "README.md").read_text()
+    assert (run / "COMPLETE").is_file() and "graftkit generate" in card
+    _check_card(run, metrics, card, start, trained, tok)
+
+
+def _check_card(run, metrics: dict, card: str, start, trained, tok) -> None:
+    """The card's KL, generation metrics before and after, and samples are what the two models give."""
+    pref = metrics["train"]["preference_validation"]
+    assert pref["kl_to_reference"] == pytest.approx(_kl(trained, start, tok, DPO_ROWS), rel=1e-3)
+    assert pref["kl_to_reference"] > 0
+    assert f"| KL to the reference (per completion) | {pref['kl_to_reference']:.4f} |" in card
+    runner = open_run(run)
+    prompts = [p for p, _ in PAIRS]
+    gc = GenerationConfig.from_pretrained(str(run))  # the run's decoding settings, also the start's before training
+    before = runner.task.capability(Generates, "generate").generate(start, tok, prompts, gc)
+    after = [p.generated for p in runner.predict(prompts)]
+    samples = metrics["train"]["generation_samples"]
+    assert [(s["prompt"], s["reference"]) for s in samples] == [(p, c) for p, c in PAIRS]
+    assert [s["before"] for s in samples] == before and [s["after"] for s in samples] == after
+    examples, _ = runner.task.read(runner.cfg.data.test, runner.cfg.data)
+    scored = runner.task.report(examples, [GeneratedText(dict(zip(prompts, before))[e.text]) for e in examples], None)
+    was = metrics["train"]["generation_before"]["test"]
+    assert was["rougeL"] == pytest.approx(scored["rougeL"]) and was["bleu"] == pytest.approx(scored["bleu"])
+    for split in ("validation", "test"):
+        for k in ("bleu", "rougeL"):
+            now = metrics[split][k]
+            assert f"| {split} | {k} | {metrics['train']['generation_before'][split][k]:.4f} | {now:.4f} |" in card
+    assert "| prompt | chosen | before | after |" in card
+    cell = [" ".join(t.split()).replace("|", "\\|") or "(empty)" for t in (before[0], after[0])]
+    assert f"| {PAIRS[0][0]} | {PAIRS[0][1]} | {cell[0]} | {cell[1]} |" in card
 
 
 def test_lora_dpo_saves_an_adapter_alone_that_reloads_to_the_same_model(tmp_path, monkeypatch):
@@ -89,6 +136,8 @@ def test_lora_dpo_saves_an_adapter_alone_that_reloads_to_the_same_model(tmp_path
     spy = Spy(monkeypatch, "dpo")
     run = train(_cfg(tmp_path, base, peft={"method": "lora", "r": 4, "alpha": 8}), log=lambda m: None).path
     assert spy.trainer.ref_model is None  # trl's reference: the same model with its adapter disabled
+    pref = json.loads((run / "metrics.json").read_text())["train"]["preference_validation"]
+    assert pref["kl_to_reference"] > 0  # measured against the adapter-disabled model
     assert (run / "adapter_model.safetensors").is_file() and not (run / "model.safetensors").exists()
     prompts = [p for p, _ in PAIRS]
     runner = open_run(run)
@@ -108,19 +157,23 @@ def test_kto_trains_on_labelled_completions(tmp_path):
     run = train(_cfg(tmp_path, tiny_decoder(tmp_path / "base"), rows, task={"method": "kto"},
                      train={"max_steps": 4, "batch_size": 8}), log=lambda m: None).path
     pref = json.loads((run / "metrics.json").read_text())["train"]["preference_validation"]
-    assert {"rewards/chosen", "rewards/rejected", "kl"} <= set(pref)
+    assert {"rewards/chosen", "rewards/rejected", "kl", "kl_to_reference"} <= set(pref)
+    card = (run / "README.md").read_text()
+    assert f"| trl's KL estimate (KTO, mismatched pairs) | {pref['kl']:.4f} |" in card
+    assert f"| KL to the reference (per completion) | {pref['kl_to_reference']:.4f} |" in card
+    assert "| prompt | chosen | before | after |" in card and "| test | rougeL |" in card
 
 
 def test_bad_rows_are_refused_by_file_line_and_field(tmp_path):
     base = tiny_decoder(tmp_path / "base")
     same = DPO_ROWS[:2] + [{"prompt": "x", "chosen": "the same", "rejected": "the same"}]
-    with pytest.raises(DataError, match=r"line 3, field 'rejected'.*identical"):
+    with pytest.raises(DataError, match=r"prefs\.jsonl, line 3, field 'rejected'.*identical"):
         train(_cfg(tmp_path, base, same), log=lambda m: None)
     empty = DPO_ROWS[:1] + [{"prompt": "  ", "chosen": "a", "rejected": "b"}]
-    with pytest.raises(DataError, match=r"line 2, field 'prompt'.*empty"):
+    with pytest.raises(DataError, match=r"prefs\.jsonl, line 2, field 'prompt'.*empty"):
         train(_cfg(tmp_path, base, empty), log=lambda m: None)
     kto = [{"prompt": "x", "completion": "y", "label": "maybe"}]
-    with pytest.raises(DataError, match=r"line 1, field 'label'.*not true or false"):
+    with pytest.raises(DataError, match=r"prefs\.jsonl, line 1, field 'label'.*not true or false"):
         train(_cfg(tmp_path, base, kto, task={"method": "kto"}), log=lambda m: None)
 
 
@@ -160,3 +213,14 @@ def test_dpo_from_a_lora_causal_lm_run_starts_from_and_refers_to_the_merged_mode
     for name, value in spy.trainer.ref_model.state_dict().items():
         torch.testing.assert_close(value, merged[name], rtol=0, atol=0)
     assert (run / "model.safetensors").is_file() and not (run / "adapter_config.json").exists()
+
+
+def test_the_card_tables_keep_one_line_per_row_and_leave_out_what_was_not_measured():
+    results = {"test": {"bleu": 2.0, "rougeL": 30.0, "n": 4},
+               "train": {"generation_before": {"test": {"bleu": 1.0, "rougeL": 10.0, "chrf": 5.0}},
+                         "generation_samples": [{"prompt": "a | b", "reference": None, "before": "x\ny",
+                                                 "after": "z" * 200}]}}
+    notes = PreferenceCard(None).notes(results)  # no validation split: no preference table
+    assert len(notes) == 2 and "| test | bleu | 1.0000 | 2.0000 |" in notes[0] and "chrf" not in notes[0]
+    assert notes[1].splitlines()[-1] == f"| a \\| b | — | x y | {'z' * 159}… |"
+    assert PreferenceCard(None).notes({"train": {}}) == []

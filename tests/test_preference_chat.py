@@ -1,7 +1,7 @@
 """DPO on chat-format pairs (trl's conversational format): an explicit prompt with the two replies, or two whole
 conversations sharing their prompt turns. trl renders them with the tokenizer's chat template; a tokenizer
 without one, conversations with different prompt turns and malformed rows are refused by file and line. The
-card shows trl's reward accuracy and margin on validation."""
+card shows trl's reward accuracy and margin on validation, the measured KL to the reference and sample generations."""
 from __future__ import annotations
 
 import json
@@ -101,6 +101,11 @@ def test_dpo_renders_chat_pairs_with_the_tokenizers_template(tmp_path, monkeypat
     card = (run / "README.md").read_text()
     assert f"| reward margin | {pref['rewards/margins']:.4f} |" in card
     assert f"| reward accuracy | {pref['rewards/accuracies']:.4f} |" in card
+    assert pref["kl_to_reference"] > 0  # measured on the template-rendered completions
+    assert f"| KL to the reference (per completion) | {pref['kl_to_reference']:.4f} |" in card
+    samples = json.loads((run / "metrics.json").read_text())["train"]["generation_samples"]
+    assert [s["reference"] for s in samples] == [r["chosen"][0]["content"] for r in EXPLICIT]
+    assert samples[0]["after"] == runner.predict([EXPLICIT[0]["prompt"]])[0].generated
 
 
 def test_a_tokenizer_without_a_chat_template_is_refused_by_file_and_line(tmp_path):
@@ -144,8 +149,9 @@ def test_a_prompt_that_fills_max_length_is_refused_by_line(tmp_path):
     """trl would drop such a pair without a word (no completion token fits); graftkit names it."""
     base = chat_decoder(tmp_path / "base")
     long = {**EXPLICIT[1], "prompt": _user("red apple " * 40)}
-    with pytest.raises(DataError, match=r"line 2, field 'prompt': the prompt is \d+ tokens.*max_length=64"):
+    with pytest.raises(DataError, match=r"prefs\.jsonl, line 2, field 'prompt': the prompt is \d+ tokens.*"
+                                        r"max_length=64"):
         train(_cfg(tmp_path, base, [EXPLICIT[0], long]), log=lambda m: None)
     text = [{"prompt": "blue sky " * 40, "chosen": "a", "rejected": "b"}]
-    with pytest.raises(DataError, match=r"line 1, field 'prompt': the prompt is \d+ tokens"):
+    with pytest.raises(DataError, match=r"prefs\.jsonl, line 1, field 'prompt': the prompt is \d+ tokens"):
         train(_cfg(tmp_path, base, text), log=lambda m: None)

@@ -51,11 +51,11 @@ def test_bad_preference_rows_are_refused_by_file_line_and_field(tmp_path, tiny_m
     same = ROWS[:3] + [{"prompt": "a", "chosen": "same answer", "rejected": "same answer "}]
     with pytest.raises(DataError) as err:
         train(_cfg(tmp_path, tiny_model_dir, same), log=lambda m: None)
-    assert "identical" in str(err.value) and "line 4" in str(err.value) and "rejected" in str(err.value)
+    assert "identical" in str(err.value) and "prefs.jsonl, line 4" in str(err.value) and "rejected" in str(err.value)
     empty = ROWS[:2] + [{"prompt": "a", "chosen": " ", "rejected": "b"}]
     with pytest.raises(DataError) as err:
         train(_cfg(tmp_path, tiny_model_dir, empty), log=lambda m: None)
-    assert "empty" in str(err.value) and "line 3" in str(err.value) and "chosen" in str(err.value)
+    assert "empty" in str(err.value) and "prefs.jsonl, line 3" in str(err.value) and "chosen" in str(err.value)
     cfg = _cfg(tmp_path, tiny_model_dir).model_dump()
     cfg["data"]["text_pair_column"] = None
     from graftkit.tasks.run_config import config_from_dict

@@ -299,7 +299,8 @@ class Assistant:
                     session_id=session["id"], turn=out["turn"], at=now, message=message, intent=out["intent"],
                     confidence=out["confidence"], similarity=out["similarity"], followup=out["followup"],
                     handoff=out["handoff"], reason=out["reason"],
-                    faq_id=str(out["answers"][0]["id"]) if out["answers"] else None, reply=out["reply"]))
+                    faq_id=str(out["answers"][0]["id"]) if out["answers"] else None, reply=out["reply"],
+                    reward=out["reward"]))
 
         try:
             self._retry(write)

@@ -2,7 +2,8 @@
 
 A session row carries the id of the API key that started it (``key_id``, a hash prefix, never the key), and the
 number of its stored turns; ``(session_id, turn)`` is the turns table's primary key, so no turn number is stored
-twice whatever the number of server workers.
+twice whatever the number of server workers. A turn row carries the reply's ``reward`` when a reward run chose it
+(NULL otherwise). Columns added after the first release are added to an older store when it is opened.
 """
 from __future__ import annotations
 
@@ -51,11 +52,12 @@ turns = Table(
     Column("reason", Text),
     Column("faq_id", String(200)),
     Column("reply", Text, nullable=False),
+    Column("reward", Float),  # the reward run's score of the reply; NULL: no reward run, a handoff, or before rewards
 )
 
 
 #: columns added after the first release, created on open in stores that lack them (create_all adds no columns)
-_ADDED_COLUMNS = {sessions: ["key_id"]}
+_ADDED_COLUMNS = {sessions: ["key_id"], turns: ["reward"]}
 
 
 def open_assistant_store(url: str, retries: int = 5, backoff_s: float = 0.5) -> Engine:

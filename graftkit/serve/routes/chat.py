@@ -26,6 +26,9 @@ class ChatResponse(BaseModel):
     session_id: str
     turn: int
     reply: str
+    reward: float | None = Field(None, description="the reward run's score of the reply for the message (higher: "
+                                 "better); null when no reward_run is configured or nothing was scored (a handoff, "
+                                 "no FAQ answers)")
     intent: str | None
     closest_intent: str | None
     confidence: float

@@ -4,7 +4,8 @@ with trl's own trainers, starting from a causal_lm run or a hub decoder.
 Like the embedding task this one is trained by its library's trainer (``TrainsItself``): trl's DPOTrainer and
 KTOTrainer hold the reference model and compute the implicit rewards. The run folder is a causal_lm-like decoder
 (or an adapter over one) that generates; its evaluation scores generations against the chosen (DPO) or desirable
-(KTO) completions with BLEU, ROUGE and, for data-to-text prompts, the slot error rate.
+(KTO) completions with BLEU, ROUGE and, for data-to-text prompts, the slot error rate; its card sets them beside
+the starting model's, with trl's implicit rewards and the measured KL to the reference.
 """
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from transformers import AutoModelForCausalLM
 from graftkit.data.readers import read_rows
 from graftkit.errors import DataError
 from graftkit.tasks.capabilities import TrainsItself
-from graftkit.tasks.common.generation.capabilities import GenerativeCard
 from graftkit.tasks.common.generation.decoder import DecoderGenerates
 from graftkit.tasks.common.generation.task import GenerativeTask
 from graftkit.tasks.preference import rows
+from graftkit.tasks.preference.card import PreferenceCard
 from graftkit.tasks.preference.config import PreferenceConfig
 from graftkit.tasks.preference.train import train_preference
 
@@ -41,26 +42,6 @@ class PreferenceTraining(TrainsItself):
 
     def train_run(self, cfg, session):
         return train_preference(self.task, session)
-
-
-#: trl's validation metrics the card shows, in order, by the name the card gives them
-CARD_METRICS = (("reward accuracy", "rewards/accuracies"), ("reward margin", "rewards/margins"),
-                ("reward of the chosen", "rewards/chosen"), ("reward of the rejected", "rewards/rejected"),
-                ("KL to the reference", "kl"), ("loss", "loss"))
-
-
-class PreferenceCard(GenerativeCard):
-    """The card adds trl's reward accuracies and margins on validation (``train.preference_validation``)."""
-
-    def notes(self, results: dict) -> list[str]:
-        pref = (results.get("train") or {}).get("preference_validation")
-        if not pref:
-            return []
-        lines = ["Preference on validation: trl's implicit rewards (beta · log-ratio of the trained model to the "
-                 "reference) of the final model; accuracy is the share of pairs whose chosen completion gets the "
-                 "higher reward, margin the mean reward of the chosen minus the rejected.", "",
-                 "| metric | value |", "| --- | --- |"]
-        return ["\n".join(lines + [f"| {name} | {pref[key]:.4f} |" for name, key in CARD_METRICS if key in pref])]
 
 
 class PreferenceGenerates(DecoderGenerates):

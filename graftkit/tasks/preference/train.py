@@ -4,7 +4,8 @@ The starting checkpoint (``model.name_or_path``: a hub decoder, a causal_lm run 
 merged into its base) is also the reference model: loaded once more, frozen and never trained; with ``peft:``
 there is no second copy: trl computes the reference with the adapter disabled. graftkit's TrainingArguments
 mapping is carried over to trl's config; evaluation afterwards goes through graftkit's Generator and the task's
-report, like every generative run (BLEU, ROUGE and, for data-to-text, the slot error rate).
+report, like every generative run (BLEU, ROUGE and, for data-to-text, the slot error rate), and the starting
+model's generations, generated before training, are scored the same way (graftkit/tasks/preference/report.py).
 """
 from __future__ import annotations
 
@@ -23,11 +24,10 @@ from graftkit.modeling.peft import finish_adapter_save, load_adapter_model, peft
 from graftkit.modeling.run_folder import RunFolder
 from graftkit.tasks.capabilities import Generates
 from graftkit.tasks.preference.chat import check_template
+from graftkit.tasks.preference.report import preference_report, start_generations
 from graftkit.tasks.preference.rows import check_prompt_lengths, trl_columns
 
 TRAINERS = {"dpo": (DPOConfig, DPOTrainer), "kto": (KTOConfig, KTOTrainer)}
-#: what trl logs of the preference (evaluated on validation after training)
-PREFERENCE_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "kl", "loss")
 
 
 def load_tokenizer(cfg):
@@ -134,12 +134,12 @@ def train_preference(task, session) -> RunFolder:
         eval_dataset=validation,
         processing_class=tokenizer, peft_config=peft_config(cfg.peft, policy, 0) if cfg.peft else None,
         callbacks=[stop, *(cb for c in shared for cb in c.callbacks()), *session.extra_callbacks])
+    # the starting model's generations: on the trainer's device, before a step (peft's new adapter changes nothing)
+    before = start_generations(task, trainer.model, tokenizer, splits, policy.generation_config)
     result = session.train_until_stopped(trainer, stop, checkpoint, run)
-    train_metrics = dict(result.metrics)
-    if validation is not None:  # trl's own reward margins and accuracies of the final policy
-        scores = trainer.evaluate()
-        train_metrics["preference_validation"] = {k: scores[f"eval_{k}"] for k in PREFERENCE_METRICS
-                                                  if f"eval_{k}" in scores}
+    train_metrics = {**result.metrics, **preference_report(task, trainer, reference, tokenizer, splits, before,
+                                                            cfg.data.max_length, policy.generation_config)}
+    if "preference_validation" in train_metrics:
         log("validation preference: " + ", ".join(f"{k}={v:.4f}" for k, v in
                                                    train_metrics["preference_validation"].items()))
     save_model(trainer, tokenizer, run, cfg.model.name_or_path)
