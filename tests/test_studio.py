@@ -180,3 +180,11 @@ def test_runs_table_run_page_mistakes_compare_and_try(workspace):
         want = open_run(workspace / "runs" / "first").predict(["a wonderful film"])[0]
         assert got["label"] == want.label and got["score"] == pytest.approx(want.score, abs=1e-6)
         assert c.post("/api/runs/first/predict", json={"text": "  "}).json() == {"error": "type some text to predict on"}
+
+
+def test_a_stopped_job_says_how_far_its_log_got():
+    from graftkit.apps.studio.runner import stopped_message
+
+    assert stopped_message({}) == "stopped before training began; resume starts it"
+    assert stopped_message({"step": 30, "total": 100}).startswith("stopped at step 30/100; resume continues")
+    assert "while the run was being evaluated" in stopped_message({"step": 100, "total": 100})

@@ -3,103 +3,19 @@ launch a run and watch it finish, launch a second with another learning rate, co
 get a prediction, stop and resume a third run, then restart the studio process and find all three runs."""
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from contextlib import contextmanager
 
 import pytest
 
 from browser_helpers import browser_factory  # noqa: F401  (fixture)
 from conftest import write_csv
+from studio_helpers import Page, free_port, studio_process
 
 ROWS = [["the movie was wonderful and moving", "pos"], ["a dull and boring film", "neg"],
         ["great acting and a lovely story", "pos"], ["terrible plot and awful dialogue", "neg"],
         ["i loved every minute", "pos"], ["i hated every minute", "neg"],
         ["brilliant and fun", "pos"], ["bad and tedious", "neg"]] * 5
-#: generous: each job is a fresh `graftkit train` process (torch import included) on a possibly busy machine
-WAIT = 600
-
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(1800)]
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def studio_process(workspace, port: int):
-    """``graftkit studio WORKSPACE`` as its own process; SIGTERM at the end, as a service manager stops it."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.Popen([sys.executable, "-m", "graftkit", "studio", str(workspace), "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 240
-        while True:
-            try:
-                urllib.request.urlopen(url + "/api/runs", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"studio did not start: {proc.stderr.read().decode()}") from None
-                time.sleep(0.3)
-        yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(90)
-
-
-class Page:
-    """The studio page in one browser: navigation and waits by element id."""
-
-    def __init__(self, browser, url: str):
-        from selenium.webdriver.common.by import By
-        from selenium.webdriver.support.ui import WebDriverWait
-
-        self.b, self.url, self.By, self.Wait = browser, url, By, WebDriverWait
-
-    def open(self, hash_: str) -> None:
-        self.b.get(f"{self.url}/#{hash_}")
-        self.until(lambda b: b.find_element(self.By.TAG_NAME, "body").get_attribute("data-ready") == hash_)
-        assert self.text("error") == ""
-
-    def until(self, check, timeout: float = WAIT):
-        return self.Wait(self.b, timeout, poll_frequency=0.3).until(check)
-
-    def el(self, id_: str):
-        return self.b.find_element(self.By.ID, id_)
-
-    def text(self, id_: str) -> str:
-        return self.el(id_).text
-
-    def set(self, key: str, value: str) -> None:
-        from selenium.webdriver.support.ui import Select
-
-        field = self.el(f"f-{key}")
-        if field.tag_name == "select":  # a key with choices (train.eval_strategy, ...)
-            Select(field).select_by_visible_text(value)
-            return
-        field.clear()
-        field.send_keys(value)
-
-    def launch(self, name: str, **values: str) -> None:
-        self.set("name", name)
-        for key, value in values.items():
-            self.set(key.replace("__", "."), value)
-        self.el("launch-btn").click()
-        self.until(lambda b: b.execute_script("return location.hash").startswith("#jobs/"))
-
-    def live_state(self, *states: str) -> str:
-        self.until(lambda b: self.text("live-state") in states)
-        return self.text("live-state")
 
 
 def test_studio_end_to_end(tmp_path, tiny_model_dir, browser_factory):  # noqa: F811
@@ -113,7 +29,7 @@ def test_studio_end_to_end(tmp_path, tiny_model_dir, browser_factory):  # noqa: 
                 "train__report_to": "[]", "train__early_stopping": "", "eval__robustness_rows": "8",
                 "train__logging_steps": "1", "eval__calibrate": "false"}
     browser = browser_factory()
-    with studio_process(workspace, _port()) as url:
+    with studio_process(workspace, free_port()) as url:
         page = Page(browser, url)
         # 1. upload a small CSV, see its preview, pick classification
         page.open("new")
@@ -150,9 +66,10 @@ def test_studio_end_to_end(tmp_path, tiny_model_dir, browser_factory):  # noqa: 
         assert page.text("try-label") == want.label and page.text("try-confidence") == f"{want.score:.4f}"
         # 7. stop a third run while it trains, then resume it to the end
         page.open("new")
-        page.launch("third", train__max_steps="60", train__eval_strategy="steps", train__eval_steps="20",
+        # long enough (a tiny model runs ~100 steps/s) for the stop to land while it trains, not while it evaluates
+        page.launch("third", train__max_steps="1000", train__eval_strategy="steps", train__eval_steps="250",
                     **{**settings, "eval__robustness_rows": "0"})
-        page.until(lambda b: re.match(r"([1-9]|[1-5][0-9])/60", page.text("live-progress")))  # training, not done
+        page.until(lambda b: re.match(r"[1-7][0-9]{2}/1000", page.text("live-progress")))  # training, not done
         browser.find_element(page.By.CSS_SELECTOR, "#jobs-table button[data-act=stop]").click()
         assert page.live_state("stopped", "complete", "failed") == "stopped", page.text("live-log")
         assert "checkpoint" in page.text("live-message")
@@ -161,7 +78,7 @@ def test_studio_end_to_end(tmp_path, tiny_model_dir, browser_factory):  # noqa: 
         assert page.live_state("complete", "failed") == "complete", page.text("live-log")
         assert "resuming from" in page.text("live-log")
     # 8. a new studio process over the same workspace lists all three runs, complete
-    with studio_process(workspace, _port()) as url:
+    with studio_process(workspace, free_port()) as url:
         page = Page(browser, url)
         page.open("runs")
         statuses = {tr.get_attribute("data-run"): tr.find_element(page.By.CSS_SELECTOR, "td.status").text

@@ -3,7 +3,7 @@
 Settings are given to the factory (never read at import); the job runner starts with the app and stops with it
 (the running job is stopped gracefully and shows as interrupted), and so do the local services of Deploy. Every error a user can fix is one JSON line
 ``{"error": ...}``: 400, 403 for a path outside the workspace, 404 for an unknown run or job, 413 for an upload
-over the limit.
+(or a text to explain) over the limit.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from graftkit.apps.studio.access import access_middleware
 from graftkit.apps.studio.deploy import Exports, Services
+from graftkit.apps.studio.heatmap import Explanations
 from graftkit.apps.studio.jobs import JobStore
 from graftkit.apps.studio.labelq import LabelDesk
 from graftkit.apps.studio.page_html import page_html
@@ -38,7 +39,8 @@ def studio_app(workspace: str | Path, token: str | None = None, max_upload: int 
     """The studio over ``workspace`` (created if missing); ``token``: required on every request when given."""
     ws = Workspace(workspace)
     store = JobStore(f"sqlite:///{ws.state / 'jobs.db'}")
-    studio = Studio(ws, store, JobRunner(ws, store), Tryout(), max_upload, LabelDesk(ws), Exports(), Services(ws))
+    studio = Studio(ws, store, JobRunner(ws, store), Tryout(), max_upload, LabelDesk(ws), Exports(), Services(ws),
+                    Explanations())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

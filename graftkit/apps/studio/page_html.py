@@ -21,6 +21,10 @@ STYLE = """
  blockquote{font-size:1.2rem;margin:1rem 0;padding:.8rem 1rem;border-left:4px solid #1f3b73;background:#f5f7fa}
  button.preselected{outline:3px solid #1f3b73} button.chosen{background:#1f3b73;color:#fff} kbd{font-size:.75rem;color:#555}
  tr.pick{cursor:pointer} tr.pick:hover{background:#eef2fa} progress{width:24rem} .hidden{display:none}
+ .heatmap{margin:.3rem 0} .tokens{font-size:1.1rem;line-height:2} .tok{padding:.1rem .25rem;border-radius:.2rem}
+ .ramp{display:inline-block;width:8rem;height:.8rem;margin:0 .3rem;vertical-align:middle;border:1px solid #ccc;
+ background:linear-gradient(90deg,rgb(220,38,38),rgba(220,38,38,0) 50%,rgba(22,163,74,0) 50%,rgb(22,163,74))}
+ .heat-scale{font-variant-numeric:tabular-nums} tr.heat-row:hover{background:none}
 """
 
 

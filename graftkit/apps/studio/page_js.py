@@ -1,5 +1,6 @@
 """The studio page's script: plain JavaScript, no libraries (graftkit/apps/studio/page_html.py inlines it)."""
 
+from graftkit.apps.studio.page_js_explain import EXPLAIN
 from graftkit.apps.studio.page_js_more import BATCH, DEPLOY, LABEL
 from graftkit.apps.studio.page_js_new import JOBS, NEW
 
@@ -91,11 +92,11 @@ $("compare-btn").onclick = () => { if (selected.size < 2) return showError(new E
 """
 
 RUN = r"""
-let runName = null, mistakeRows = [], mistakeSplit = null;
+let runName = null, mistakeRows = [], mistakeSplit = null, tried = "";
 function curveSeries(curves, keep){ return Object.keys(curves).filter(keep).sort().map(k => ({name: k, points: curves[k]})); }
 async function loadRun(name){
   const d = await api("GET", "/api/runs/" + enc(name)), s = d.summary;
-  runName = name; $("run-title").textContent = name; $("try-result").innerHTML = ""; $("mistake-detail").innerHTML = "";
+  runName = name; $("run-title").textContent = name; $("try-result").innerHTML = $("try-heat").innerHTML = ""; $("mistake-detail").innerHTML = "";
   await loadBatchFiles();
   $("run-summary").innerHTML = "<span class=\"status-" + esc(s.status) + "\" id=run-status>" + esc(s.status) + "</span> · " +
     esc(s.task) + " · " + esc(s.base_model) + (s.value == null ? "" : " · " + esc(s.metric) + " " + num(s.value));
@@ -121,8 +122,10 @@ async function loadMistakes(){
   options($("mistake-predicted"), [""].concat(m.labels.predicted), ["any"].concat(m.labels.predicted));
   mistakeRows = m.rows;
   const cols = m.columns.filter(c => !["file", "line"].includes(c) && m.rows.some(r => r[c]));
-  $("mistakes").innerHTML = "<thead><tr>" + cols.map(c => "<th>" + esc(c) + "</th>").join("") + "</tr></thead><tbody>" +
-    m.rows.map((r, i) => "<tr class=pick data-i=" + i + ">" + cols.map(c => "<td>" + esc(r[c]) + "</td>").join("") + "</tr>").join("") + "</tbody>";
+  $("mistakes").innerHTML = "<thead><tr>" + cols.map(c => "<th>" + esc(c) + "</th>").join("") + "<th></th></tr></thead><tbody>" +
+    m.rows.map((r, i) => "<tr class=pick data-i=" + i + ">" + cols.map(c => "<td>" + esc(r[c]) + "</td>").join("") + "<td>" +
+      (r.text ? "<button class=explain-btn title=\"why this prediction: a heat-map of the words\">Explain</button>" : "") +
+      "</td></tr>").join("") + "</tbody>";
   $("mistake-count").textContent = m.total + " mistakes";
 }
 async function openMistake(i){
@@ -135,14 +138,17 @@ async function openMistake(i){
 }
 $("mistake-split").onchange = () => loadMistakes().catch(showError);
 $("mistake-true").onchange = $("mistake-predicted").onchange = $("mistake-split").onchange;
-$("mistakes").onclick = ev => { const tr = ev.target.closest("tr.pick"); if (tr) openMistake(+tr.dataset.i).catch(showError); };
+$("mistakes").onclick = ev => { if (ev.target.closest("button.explain-btn")) return explainMistake(ev.target);
+  const tr = ev.target.closest("tr.pick"); if (tr) openMistake(+tr.dataset.i).catch(showError); };
 async function tryIt(){
   const p = await api("POST", "/api/runs/" + enc(runName) + "/predict", {text: $("try-text").value});
+  tried = p.input; $("try-heat").innerHTML = "";
+  const why = " <button id=try-explain title=\"why this prediction: a heat-map of the words\">Explain</button>";
   if (p.label !== undefined) {
     $("try-result").innerHTML = "prediction <b id=try-label>" + esc(p.label) + "</b> · confidence <span id=try-confidence>" +
-      num(p.score) + "</span>" + (p.out_of_scope == null ? "" : " · out of scope: <b id=try-oos>" + (p.out_of_scope ? "yes" : "no") + "</b>");
+      num(p.score) + "</span>" + (p.out_of_scope == null ? "" : " · out of scope: <b id=try-oos>" + (p.out_of_scope ? "yes" : "no") + "</b>") + why;
   } else {
-    $("try-result").innerHTML = "<pre id=try-json>" + esc(JSON.stringify(p, null, 2)) + "</pre>";
+    $("try-result").innerHTML = "<pre id=try-json>" + esc(JSON.stringify(p, null, 2)) + "</pre>" + why;
   }
 }
 $("try-btn").onclick = () => tryIt().catch(showError);
@@ -167,7 +173,7 @@ function drawCompare(){
 $("compare-curve").onchange = drawCompare;
 """
 
-SCRIPT = CORE + RUNS + RUN + COMPARE + NEW + JOBS + BATCH + LABEL + DEPLOY + """
+SCRIPT = CORE + RUNS + RUN + EXPLAIN + COMPARE + NEW + JOBS + BATCH + LABEL + DEPLOY + """
 window.addEventListener("hashchange", route);
 route();
 """

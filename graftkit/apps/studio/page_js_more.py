@@ -103,7 +103,7 @@ DEPLOY = r"""
 let exportTimer = null;
 async function loadDeploy(){
   const runs = (await api("GET", "/api/runs")).runs.filter(r => r.complete !== false && r.status === "complete").map(r => r.name);
-  options($("deploy-run"), runs); $("serve-key").classList.add("hidden");
+  options($("deploy-run"), runs); $("serve-key").classList.add("hidden"); $("serve-key-value").textContent = "";
   await Promise.all([showExport(), refreshServices()]);
 }
 async function showExport(){

@@ -10,7 +10,7 @@ RUNS = """<section id="view-runs" class="hidden"><h1>Runs</h1>
 
 RUN = """<section id="view-run" class="hidden"><h1 id="run-title"></h1><p id="run-summary"></p>
 <h2>Try it</h2><p><input id="try-text" size="60" placeholder="type a sentence"> <button id="try-btn"
-class="primary">Predict</button></p><p id="try-result"></p>
+class="primary">Predict</button></p><p id="try-result"></p><div id="try-heat"></div>
 <p>Predict a file: upload <input type="file" id="batch-upload"> or pick <select id="batch-file"></select>
 <button id="batch-btn">Predict every row</button></p><p id="batch-note" class="muted"></p><table id="batch-head"></table>
 <h2>Metrics</h2><table id="run-metrics"></table>

@@ -1,4 +1,5 @@
-"""Routes over run folders: the runs table, a run's page, its files (plots), mistakes, comparing, Try."""
+"""Routes over run folders: the runs table, a run's page, its files (plots), mistakes, comparing, Try, and the
+explanation heat-map of a text."""
 from __future__ import annotations
 
 import time
@@ -6,6 +7,7 @@ import time
 from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from graftkit.apps.studio import runs as runs_mod
 from graftkit.apps.studio.state import NotFound, Studio, studio
@@ -24,10 +26,19 @@ def _latest_jobs(s: Studio) -> dict[str, dict]:
 
 
 def _run(s: Studio, name: str) -> RunFolder:
+    """The run ``name`` of runs/; a run folder that is a link out of the workspace is refused (403)."""
     found = runs_mod.run_folders(s.workspace.runs).get(name)
     if found is None:
         raise NotFound(f"no run '{name}' in {s.workspace.relative(s.workspace.runs)}/")
+    s.workspace.relative(found.path)
     return found
+
+
+def _finished(s: Studio, name: str) -> RunFolder:
+    run = _run(s, name)
+    if not run.is_complete:
+        raise GraftkitError(f"run {name} has not finished; try it once it is complete")
+    return run
 
 
 @router.get("/runs")
@@ -84,7 +95,16 @@ class TryText(BaseModel):
 
 @router.post("/runs/{name}/predict")
 def predict(name: str, body: TryText, s: Studio = Depends(studio)) -> dict:
-    run = _run(s, name)
-    if not run.is_complete:
-        raise GraftkitError(f"run {name} has not finished; try it once it is complete")
-    return s.tryout.predict(run.path, body.text)
+    return s.tryout.predict(_finished(s, name).path, body.text)
+
+
+class ExplainText(TryText):
+    pair: str | None = None  # the second text of a pair-input run
+    target: str | None = None  # a class, label or target column (default: the prediction)
+
+
+@router.post("/runs/{name}/explain")
+async def explain(name: str, body: ExplainText, s: Studio = Depends(studio)) -> dict:
+    """Word attributions of one text (graftkit/apps/studio/heatmap.py); seconds of CPU, so in a worker thread."""
+    run = _finished(s, name)
+    return await run_in_threadpool(s.explanations.explain, run.path, body.text, body.pair, body.target)

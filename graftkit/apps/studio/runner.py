@@ -88,7 +88,7 @@ class JobRunner:
         if code == 0 and complete:
             state, message = "complete", None
         elif job["state"] == "stopping":
-            state, message = "stopped", progress.get("error") or "stopped before training began; resume starts it"
+            state, message = "stopped", progress.get("error") or stopped_message(progress)
         else:
             state, message = "failed", progress.get("error") or f"graftkit train exited with code {code}"
         self.store.set(self.job_id, state=state, ended_at=time.time(), exit_code=code, pid=None, message=message)
@@ -131,3 +131,12 @@ class JobRunner:
                        exit_code=self.proc.returncode,
                        message="the studio stopped while this job ran; resume it to continue from its checkpoint")
         self.proc, self.job_id = None, None
+
+
+def stopped_message(progress: dict) -> str:
+    """What a stopped job says when graftkit train printed no error of its own: how far its log got."""
+    if not progress.get("step"):
+        return "stopped before training began; resume starts it"
+    if progress["step"] >= progress.get("total", 0):
+        return "stopped after training, while the run was being evaluated; resume finishes it"
+    return f"stopped at step {progress['step']}/{progress['total']}; resume continues from its last checkpoint"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from graftkit.apps.studio.deploy import Exports, Services
+from graftkit.apps.studio.heatmap import Explanations
 from graftkit.apps.studio.jobs import JobStore
 from graftkit.apps.studio.labelq import LabelDesk
 from graftkit.apps.studio.runner import JobRunner
@@ -20,8 +21,8 @@ class NotFound(GraftkitError):
 
 @dataclass
 class Studio:
-    """The workspace, the job table and its runner, the runs loaded for Try, the label sheets, exports and
-    services."""
+    """The workspace, the job table and its runner, the runs loaded for Try and for explanations, the label
+    sheets, exports and services."""
 
     workspace: Workspace
     store: JobStore
@@ -31,6 +32,7 @@ class Studio:
     label: LabelDesk
     exports: Exports
     services: Services
+    explanations: Explanations
 
 
 def studio(request: Request) -> Studio:

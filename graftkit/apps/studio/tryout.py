@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from graftkit.errors import GraftkitError
 from graftkit.inference.runs import open_run
@@ -15,11 +15,30 @@ KEEP_LOADED = 2
 MAX_TEXT = 10_000
 
 
+class LoadedRuns:
+    """What ``load(run_dir)`` builds for the last few runs asked for, built once each (a run retrained in place,
+    with a newer COMPLETE, is built again). Not locked: callers hold their own lock around use."""
+
+    def __init__(self, load: Callable[[Path], Any], keep: int = KEEP_LOADED):
+        self._load, self._keep = load, keep
+        self._loaded: OrderedDict[tuple, Any] = OrderedDict()
+
+    def get(self, run_dir: Path) -> Any:
+        stamp = (run_dir / "COMPLETE").stat().st_mtime if (run_dir / "COMPLETE").is_file() else None
+        key = (run_dir, stamp)
+        if key not in self._loaded:
+            self._loaded[key] = self._load(run_dir)
+            while len(self._loaded) > self._keep:
+                self._loaded.popitem(last=False)
+        self._loaded.move_to_end(key)
+        return self._loaded[key]
+
+
 class Tryout:
     """The inference objects of the last few runs tried, loaded once each."""
 
     def __init__(self):
-        self._loaded: OrderedDict[tuple, Any] = OrderedDict()
+        self._runs = LoadedRuns(open_run)
         self._lock = threading.Lock()
 
     def predict(self, run_dir: Path, text: str) -> dict[str, Any]:
@@ -33,8 +52,7 @@ class Tryout:
         if len(text) > MAX_TEXT:
             raise GraftkitError(f"the text has {len(text)} characters; at most {MAX_TEXT} are accepted here")
         with self._lock:
-            runner = self._open(run_dir)
-            prediction = runner.predict([text])[0]
+            prediction = self._runs.get(run_dir).predict([text])[0]
         return {"input": text, **prediction.to_dict()}
 
     def predict_file(self, run_dir: Path, input_path: Path, output: Path) -> int:
@@ -44,15 +62,4 @@ class Tryout:
             DataError: a malformed row, naming file and line (``graftkit predict``'s checks).
         """
         with self._lock:
-            runner = self._open(run_dir)
-            return runner.predict_file(input_path, output, overwrite=True)
-
-    def _open(self, run_dir: Path):
-        stamp = (run_dir / "COMPLETE").stat().st_mtime if (run_dir / "COMPLETE").is_file() else None
-        key = (run_dir, stamp)  # a run retrained in place is loaded again
-        if key not in self._loaded:
-            self._loaded[key] = open_run(run_dir)
-            while len(self._loaded) > KEEP_LOADED:
-                self._loaded.popitem(last=False)
-        self._loaded.move_to_end(key)
-        return self._loaded[key]
+            return self._runs.get(run_dir).predict_file(input_path, output, overwrite=True)

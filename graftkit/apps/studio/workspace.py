@@ -22,7 +22,7 @@ class PathRefused(GraftkitError):
 
 
 class TooLarge(GraftkitError):
-    """An upload over the size limit."""
+    """An upload, or a text to explain, over its size limit (413)."""
 
 
 class Workspace:
