@@ -224,3 +224,17 @@ def test_the_card_tables_keep_one_line_per_row_and_leave_out_what_was_not_measur
     assert len(notes) == 2 and "| test | bleu | 1.0000 | 2.0000 |" in notes[0] and "chrf" not in notes[0]
     assert notes[1].splitlines()[-1] == f"| a \\| b | — | x y | {'z' * 159}… |"
     assert PreferenceCard(None).notes({"train": {}}) == []
+
+
+def test_the_final_evaluation_is_reused_not_run_twice():
+    from types import SimpleNamespace
+
+    from graftkit.tasks.preference.report import final_evaluation
+
+    calls = []
+    trainer = SimpleNamespace(state=SimpleNamespace(global_step=40, log_history=[
+        {"loss": 0.5, "step": 40}, {"eval_loss": 0.3, "eval_rewards/accuracies": 0.9, "step": 40}]),
+        evaluate=lambda: calls.append(1) or {"eval_loss": 0.0})
+    assert final_evaluation(trainer)["eval_rewards/accuracies"] == 0.9 and calls == []
+    trainer.state.global_step = 50  # the last evaluation is of older weights: evaluate the final ones
+    assert final_evaluation(trainer) == {"eval_loss": 0.0} and calls == [1]

@@ -65,7 +65,7 @@ def preference_report(task, trainer, reference, tokenizer, splits: Splits, befor
                                        for name, texts in before.items()}}
     if not splits.validation:
         return out
-    scores = trainer.evaluate()  # trl's own reward margins and accuracies of the final policy
+    scores = final_evaluation(trainer)  # trl's own reward margins and accuracies of the final policy
     pref = {k: scores[f"eval_{k}"] for k in PREFERENCE_METRICS if f"eval_{k}" in scores}
     pairs = completion_pairs(splits.validation, tokenizer, max_length)
     pref["kl_to_reference"] = kl_to_reference(trainer.model, reference, pairs, tokenizer.pad_token_id,
@@ -74,6 +74,15 @@ def preference_report(task, trainer, reference, tokenizer, splits: Splits, befor
     out["generation_samples"] = samples(task, trainer.model, tokenizer, splits.validation, before["validation"],
                                         generation_config)
     return out
+
+
+def final_evaluation(trainer) -> dict:
+    """trl's validation metrics of the final weights: the Trainer's own evaluation at the last step when it ran
+    one (transformers evaluates at the end of training under every eval_strategy), else a new one."""
+    last = next((e for e in reversed(trainer.state.log_history) if "eval_loss" in e), None)
+    if last is not None and last.get("step") == trainer.state.global_step:
+        return last
+    return trainer.evaluate()
 
 
 def completion_pairs(examples: list[Example], tokenizer, max_length: int) -> list[tuple[list[int], list[int]]]:
