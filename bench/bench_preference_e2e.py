@@ -50,13 +50,25 @@ def sft(args, tmp: Path, model_dir: str) -> Path:
         "eval": {"plots": False, "save_predictions": False}})
 
 
+def kto_rows(pairs: Path, out: Path) -> Path:
+    """KTO's unpaired rows from the pairs: each chosen completion desirable, each rejected one not."""
+    rows = [json.loads(line) for line in pairs.read_text(encoding="utf-8").splitlines() if line.strip()]
+    out.write_text("".join(json.dumps({"prompt": r["prompt"], "completion": r[key], "label": key == "chosen"},
+                                      ensure_ascii=False) + "\n" for r in rows for key in ("chosen", "rejected")),
+                   encoding="utf-8")
+    return out
+
+
 def dpo(args, tmp: Path, sft_run: Path, pairs: Path) -> Path:
+    """DPO (or KTO, with ``--method kto``) from the SFT run on the pairs."""
+    train = kto_rows(pairs, tmp / "kto.jsonl") if args.method == "kto" else pairs
+    loss = ({"loss_type": args.loss_type[0] if args.loss_type else None} if args.method == "kto" else
+            {"loss_type": args.loss_type, "loss_weights": args.loss_weights})
     return _train({
-        "name": "dpo-" + re.sub(r"[^A-Za-z0-9._-]+", "_", label(args)), "output_dir": str(tmp / "runs"),
-        "data": {"train": str(pairs), "max_length": 160, "split": {"validation": 0.05, "test": 0.0, "seed": 42}},
+        "name": f"{args.method}-" + re.sub(r"[^A-Za-z0-9._-]+", "_", label(args)), "output_dir": str(tmp / "runs"),
+        "data": {"train": str(train), "max_length": 160, "split": {"validation": 0.05, "test": 0.0, "seed": 42}},
         "model": {"name_or_path": str(sft_run)},
-        "task": {"type": "preference", "method": "dpo", "beta": args.beta, "eval_samples": 0,
-                 "loss_type": args.loss_type, "loss_weights": args.loss_weights,
+        "task": {"type": "preference", "method": args.method, "beta": args.beta, "eval_samples": 0, **loss,
                  "generation": {"max_new_tokens": args.max_new_tokens}},
         "train": {"max_steps": args.dpo_steps, "batch_size": 8, "learning_rate": args.dpo_lr, "seed": args.seed,
                   "report_to": [], "early_stopping": None, "logging_steps": 50, "warmup": 0.1,
@@ -79,7 +91,9 @@ def score(run: Path, groups) -> dict:
 
 def label(args) -> str:
     weights = f" w={args.loss_weights}" if args.loss_weights else ""
-    return f"{'+'.join(args.loss_type)}{weights} beta={args.beta} lr={args.dpo_lr} steps={args.dpo_steps}"
+    loss = "+".join(args.loss_type or (["sigmoid"] if args.method == "dpo" else ["kto"]))
+    method = "KTO " if args.method == "kto" else ""
+    return f"{method}{loss}{weights} beta={args.beta} lr={args.dpo_lr} steps={args.dpo_steps}"
 
 
 def main() -> None:
@@ -90,7 +104,8 @@ def main() -> None:
     p.add_argument("--dpo-steps", type=int, default=150)
     p.add_argument("--dpo-lr", type=float, default=2e-5)
     p.add_argument("--beta", type=float, default=0.1)
-    p.add_argument("--loss-type", nargs="+", default=["sigmoid"])
+    p.add_argument("--method", choices=("dpo", "kto"), default="dpo")
+    p.add_argument("--loss-type", nargs="+", help="trl's loss_type (DPO default: sigmoid; KTO: kto)")
     p.add_argument("--loss-weights", nargs="+", type=float)
     p.add_argument("--test-mrs", type=int, default=150)
     p.add_argument("--max-new-tokens", type=int, default=48)
@@ -133,7 +148,8 @@ def table(result: dict) -> str:
     """The Markdown table of SFT and every DPO setting, with trl's reward accuracy and margin on validation."""
     lines = ["| run | BLEU | ROUGE-L | SER | missing | wrong | added | outputs with a slot error | val. reward acc. "
              "| val. reward margin |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for name, r in [("SFT", result["sft"]), *((f"DPO {k}", v) for k, v in result["dpo"].items())]:
+    named = [(k if k.startswith("KTO") else f"DPO {k}", v) for k, v in result["dpo"].items()]
+    for name, r in [("SFT", result["sft"]), *named]:
         pref = r.get("validation") or {}  # trl's rewards of the final policy on the held-out pairs (DPO runs)
         acc, margin = (f"{pref[k]:.2f}" if k in pref else "" for k in ("rewards/accuracies", "rewards/margins"))
         lines.append(f"| {name} | {r['bleu']:.2f} | {r['rougeL']:.2f} | {r['ser']:.2f} | {r['ser_missing']:.2f} | "

@@ -328,15 +328,27 @@ def thread_counts(samples: dict, name: str, at: float) -> list[int]:
     return sorted(counts)
 
 
+def warmed_up(series: list, warm: float, steady: float = 0.02):
+    """The sample that ends a process's warm-up: at least ``warm`` s after its first sample, once its RSS holds
+    within ``steady`` over the next two samples (a worker born mid-run loads its model first, and a loaded machine
+    slows that load); None if it never settles. A steady leak still settles: 2% in 2 s is faster than any leak
+    this test is after, which shows in the growth that follows."""
+    for i, s in enumerate(series):
+        following = series[i + 1:i + 3]
+        if s[0] >= series[0][0] + warm and len(following) == 2 and all(
+                abs(x[1] / s[1] - 1) < steady for x in following):
+            return s
+    return None
+
+
 def rss_growth(samples: dict, seconds: float) -> tuple[dict[str, float], dict[str, list]]:
-    """'service pid' → RSS growth after warm-up (20% of the run, at least 10 s, from the process's first sample:
-    a worker started mid-run loads its model first), for the processes that lived at least 15% of the run past
-    their warm-up; and each one's seconds and MB at
-    birth, at the end of warm-up, at its peak and at the end."""
+    """'service pid' → RSS growth after warm-up (:func:`warmed_up`, at least 20% of the run and 10 s), for the
+    processes that lived at least 15% of the run past their warm-up; and each one's seconds and MB at birth, at
+    the end of warm-up, at its peak and at the end."""
     warm, span = max(10.0, 0.2 * seconds), 0.15 * seconds
     growth, detail = {}, {}
     for (name, pid), series in samples.items():
-        base = next((s for s in series if s[0] >= series[0][0] + warm), None)
+        base = warmed_up(series, warm)
         if base is not None and series[-1][0] - base[0] >= span:
             growth[f"{name} {pid}"] = round(series[-1][1] / base[1] - 1, 4)
             detail[f"{name} {pid}"] = [(round(s[0], 1), round(s[1] / 2**20, 1))
