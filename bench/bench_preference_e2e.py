@@ -93,7 +93,8 @@ def label(args) -> str:
     weights = f" w={args.loss_weights}" if args.loss_weights else ""
     loss = "+".join(args.loss_type or (["sigmoid"] if args.method == "dpo" else ["kto"]))
     method = "KTO " if args.method == "kto" else ""
-    return f"{method}{loss}{weights} beta={args.beta} lr={args.dpo_lr} steps={args.dpo_steps}"
+    seed = f" seed={args.seed}" if args.seed != 42 else ""  # 42: the SFT run's seed, the first of each arm
+    return f"{method}{loss}{weights} beta={args.beta} lr={args.dpo_lr} steps={args.dpo_steps}{seed}"
 
 
 def main() -> None:

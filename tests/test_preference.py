@@ -232,9 +232,26 @@ def test_the_final_evaluation_is_reused_not_run_twice():
     from graftkit.tasks.preference.report import final_evaluation
 
     calls = []
-    trainer = SimpleNamespace(state=SimpleNamespace(global_step=40, log_history=[
+    trainer = SimpleNamespace(args=SimpleNamespace(load_best_model_at_end=False),
+                              state=SimpleNamespace(global_step=40, log_history=[
         {"loss": 0.5, "step": 40}, {"eval_loss": 0.3, "eval_rewards/accuracies": 0.9, "step": 40}]),
-        evaluate=lambda: calls.append(1) or {"eval_loss": 0.0})
+                              evaluate=lambda: calls.append(1) or {"eval_loss": 0.0})
     assert final_evaluation(trainer)["eval_rewards/accuracies"] == 0.9 and calls == []
     trainer.state.global_step = 50  # the last evaluation is of older weights: evaluate the final ones
     assert final_evaluation(trainer) == {"eval_loss": 0.0} and calls == [1]
+
+
+def test_early_stopping_stops_on_the_validation_loss_and_keeps_the_best_weights(tmp_path):
+    # a threshold no evaluation can clear: the first evaluation is the best, the second ends training (patience 1)
+    cfg = _cfg(tmp_path, tiny_decoder(tmp_path / "base"),
+               train={"max_steps": 40, "eval_steps": 4, "early_stopping": {"patience": 1, "threshold": 100.0}})
+    run = train(cfg, log=lambda m: None).path
+    history = json.loads((run / "history.json").read_text())
+    evals = [e for e in history if "eval_loss" in e]
+    # evaluated at 4 and 8, stopped there (not at 40); then once more, the report's, of the weights kept
+    assert [e["step"] for e in evals][:2] == [4, 8] and max(e["step"] for e in history) == 8
+    setup = json.loads((run / "training_setup.json").read_text())
+    assert "early_stopping" in json.dumps(setup)
+    pref = json.loads((run / "metrics.json").read_text())["train"]["preference_validation"]
+    best = min(e["eval_loss"] for e in evals[:2])  # the best weights by validation loss are the run's
+    assert pref["loss"] == pytest.approx(best, rel=1e-4)

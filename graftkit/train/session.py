@@ -18,7 +18,7 @@ from graftkit.modeling.run_folder import RunFolder
 from graftkit.modeling.run_format import migrate_config
 from graftkit.tasks.run_config import RunConfig, config_from_dict, dump_config
 from graftkit.train.arguments import selection_metric, training_arguments
-from graftkit.train.callbacks import GracefulStop, tensorboard
+from graftkit.train.callbacks import EarlyStopping, GracefulStop, tensorboard
 from graftkit.train.components import Component
 from graftkit.train.distributed import is_main_process, last_complete_checkpoint, run_on_main
 from graftkit.train.threads import Threads
@@ -154,6 +154,12 @@ class TrainSession:
         before the model loads) and TensorBoard logging (their callbacks go to that trainer)."""
         return [Threads(self.cfg.train.threads, self.cfg.train.num_workers),
                 *tensorboard(self.cfg.train.report_to, run.logs)]
+
+    def early_stopping(self, has_eval: bool) -> list[Component]:
+        """``train.early_stopping`` for a task's own trainer (transformers' callback, on the selection metric of
+        :meth:`training_arguments`), when it is set and there is a validation split to watch."""
+        settings = self.cfg.train.early_stopping
+        return [EarlyStopping(settings)] if settings and has_eval else []
 
     def record_setup(self, run: RunFolder, splits: Splits, model, components: Sequence[Component] = ()) -> None:
         """``training_setup.json``, as the Trainer path writes it (:func:`write_setup`)."""

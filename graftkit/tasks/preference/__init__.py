@@ -28,7 +28,7 @@ SUPPORTED_KEYS = (
     "train.optimizer", "train.weight_decay", "train.warmup", "train.scheduler", "train.grad_accum",
     "train.max_grad_norm", "train.precision", "train.seed", "train.eval_strategy", "train.eval_steps",
     "train.save_total_limit", "train.logging_steps", "train.report_to", "train.num_workers", "train.compile",
-    "train.distributed", "train.threads", "model.name_or_path", "model.revision", "peft")
+    "train.distributed", "train.threads", "train.early_stopping", "model.name_or_path", "model.revision", "peft")
 
 
 class PreferenceTraining(TrainsItself):
@@ -36,9 +36,6 @@ class PreferenceTraining(TrainsItself):
 
     def supported_keys(self) -> tuple[str, ...]:
         return SUPPORTED_KEYS
-
-    def fixed_settings(self) -> dict:
-        return {"train.early_stopping": None}  # the run keeps its last weights
 
     def train_run(self, cfg, session):
         return train_preference(self.task, session)

@@ -78,9 +78,11 @@ def preference_report(task, trainer, reference, tokenizer, splits: Splits, befor
 
 def final_evaluation(trainer) -> dict:
     """trl's validation metrics of the final weights: the Trainer's own evaluation at the last step when it ran
-    one (transformers evaluates at the end of training under every eval_strategy), else a new one."""
+    one (transformers evaluates at the end of training under every eval_strategy) and kept the last weights, else
+    a new one (early stopping keeps the best checkpoint's)."""
     last = next((e for e in reversed(trainer.state.log_history) if "eval_loss" in e), None)
-    if last is not None and last.get("step") == trainer.state.global_step:
+    at_end = last is not None and last.get("step") == trainer.state.global_step
+    if at_end and not trainer.args.load_best_model_at_end:
         return last
     return trainer.evaluate()
 

@@ -72,7 +72,9 @@ def trl_arguments(session, run: RunFolder, task, has_eval: bool):
     # trl batches by its own columns (no input_ids to group by length); KTO estimates its KL term against the
     # neighbours of a fixed-order batch, so it reads the (pre-shuffled) rows in order; the run keeps its last weights
     order = "sequential" if t.method == "kto" else "random"
-    kwargs.update(train_sampling_strategy=order, load_best_model_at_end=False, metric_for_best_model=None)
+    kwargs.update(train_sampling_strategy=order)
+    if not (has_eval and session.cfg.train.early_stopping):  # without early stopping the run keeps its last weights
+        kwargs.update(load_best_model_at_end=False, metric_for_best_model=None)
     kwargs.pop("remove_unused_columns")  # trl's own default: its trainers choose the columns they keep
     extra = {k: v for k, v in (("loss_type", t.loss_type), ("loss_weights", t.loss_weights)) if v}
     return TRAINERS[t.method][0](**kwargs, beta=t.beta, max_length=session.cfg.data.max_length,
@@ -122,7 +124,8 @@ def train_preference(task, session) -> RunFolder:
     for note in splits.notes:
         log(note)
     log(f"examples: train={len(splits.train)} validation={len(splits.validation)} test={len(splits.test)}")
-    shared = session.shared_components(run)  # train.threads before the models load
+    # train.threads before the models load; early stopping on trl's validation loss, the best weights kept
+    shared = session.shared_components(run) + session.early_stopping(bool(splits.validation))
     policy, reference = load_start(cfg)
     policy.generation_config = task.capability(Generates, "train").generation_config(tokenizer, policy.config)
     session.record_setup(run, splits, policy, shared)
