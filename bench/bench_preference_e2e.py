@@ -85,7 +85,8 @@ def score(run: Path, groups) -> dict:
     outputs = [p.generated.strip() for p in open_run(run).predict(mrs, batch_size=32)]
     scores, _ = metrics.corpus_scores(outputs, [groups[m] for m in mrs])
     ser, _ = metrics.slot_scores(mrs, outputs)
-    return {"bleu": scores["bleu"], "rougeL": scores["rougeL"], **ser, "mrs": len(mrs),
+    words = sum(len(o.split()) for o in outputs) / max(len(outputs), 1)
+    return {"bleu": scores["bleu"], "rougeL": scores["rougeL"], **ser, "mrs": len(mrs), "words": words,
             "examples": [{"mr": m, "output": o} for m, o in list(zip(mrs, outputs))[:5]]}
 
 
