@@ -78,3 +78,13 @@ def test_cli_commands_report_bad_input(tmp_path, tiny_model_dir):
     assert res.exit_code == 2 and "not found" in res.output
     res = CliRunner().invoke(app, ["ensemble", str(tmp_path / "a"), "--out", str(tmp_path / "e")])
     assert res.exit_code == 2 and "at least two" in res.output
+
+
+def test_a_metric_typo_ends_the_search_at_the_first_trial(tmp_path, tiny_model_dir):
+    cfg = _cfg(tmp_path, tiny_model_dir)
+    cfg = cfg.model_copy(update={"tune": cfg.tune.model_copy(update={"metric": "macro_f"})})
+    with pytest.raises(ConfigError, match="tune.metric: validation metrics have no 'macro_f'.*macro_f1"):
+        tune(cfg)
+    trials = tmp_path / "runs" / "search-tune" / "trials"
+    names = [p.name for p in trials.iterdir()]
+    assert any("trial-000" in n for n in names) and not any("trial-001" in n for n in names), names  # one trial

@@ -124,7 +124,17 @@ def tune(cfg: RunConfig, trials: int | None = None, log: Callable[[str], None] =
     if done:
         log(f"tune: resuming study {out / 'study.db'} with {done} finished trials")
 
+    config_errors: list[ConfigError] = []  # a setting no trial can satisfy (a tune.metric typo) ends the study
+
     def objective(trial) -> float:
+        try:
+            return run_trial(trial)
+        except ConfigError as err:
+            config_errors.append(err)
+            trial.study.stop()
+            raise
+
+    def run_trial(trial) -> float:
         tree = copy.deepcopy(base)
         for key, p in tc.space.items():
             set_dotted(tree, key, suggest(trial, key, p))
@@ -142,6 +152,8 @@ def tune(cfg: RunConfig, trials: int | None = None, log: Callable[[str], None] =
 
     if wanted > done:
         study.optimize(objective, n_trials=wanted - done, catch=(GraftkitError,))
+    if config_errors:
+        raise config_errors[0]
     return write_results(study, base, metric, out, log)
 
 
